@@ -10,6 +10,12 @@
 #ifndef LLMC_UTILS_H
 #define LLMC_UTILS_H
 
+// POSIX calls (fseeko, glob, pthreads) under -std=c11; effective when this header comes first,
+// and the Makefile also passes it.
+#if !defined(_DEFAULT_SOURCE) && !defined(__cplusplus)
+#define _DEFAULT_SOURCE
+#endif
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
 
 #if defined(__GNUC__)
 #define LLMC_NORETURN __attribute__((noreturn))

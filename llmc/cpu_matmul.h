@@ -1,66 +1,396 @@
 /*
- * cpu_matmul.h: fp32 matrix multiplies for the CPU trainer (OpenMP inside).
+ * cpu_matmul.h: fp32 matrix multiplies for the CPU trainer, OpenMP inside.
  *
- * Layout follows nn.Linear: weight is (OC, C) row-major, so the forward is out = inp @ weight^T.
- * First version: plain loops (correct for any size); the fast tiled kernels replace these.
- * Header-only, static functions, compiles as C11 and C++.
+ * Layout follows nn.Linear: weight is (OC, C) row-major and the forward is out = inp @ weight^T.
+ * All three products of a linear layer are one routine, cpumm_gemm, a general
+ *     Cm (M, N) = init + A (M, K) @ B (K, N)
+ * where A and B are read through (row stride, column stride) pairs, so a transposed operand is
+ * just a different pair of strides:
+ *     forward  out   = inp  @ weight^T   M=BT N=OC K=C   B[k][n] = weight[n*C + k]
+ *     backward dinp += dout @ weight     M=BT N=C  K=OC  plain row-major
+ *     backward dW   += dout^T @ inp      M=OC N=C  K=BT  A[m][k] = dout[k*OC + m]
+ * dweight is a reduction over BT, but as a GEMM it is split over its *output* (OC, C) between
+ * threads, so there are no races, no per-thread partial sums, and results are deterministic
+ * (the summation order of every output element is fixed by the blocking, not the thread count).
+ *
+ * Tiling (the usual Goto/BLIS scheme, sized for a 48 KiB L1 and a >= 512 KiB L2 per core):
+ *  - threads: the output is cut into a tm x tn grid of tiles, one per thread (cpumm_split);
+ *  - a KC x NC block of B is packed into a per-thread stack buffer (96 KiB, lives in L2), laid out
+ *    as NR-wide column panels, each stored k-major, so the micro-kernel reads it sequentially;
+ *  - the micro-kernel computes an MR x NR tile of Cm in registers: for each k, NR/16 vector
+ *    loads of B, MR broadcasts of A, MR*NR/16 fused multiply-adds; MR rows of A (KC long, a few
+ *    KiB) stay in L1 while it sweeps the NC columns of the packed block;
+ *  - A is read in place when its rows are contiguous (forward, dinp) and packed into an
+ *    MR x KC strip when they are not (dweight), or when the strip runs past row M;
+ *  - edges (M or N not a multiple of MR / NR) go through a padded MR x NR tile on the stack, so
+ *    any size works, down to 1.
+ * Micro-kernels: AVX-512 (6 x 64, 24 zmm accumulators), AVX2+FMA (6 x 16, 12 ymm accumulators),
+ * and a portable C one (4 x 16) that is correct on any machine. Arithmetic is fp32 throughout;
+ * only the summation order differs from a naive loop (blocks of KC, each summed in k order).
+ * No allocation: all buffers are fixed-size arrays on the calling thread's stack (~110 KiB).
+ * Header-only, static functions, compiles as C11 and as C++.
  */
 #ifndef LLMC_CPU_MATMUL_H
 #define LLMC_CPU_MATMUL_H
 
 #include <stddef.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#include <immintrin.h>
+#endif
 
-// out (BT, OC) = inp (BT, C) @ weight (OC, C)^T + bias (OC); bias may be NULL. Overwrites out.
-static void matmul_forward_cpu(float *out, const float *inp, const float *weight,
-                               const float *bias, size_t BT, size_t C, size_t OC) {
-    long long n = (long long)BT;
-#pragma omp parallel for
-    for (long long i = 0; i < n; i++) {
-        const float *x = inp + (size_t)i * C;
-        for (size_t o = 0; o < OC; o++) {
-            const float *w = weight + o * C;
-            float acc = bias != NULL ? bias[o] : 0.0f;
-            for (size_t c = 0; c < C; c++) {
-                acc += x[c] * w[c];
+// ----------------------------------------------------------------------------
+// micro-kernels: Cm[0:MR, 0:NR] = (init ? init[0:NR] in every row : Cm) + a[0:MR, 0:kc] @ bp
+//   a[r][k] = a[r*ars + k*acs]   (a strip of MR rows of A, in place or packed)
+//   bp[k*NR + j]                 (one packed NR-wide panel of B, kc rows)
+//   Cm row stride ldc; init (NR) is the bias (or zeros) on the first K block of a forward.
+
+#if defined(__AVX512F__)
+#define CPUMM_MR 6
+#define CPUMM_NR 64
+#define CPUMM_ISA "avx512"
+static inline void cpumm_kernel(size_t kc, const float *a, size_t ars, size_t acs,
+                                const float *bp, float *Cm, size_t ldc, const float *init) {
+    // c<r><v>: row r, columns 16v..16v+15 of the tile.
+    __m512 c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23;
+    __m512 c30, c31, c32, c33, c40, c41, c42, c43, c50, c51, c52, c53;
+#define CPUMM_LOAD_ROW(r, src)                                                                     \
+    c##r##0 = _mm512_loadu_ps((src) + 0);                                                          \
+    c##r##1 = _mm512_loadu_ps((src) + 16);                                                         \
+    c##r##2 = _mm512_loadu_ps((src) + 32);                                                         \
+    c##r##3 = _mm512_loadu_ps((src) + 48);
+    if (init != NULL) {
+        CPUMM_LOAD_ROW(0, init) CPUMM_LOAD_ROW(1, init) CPUMM_LOAD_ROW(2, init)
+        CPUMM_LOAD_ROW(3, init) CPUMM_LOAD_ROW(4, init) CPUMM_LOAD_ROW(5, init)
+    } else {
+        CPUMM_LOAD_ROW(0, Cm) CPUMM_LOAD_ROW(1, Cm + ldc) CPUMM_LOAD_ROW(2, Cm + 2 * ldc)
+        CPUMM_LOAD_ROW(3, Cm + 3 * ldc) CPUMM_LOAD_ROW(4, Cm + 4 * ldc)
+        CPUMM_LOAD_ROW(5, Cm + 5 * ldc)
+    }
+#undef CPUMM_LOAD_ROW
+    const float *a0 = a, *a1 = a + ars, *a2 = a + 2 * ars, *a3 = a + 3 * ars;
+    const float *a4 = a + 4 * ars, *a5 = a + 5 * ars;
+    for (size_t k = 0, ak = 0; k < kc; k++, ak += acs, bp += 64) {
+        __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
+        __m512 b2 = _mm512_loadu_ps(bp + 32), b3 = _mm512_loadu_ps(bp + 48);
+#define CPUMM_FMA_ROW(r)                                                                           \
+    {                                                                                              \
+        __m512 x = _mm512_set1_ps(a##r[ak]);                                                       \
+        c##r##0 = _mm512_fmadd_ps(x, b0, c##r##0);                                                 \
+        c##r##1 = _mm512_fmadd_ps(x, b1, c##r##1);                                                 \
+        c##r##2 = _mm512_fmadd_ps(x, b2, c##r##2);                                                 \
+        c##r##3 = _mm512_fmadd_ps(x, b3, c##r##3);                                                 \
+    }
+        CPUMM_FMA_ROW(0) CPUMM_FMA_ROW(1) CPUMM_FMA_ROW(2)
+        CPUMM_FMA_ROW(3) CPUMM_FMA_ROW(4) CPUMM_FMA_ROW(5)
+#undef CPUMM_FMA_ROW
+    }
+#define CPUMM_STORE_ROW(r)                                                                         \
+    _mm512_storeu_ps(Cm + r * ldc + 0, c##r##0);                                                   \
+    _mm512_storeu_ps(Cm + r * ldc + 16, c##r##1);                                                  \
+    _mm512_storeu_ps(Cm + r * ldc + 32, c##r##2);                                                  \
+    _mm512_storeu_ps(Cm + r * ldc + 48, c##r##3);
+    CPUMM_STORE_ROW(0) CPUMM_STORE_ROW(1) CPUMM_STORE_ROW(2)
+    CPUMM_STORE_ROW(3) CPUMM_STORE_ROW(4) CPUMM_STORE_ROW(5)
+#undef CPUMM_STORE_ROW
+}
+
+#elif defined(__AVX2__) && defined(__FMA__)
+#define CPUMM_MR 6
+#define CPUMM_NR 16
+#define CPUMM_ISA "avx2"
+static inline void cpumm_kernel(size_t kc, const float *a, size_t ars, size_t acs,
+                                const float *bp, float *Cm, size_t ldc, const float *init) {
+    __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+#define CPUMM_LOAD_ROW(r, src)                                                                     \
+    c##r##0 = _mm256_loadu_ps((src) + 0);                                                          \
+    c##r##1 = _mm256_loadu_ps((src) + 8);
+    if (init != NULL) {
+        CPUMM_LOAD_ROW(0, init) CPUMM_LOAD_ROW(1, init) CPUMM_LOAD_ROW(2, init)
+        CPUMM_LOAD_ROW(3, init) CPUMM_LOAD_ROW(4, init) CPUMM_LOAD_ROW(5, init)
+    } else {
+        CPUMM_LOAD_ROW(0, Cm) CPUMM_LOAD_ROW(1, Cm + ldc) CPUMM_LOAD_ROW(2, Cm + 2 * ldc)
+        CPUMM_LOAD_ROW(3, Cm + 3 * ldc) CPUMM_LOAD_ROW(4, Cm + 4 * ldc)
+        CPUMM_LOAD_ROW(5, Cm + 5 * ldc)
+    }
+#undef CPUMM_LOAD_ROW
+    const float *a0 = a, *a1 = a + ars, *a2 = a + 2 * ars, *a3 = a + 3 * ars;
+    const float *a4 = a + 4 * ars, *a5 = a + 5 * ars;
+    for (size_t k = 0, ak = 0; k < kc; k++, ak += acs, bp += 16) {
+        __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
+#define CPUMM_FMA_ROW(r)                                                                           \
+    {                                                                                              \
+        __m256 x = _mm256_broadcast_ss(a##r + ak);                                                 \
+        c##r##0 = _mm256_fmadd_ps(x, b0, c##r##0);                                                 \
+        c##r##1 = _mm256_fmadd_ps(x, b1, c##r##1);                                                 \
+    }
+        CPUMM_FMA_ROW(0) CPUMM_FMA_ROW(1) CPUMM_FMA_ROW(2)
+        CPUMM_FMA_ROW(3) CPUMM_FMA_ROW(4) CPUMM_FMA_ROW(5)
+#undef CPUMM_FMA_ROW
+    }
+#define CPUMM_STORE_ROW(r)                                                                         \
+    _mm256_storeu_ps(Cm + r * ldc + 0, c##r##0);                                                   \
+    _mm256_storeu_ps(Cm + r * ldc + 8, c##r##1);
+    CPUMM_STORE_ROW(0) CPUMM_STORE_ROW(1) CPUMM_STORE_ROW(2)
+    CPUMM_STORE_ROW(3) CPUMM_STORE_ROW(4) CPUMM_STORE_ROW(5)
+#undef CPUMM_STORE_ROW
+}
+
+#else
+// Portable: plain C on a small register-sized tile; compilers vectorize the j loops.
+#define CPUMM_MR 4
+#define CPUMM_NR 16
+#define CPUMM_ISA "portable"
+static inline void cpumm_kernel(size_t kc, const float *a, size_t ars, size_t acs,
+                                const float *bp, float *Cm, size_t ldc, const float *init) {
+    float acc[CPUMM_MR][CPUMM_NR];
+    for (int r = 0; r < CPUMM_MR; r++) {
+        for (int j = 0; j < CPUMM_NR; j++) {
+            acc[r][j] = init != NULL ? init[j] : Cm[r * ldc + j];
+        }
+    }
+    for (size_t k = 0; k < kc; k++, bp += CPUMM_NR) {
+        for (int r = 0; r < CPUMM_MR; r++) {
+            float x = a[r * ars + k * acs];
+            for (int j = 0; j < CPUMM_NR; j++) {
+                acc[r][j] += x * bp[j];
             }
-            out[(size_t)i * OC + o] = acc;
+        }
+    }
+    for (int r = 0; r < CPUMM_MR; r++) {
+        for (int j = 0; j < CPUMM_NR; j++) {
+            Cm[r * ldc + j] = acc[r][j];
+        }
+    }
+}
+#endif
+
+// Block sizes: KC x NC floats of packed B per thread (96 KiB), an MR x KC strip of packed A.
+#define CPUMM_KC 256
+#define CPUMM_NC 96
+#if CPUMM_NC % CPUMM_NR != 0
+#undef CPUMM_NC
+#define CPUMM_NC (2 * CPUMM_NR)
+#endif
+
+// ----------------------------------------------------------------------------
+// packing
+
+// Packs B[pc:pc+kc, jc:jc+nc] (B[k][n] = B[k*brs + n*bcs]) into NR-wide panels:
+// bp[(j/NR)*kc*NR + k*NR + j%NR], zero-padding the last panel to NR columns.
+static void cpumm_pack_b(float *bp, const float *B, size_t brs, size_t bcs, size_t pc,
+                         size_t kc, size_t jc, size_t nc) {
+    for (size_t j0 = 0; j0 < nc; j0 += CPUMM_NR) {
+        size_t nr = nc - j0 < CPUMM_NR ? nc - j0 : CPUMM_NR;
+        float *dst = bp + j0 * kc;
+        const float *src = B + pc * brs + (jc + j0) * bcs;
+        if (bcs == 1) {
+            // rows of B are contiguous (dinp, dweight): one short copy per k
+            for (size_t k = 0; k < kc; k++) {
+                memcpy(dst + k * CPUMM_NR, src + k * brs, nr * sizeof(float));
+                for (size_t j = nr; j < CPUMM_NR; j++) {
+                    dst[k * CPUMM_NR + j] = 0.0f;
+                }
+            }
+        } else {
+            // columns of B are contiguous (forward: B = weight^T): transpose, reading each
+            // weight row sequentially and writing it down one column of the panel
+            for (size_t j = 0; j < CPUMM_NR; j++) {
+                if (j < nr) {
+                    const float *s = src + j * bcs;
+                    for (size_t k = 0; k < kc; k++) {
+                        dst[k * CPUMM_NR + j] = s[k * brs];
+                    }
+                } else {
+                    for (size_t k = 0; k < kc; k++) {
+                        dst[k * CPUMM_NR + j] = 0.0f;
+                    }
+                }
+            }
         }
     }
 }
 
-// dinp (BT, C) += dout (BT, OC) @ weight (OC, C)
-// dweight (OC, C) += dout^T @ inp (BT, C);  dbias (OC) += column sums of dout (may be NULL).
-static void matmul_backward_cpu(float *dinp, float *dweight, float *dbias, const float *dout,
-                                const float *inp, const float *weight, size_t BT, size_t C,
-                                size_t OC) {
-    long long n = (long long)BT;
-#pragma omp parallel for
-    for (long long i = 0; i < n; i++) {
-        const float *g = dout + (size_t)i * OC;
-        float *dx = dinp + (size_t)i * C;
-        for (size_t o = 0; o < OC; o++) {
-            const float *w = weight + o * C;
-            float go = g[o];
-            for (size_t c = 0; c < C; c++) {
-                dx[c] += go * w[c];
+// Packs A[ic:ic+mr, pc:pc+kc] (A[m][k] = A[m*ars + k*acs]) as ap[k*MR + r], zero rows past mr.
+static void cpumm_pack_a(float *ap, const float *A, size_t ars, size_t acs, size_t ic,
+                         size_t mr, size_t pc, size_t kc) {
+    for (size_t k = 0; k < kc; k++) {
+        const float *src = A + ic * ars + (pc + k) * acs;
+        for (size_t r = 0; r < CPUMM_MR; r++) {
+            ap[k * CPUMM_MR + r] = r < mr ? src[r * ars] : 0.0f;
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------
+// the blocked GEMM on one thread's tile: rows [m0, m1), columns [n0, n1) of Cm
+
+static void cpumm_gemm_tile(float *Cm, size_t ldc, const float *A, size_t ars, size_t acs,
+                            const float *B, size_t brs, size_t bcs, size_t K, const float *bias,
+                            int accumulate, size_t m0, size_t m1, size_t n0, size_t n1) {
+#if defined(__GNUC__)
+    float bp[CPUMM_KC * CPUMM_NC] __attribute__((aligned(64)));
+    float ap[CPUMM_MR * CPUMM_KC] __attribute__((aligned(64)));
+    float edge[CPUMM_MR * CPUMM_NR] __attribute__((aligned(64)));
+#else
+    float bp[CPUMM_KC * CPUMM_NC];
+    float ap[CPUMM_MR * CPUMM_KC];
+    float edge[CPUMM_MR * CPUMM_NR];
+#endif
+    float binit[CPUMM_NC]; // bias (or zeros) for this column block, padded to whole panels
+    for (size_t jc = n0; jc < n1; jc += CPUMM_NC) {
+        size_t nc = n1 - jc < CPUMM_NC ? n1 - jc : CPUMM_NC;
+        if (!accumulate) {
+            for (size_t j = 0; j < CPUMM_NC; j++) {
+                binit[j] = (bias != NULL && j < nc) ? bias[jc + j] : 0.0f;
+            }
+        }
+        for (size_t pc = 0; pc < K || pc == 0; pc += CPUMM_KC) {
+            size_t kc = K - pc < CPUMM_KC ? K - pc : CPUMM_KC;
+            cpumm_pack_b(bp, B, brs, bcs, pc, kc, jc, nc);
+            int first = !accumulate && pc == 0; // Cm is written, not read, on this block
+            for (size_t ic = m0; ic < m1; ic += CPUMM_MR) {
+                size_t mr = m1 - ic < CPUMM_MR ? m1 - ic : CPUMM_MR;
+                // A in place when its rows are contiguous and the strip is whole
+                const float *a = A + ic * ars + pc * acs;
+                size_t sr = ars, sc = acs;
+                if (acs != 1 || mr < CPUMM_MR) {
+                    cpumm_pack_a(ap, A, ars, acs, ic, mr, pc, kc);
+                    a = ap;
+                    sr = 1;
+                    sc = CPUMM_MR;
+                }
+                for (size_t jr = 0; jr < nc; jr += CPUMM_NR) {
+                    size_t nr = nc - jr < CPUMM_NR ? nc - jr : CPUMM_NR;
+                    float *c = Cm + ic * ldc + jc + jr;
+                    const float *init = first ? binit + jr : NULL;
+                    if (mr == CPUMM_MR && nr == CPUMM_NR) {
+                        cpumm_kernel(kc, a, sr, sc, bp + jr * kc, c, ldc, init);
+                        continue;
+                    }
+                    // partial tile: compute a padded MR x NR tile, copy back the valid part
+                    for (size_t r = 0; r < CPUMM_MR; r++) {
+                        for (size_t j = 0; j < CPUMM_NR; j++) {
+                            edge[r * CPUMM_NR + j] = (!first && r < mr && j < nr) ? c[r * ldc + j] : 0.0f;
+                        }
+                    }
+                    cpumm_kernel(kc, a, sr, sc, bp + jr * kc, edge, CPUMM_NR, init);
+                    for (size_t r = 0; r < mr; r++) {
+                        memcpy(c + r * ldc, edge + r * CPUMM_NR, nr * sizeof(float));
+                    }
+                }
+            }
+            if (K == 0) {
+                break;
             }
         }
     }
-    long long m = (long long)OC;
-#pragma omp parallel for
-    for (long long o = 0; o < m; o++) {
-        float *dw = dweight + (size_t)o * C;
-        float db = 0.0f;
-        for (size_t i = 0; i < BT; i++) {
-            float go = dout[i * OC + (size_t)o];
-            const float *x = inp + i * C;
-            for (size_t c = 0; c < C; c++) {
-                dw[c] += go * x[c];
-            }
-            db += go;
+}
+
+// Chooses a tm x tn grid of thread tiles (tm * tn = nthreads) that minimizes the largest
+// tile's padded area plus its B-packing work, so both cores get the same amount of work.
+static void cpumm_split(size_t M, size_t N, int nthreads, int *tm_out, int *tn_out) {
+    size_t mb = (M + CPUMM_MR - 1) / CPUMM_MR, nb = (N + CPUMM_NR - 1) / CPUMM_NR;
+    double best = -1.0;
+    for (int tm = 1; tm <= nthreads; tm++) {
+        if (nthreads % tm != 0) {
+            continue;
         }
-        if (dbias != NULL) {
-            dbias[o] += db;
+        int tn = nthreads / tm;
+        if ((size_t)tm > mb || (size_t)tn > nb) {
+            continue;
+        }
+        double rows = (double)((mb + tm - 1) / tm * CPUMM_MR);
+        double cols = (double)((nb + tn - 1) / tn * CPUMM_NR);
+        double cost = rows * cols / 32.0 + cols; // FMAs at ~32 lanes/cycle, packing ~1/cycle
+        if (best < 0.0 || cost < best) {
+            best = cost;
+            *tm_out = tm;
+            *tn_out = tn;
+        }
+    }
+    if (best < 0.0) {
+        *tm_out = 1;
+        *tn_out = 1;
+    }
+}
+
+// Cm (M, N) = (accumulate ? Cm : bias row, or 0) + A (M, K) @ B (K, N), split over threads.
+static void cpumm_gemm(float *Cm, size_t ldc, const float *A, size_t ars, size_t acs,
+                       const float *B, size_t brs, size_t bcs, size_t M, size_t N, size_t K,
+                       const float *bias, int accumulate) {
+    if (M == 0 || N == 0) {
+        return;
+    }
+#ifdef _OPENMP
+    int nthreads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    // small products are not worth waking the other threads for
+    if ((double)M * (double)N * (double)K < 1e5) {
+        nthreads = 1;
+    }
+#else
+    int nthreads = 1;
+#endif
+    int tm = 1, tn = 1;
+    cpumm_split(M, N, nthreads, &tm, &tn);
+    size_t mb = (M + CPUMM_MR - 1) / CPUMM_MR, nb = (N + CPUMM_NR - 1) / CPUMM_NR;
+#pragma omp parallel num_threads(tm * tn) if (tm * tn > 1)
+    {
+#ifdef _OPENMP
+        int t = omp_get_thread_num();
+#else
+        int t = 0;
+#endif
+        // tile (t / tn, t % tn); boundaries in whole MR / NR blocks
+        size_t ti = (size_t)(t / tn), tj = (size_t)(t % tn);
+        size_t m0 = mb * ti / (size_t)tm * CPUMM_MR, m1 = mb * (ti + 1) / (size_t)tm * CPUMM_MR;
+        size_t n0 = nb * tj / (size_t)tn * CPUMM_NR, n1 = nb * (tj + 1) / (size_t)tn * CPUMM_NR;
+        m1 = m1 < M ? m1 : M;
+        n1 = n1 < N ? n1 : N;
+        if (m0 < m1 && n0 < n1) {
+            cpumm_gemm_tile(Cm, ldc, A, ars, acs, B, brs, bcs, K, bias, accumulate, m0, m1, n0,
+                            n1);
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------
+// the two entry points of a linear layer
+
+// out (BT, OC) = inp (BT, C) @ weight (OC, C)^T + bias (OC); bias may be NULL. Overwrites out.
+static void matmul_forward_cpu(float *out, const float *inp, const float *weight,
+                               const float *bias, size_t BT, size_t C, size_t OC) {
+    cpumm_gemm(out, OC, inp, C, 1, weight, 1, C, BT, OC, C, bias, 0);
+}
+
+// Accumulates (+=) the three gradients of out = inp @ weight^T + bias, given dout (BT, OC):
+//   dinp (BT, C)     += dout @ weight          (a plain GEMM, K = OC)
+//   dweight (OC, C)  += dout^T @ inp           (K = BT, split over the output, deterministic)
+//   dbias (OC)       += column sums of dout    (dbias may be NULL)
+static void matmul_backward_cpu(float *dinp, float *dweight, float *dbias, const float *dout,
+                                const float *inp, const float *weight, size_t BT, size_t C,
+                                size_t OC) {
+    cpumm_gemm(dinp, C, dout, OC, 1, weight, C, 1, BT, C, OC, NULL, 1);
+    cpumm_gemm(dweight, C, dout, 1, OC, inp, C, 1, OC, C, BT, NULL, 1);
+    if (dbias != NULL) {
+        // columns split over threads in chunks of 64; rows summed in order (deterministic)
+        long long nchunks = (long long)((OC + 63) / 64);
+#pragma omp parallel for if (BT * OC > 65536)
+        for (long long ch = 0; ch < nchunks; ch++) {
+            size_t o0 = (size_t)ch * 64, o1 = o0 + 64 < OC ? o0 + 64 : OC;
+            float sum[64] = {0};
+            for (size_t i = 0; i < BT; i++) {
+                const float *g = dout + i * OC;
+                for (size_t o = o0; o < o1; o++) {
+                    sum[o - o0] += g[o];
+                }
+            }
+            for (size_t o = o0; o < o1; o++) {
+                dbias[o] += sum[o - o0];
+            }
         }
     }
 }

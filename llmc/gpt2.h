@@ -81,7 +81,7 @@ static const GPT2ParamSpec GPT2_PARAMS[NUM_PARAMETER_TENSORS] = {
     {"lnfb",       0, 0, INIT_ZEROS,           1, DIM_1,    1, DIM_C},
 };
 
-static size_t gpt2_dim(const GPT2Config *c, GPT2Dim d) {
+static inline size_t gpt2_dim(const GPT2Config *c, GPT2Dim d) {
     switch (d) {
     case DIM_1: return 1;
     case DIM_C: return (size_t)c->channels;
@@ -92,22 +92,22 @@ static size_t gpt2_dim(const GPT2Config *c, GPT2Dim d) {
 }
 
 // Shape of one layer's slice of tensor i.
-static size_t gpt2_param_rows(const GPT2Config *c, int i) {
+static inline size_t gpt2_param_rows(const GPT2Config *c, int i) {
     return (size_t)GPT2_PARAMS[i].rows_mult * gpt2_dim(c, GPT2_PARAMS[i].rows);
 }
-static size_t gpt2_param_cols(const GPT2Config *c, int i) {
+static inline size_t gpt2_param_cols(const GPT2Config *c, int i) {
     return (size_t)GPT2_PARAMS[i].cols_mult * gpt2_dim(c, GPT2_PARAMS[i].cols);
 }
-static size_t gpt2_param_layers(const GPT2Config *c, int i) {
+static inline size_t gpt2_param_layers(const GPT2Config *c, int i) {
     return GPT2_PARAMS[i].per_layer ? (size_t)c->num_layers : 1;
 }
 // Total elements of tensor i over all layers.
-static size_t gpt2_param_numel(const GPT2Config *c, int i) {
+static inline size_t gpt2_param_numel(const GPT2Config *c, int i) {
     return gpt2_param_layers(c, i) * gpt2_param_rows(c, i) * gpt2_param_cols(c, i);
 }
 
 // Fills sizes[i] (elements of tensor i) and returns the total parameter count.
-static size_t gpt2_param_sizes(const GPT2Config *c, size_t sizes[NUM_PARAMETER_TENSORS]) {
+static inline size_t gpt2_param_sizes(const GPT2Config *c, size_t sizes[NUM_PARAMETER_TENSORS]) {
     size_t total = 0;
     for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
         sizes[i] = gpt2_param_numel(c, i);
@@ -117,7 +117,7 @@ static size_t gpt2_param_sizes(const GPT2Config *c, size_t sizes[NUM_PARAMETER_T
 }
 
 // Element offset of each tensor in the flat parameter buffer (checkpoint order).
-static size_t gpt2_param_offsets(const GPT2Config *c, size_t offsets[NUM_PARAMETER_TENSORS]) {
+static inline size_t gpt2_param_offsets(const GPT2Config *c, size_t offsets[NUM_PARAMETER_TENSORS]) {
     size_t total = 0;
     for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
         offsets[i] = total;
@@ -126,10 +126,10 @@ static size_t gpt2_param_offsets(const GPT2Config *c, size_t offsets[NUM_PARAMET
     return total;
 }
 
-static int gpt2_pad_vocab(int V) { return ((V + 127) / 128) * 128; }
+static inline int gpt2_pad_vocab(int V) { return ((V + 127) / 128) * 128; }
 
 // Checks a config for sanity; `what` names where it came from (a file, a flag).
-static void gpt2_validate_config(const GPT2Config *c, const char *what) {
+static inline void gpt2_validate_config(const GPT2Config *c, const char *what) {
     if (c->num_layers < 1 || c->num_layers > 1000) die("%s: num_layers %d out of range [1, 1000]", what, c->num_layers);
     if (c->num_heads < 1 || c->num_heads > 1024) die("%s: num_heads %d out of range [1, 1024]", what, c->num_heads);
     if (c->channels < 1 || c->channels > 65536) die("%s: channels %d out of range [1, 65536]", what, c->channels);
@@ -143,7 +143,7 @@ static void gpt2_validate_config(const GPT2Config *c, const char *what) {
 //   "L<layers>:C<channels>:H<heads>[:V<vocab>][:T<max_seq_len>]"   e.g. "L3:C48:H3:V97:T64"
 // builds any shape (V defaults to 50257, T to 1024). Returns 0 if `s` is not a descriptor
 // (then it is taken as a checkpoint path); dies on a malformed general form.
-static int gpt2_config_from_descriptor(GPT2Config *c, const char *s) {
+static inline int gpt2_config_from_descriptor(GPT2Config *c, const char *s) {
     int L = 0, C = 0, NH = 0, V = 50257, T = 1024;
     if (strcmp(s, "d6") == 0) { L = 6; C = 384; NH = 6; }
     else if (strcmp(s, "d12") == 0) { L = 12; C = 768; NH = 12; }
@@ -187,7 +187,7 @@ static int gpt2_config_from_descriptor(GPT2Config *c, const char *s) {
 // ----------------------------------------------------------------------------
 // bf16 <-> fp32 on the CPU (checkpoints of version 5)
 
-static float bf16_to_float(uint16_t h) {
+static inline float bf16_to_float(uint16_t h) {
     uint32_t bits = (uint32_t)h << 16;
     float f;
     memcpy(&f, &bits, sizeof(f));
@@ -195,7 +195,7 @@ static float bf16_to_float(uint16_t h) {
 }
 
 // Round to nearest even, as torch's .to(torch.bfloat16); NaN stays NaN.
-static uint16_t float_to_bf16(float f) {
+static inline uint16_t float_to_bf16(float f) {
     uint32_t bits;
     memcpy(&bits, &f, sizeof(bits));
     if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((bits >> 16) | 0x40);
@@ -208,7 +208,7 @@ static uint16_t float_to_bf16(float f) {
 
 // Reads and validates a checkpoint header: magic, version, config, and that the file size
 // equals header + payload. Returns the version (3 or 5); leaves fp at the payload.
-static int gpt2_read_checkpoint_header(FILE *fp, const char *path, GPT2Config *c) {
+static inline int gpt2_read_checkpoint_header(FILE *fp, const char *path, GPT2Config *c) {
     long long size = file_size_check(fp, path);
     int32_t h[LLMC_HEADER_INTS];
     read_header_check(fp, h, path);
@@ -237,7 +237,7 @@ static int gpt2_read_checkpoint_header(FILE *fp, const char *path, GPT2Config *c
 }
 
 // Loads all parameters as fp32 into params (num_parameters floats), converting bf16 files.
-static void gpt2_read_checkpoint_params(FILE *fp, const char *path, int version, float *params,
+static inline void gpt2_read_checkpoint_params(FILE *fp, const char *path, int version, float *params,
                                         size_t num_parameters) {
     if (version == GPT2_CHECKPOINT_FP32) {
         fread_check(params, sizeof(float), num_parameters, fp, path);
@@ -252,7 +252,7 @@ static void gpt2_read_checkpoint_params(FILE *fp, const char *path, int version,
     }
 }
 
-static void gpt2_fill_checkpoint_header(int32_t h[LLMC_HEADER_INTS], const GPT2Config *c, int version) {
+static inline void gpt2_fill_checkpoint_header(int32_t h[LLMC_HEADER_INTS], const GPT2Config *c, int version) {
     memset(h, 0, LLMC_HEADER_INTS * sizeof(int32_t));
     h[0] = GPT2_CHECKPOINT_MAGIC;
     h[1] = version;
@@ -265,7 +265,7 @@ static void gpt2_fill_checkpoint_header(int32_t h[LLMC_HEADER_INTS], const GPT2C
 }
 
 // Writes fp32 parameters as a version 3 (fp32) or 5 (bf16) checkpoint, atomically.
-static void gpt2_write_checkpoint(const char *path, const GPT2Config *c, const float *params,
+static inline void gpt2_write_checkpoint(const char *path, const GPT2Config *c, const float *params,
                                   size_t num_parameters, int version) {
     char tmp[4096];
     tmp_path_for(tmp, sizeof(tmp), path);
@@ -290,7 +290,7 @@ static void gpt2_write_checkpoint(const char *path, const GPT2Config *c, const f
 // Training FLOPs per token, for tok/s -> FLOP/s and MFU: 6 per parameter that takes part in
 // a matmul (embeddings' lookups excluded, the tied classifier included) plus attention's
 // 6 * 2 * L * T * C / 2 (QK^T and AV, causal half) for forward + backward.
-static double gpt2_flops_per_token(const GPT2Config *c, int T) {
+static inline double gpt2_flops_per_token(const GPT2Config *c, int T) {
     double C = c->channels, L = c->num_layers, Vp = c->padded_vocab_size;
     double matmul_params = L * (12.0 * C * C) + Vp * C;
     return 6.0 * matmul_params + 6.0 * L * T * C;

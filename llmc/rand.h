@@ -32,7 +32,7 @@ typedef struct {
     double next_normal;
 } TorchRng;
 
-static void torch_rng_seed(TorchRng *r, uint64_t seed) {
+static inline void torch_rng_seed(TorchRng *r, uint64_t seed) {
     r->state[0] = (uint32_t)(seed & 0xffffffffu);
     for (int i = 1; i < MT_N; i++) {
         r->state[i] = 1812433253u * (r->state[i - 1] ^ (r->state[i - 1] >> 30)) + (uint32_t)i;
@@ -42,7 +42,7 @@ static void torch_rng_seed(TorchRng *r, uint64_t seed) {
     r->next_normal = 0.0;
 }
 
-static void torch_rng_twist(TorchRng *r) {
+static inline void torch_rng_twist(TorchRng *r) {
     for (int i = 0; i < MT_N; i++) {
         uint32_t y = (r->state[i] & 0x80000000u) | (r->state[(i + 1) % MT_N] & 0x7fffffffu);
         uint32_t v = r->state[(i + MT_M) % MT_N] ^ (y >> 1);
@@ -52,7 +52,7 @@ static void torch_rng_twist(TorchRng *r) {
     r->index = 0;
 }
 
-static uint32_t torch_rng_u32(TorchRng *r) {
+static inline uint32_t torch_rng_u32(TorchRng *r) {
     if (r->index >= MT_N) torch_rng_twist(r);
     uint32_t y = r->state[r->index++];
     y ^= y >> 11;
@@ -62,22 +62,22 @@ static uint32_t torch_rng_u32(TorchRng *r) {
     return y;
 }
 
-static uint64_t torch_rng_u64(TorchRng *r) {
+static inline uint64_t torch_rng_u64(TorchRng *r) {
     uint64_t hi = torch_rng_u32(r);
     uint64_t lo = torch_rng_u32(r);
     return (hi << 32) | lo;
 }
 
-static float torch_rng_uniform_float(TorchRng *r) {
+static inline float torch_rng_uniform_float(TorchRng *r) {
     return (float)(torch_rng_u32(r) & ((1u << 24) - 1)) * (1.0f / (float)(1u << 24));
 }
 
-static double torch_rng_uniform_double(TorchRng *r) {
+static inline double torch_rng_uniform_double(TorchRng *r) {
     return (double)(torch_rng_u64(r) & ((UINT64_C(1) << 53) - 1)) * (1.0 / (double)(UINT64_C(1) << 53));
 }
 
 // Box-Muller on 16 uniforms in place: the pairs are (x[j], x[j+8]).
-static void torch_normal_fill_16(float *x, float mean, float std) {
+static inline void torch_normal_fill_16(float *x, float mean, float std) {
     for (int j = 0; j < 8; j++) {
         float u1 = 1.0f - x[j];  // (0, 1] so the log is finite
         float u2 = x[j + 8];
@@ -88,7 +88,7 @@ static void torch_normal_fill_16(float *x, float mean, float std) {
     }
 }
 
-static double torch_rng_normal_double(TorchRng *r, double mean, double std) {
+static inline double torch_rng_normal_double(TorchRng *r, double mean, double std) {
     if (r->has_next_normal) {
         r->has_next_normal = 0;
         return r->next_normal * std + mean;
@@ -104,7 +104,7 @@ static double torch_rng_normal_double(TorchRng *r, double mean, double std) {
 
 // Same values as `x.normal_(mean, std, generator=g)` on a contiguous float32 tensor of n elements.
 // mean and std are doubles as in Python; the >= 16 path rounds them to float like torch does.
-static void torch_rng_normal(TorchRng *r, float *x, size_t n, double mean, double std) {
+static inline void torch_rng_normal(TorchRng *r, float *x, size_t n, double mean, double std) {
     if (n < 16) {
         for (size_t i = 0; i < n; i++) x[i] = (float)torch_rng_normal_double(r, mean, std);
         return;
@@ -119,7 +119,7 @@ static void torch_rng_normal(TorchRng *r, float *x, size_t n, double mean, doubl
 }
 
 // A small independent generator for sampling and shuffling (xorshift64*), not torch's.
-static uint32_t random_u32(uint64_t *state) {
+static inline uint32_t random_u32(uint64_t *state) {
     *state ^= *state >> 12;
     *state ^= *state << 25;
     *state ^= *state >> 27;
@@ -127,7 +127,7 @@ static uint32_t random_u32(uint64_t *state) {
 }
 
 // Uniform float in [0, 1) from the 24 high bits of one draw.
-static float random_f32(uint64_t *state) {
+static inline float random_f32(uint64_t *state) {
     return (float)(random_u32(state) >> 8) / 16777216.0f;
 }
 

@@ -20,7 +20,7 @@ typedef struct {
     float final_frac;
 } LRSchedule;
 
-static void lr_schedule_init(LRSchedule *s, const char *kind, float lr, int warmup, int total_steps,
+static inline void lr_schedule_init(LRSchedule *s, const char *kind, float lr, int warmup, int total_steps,
                              float final_frac) {
     s->kind = strcmp(kind, "linear") == 0     ? SCHEDULE_LINEAR
               : strcmp(kind, "constant") == 0 ? SCHEDULE_CONSTANT
@@ -32,7 +32,7 @@ static void lr_schedule_init(LRSchedule *s, const char *kind, float lr, int warm
 }
 
 // Learning rate of 0-based step `step`.
-static float lr_schedule_get(const LRSchedule *s, int step) {
+static inline float lr_schedule_get(const LRSchedule *s, int step) {
     float lr = s->learning_rate;
     if (step < s->warmup) return lr * (float)(step + 1) / (float)s->warmup;
     if (s->kind == SCHEDULE_CONSTANT) return lr;

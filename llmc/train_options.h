@@ -116,7 +116,7 @@ static const TrainFlag TRAIN_FLAGS[] = {
 #undef OPT_FIELD
 #define NUM_TRAIN_FLAGS (sizeof(TRAIN_FLAGS) / sizeof(TRAIN_FLAGS[0]))
 
-static int choice_ok(const char *choices, const char *v) {
+static inline int choice_ok(const char *choices, const char *v) {
     size_t n = strlen(v);
     const char *p = choices;
     while (*p) {
@@ -129,7 +129,7 @@ static int choice_ok(const char *choices, const char *v) {
     return 0;
 }
 
-static void train_flag_set(TrainOptions *o, const TrainFlag *f, const char *value) {
+static inline void train_flag_set(TrainOptions *o, const TrainFlag *f, const char *value) {
     char *base = (char *)o + f->offset;
     char what[64];
     snprintf(what, sizeof(what), "flag %s", f->flag);
@@ -144,7 +144,7 @@ static void train_flag_set(TrainOptions *o, const TrainFlag *f, const char *valu
     }
 }
 
-static void train_options_usage(FILE *out, const char *prog, int is_gpu) {
+static inline void train_options_usage(FILE *out, const char *prog, int is_gpu) {
     fprintf(out, "usage: %s [flags]   (every flag takes one value)\n\n", prog);
     for (size_t i = 0; i < NUM_TRAIN_FLAGS; i++) {
         const TrainFlag *f = &TRAIN_FLAGS[i];
@@ -157,7 +157,7 @@ static void train_options_usage(FILE *out, const char *prog, int is_gpu) {
 
 // Fills o from the defaults and argv; prints --help and exits 0; dies on any unknown flag,
 // missing value, value out of range, or a GPU-only flag given to the CPU trainer.
-static void train_options_parse(TrainOptions *o, int argc, char **argv, int is_gpu) {
+static inline void train_options_parse(TrainOptions *o, int argc, char **argv, int is_gpu) {
     memset(o, 0, sizeof(*o));
     for (size_t i = 0; i < NUM_TRAIN_FLAGS; i++) train_flag_set(o, &TRAIN_FLAGS[i], TRAIN_FLAGS[i].def);
     for (int a = 1; a < argc; a++) {
@@ -177,7 +177,7 @@ static void train_options_parse(TrainOptions *o, int argc, char **argv, int is_g
 }
 
 // Prints every setting, one per line, for the run's log.
-static void train_options_print(const TrainOptions *o, int is_gpu) {
+static inline void train_options_print(const TrainOptions *o, int is_gpu) {
     for (size_t i = 0; i < NUM_TRAIN_FLAGS; i++) {
         const TrainFlag *f = &TRAIN_FLAGS[i];
         if (f->scope == FOR_GPU && !is_gpu) continue;

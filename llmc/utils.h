@@ -37,7 +37,7 @@
 #endif
 
 // Prints "error: <message>" as one line on stderr and exits with status 1.
-static LLMC_NORETURN LLMC_PRINTF(1, 2) void die(const char *fmt, ...) {
+static inline LLMC_NORETURN LLMC_PRINTF(1, 2) void die(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     fflush(stdout);
@@ -48,7 +48,7 @@ static LLMC_NORETURN LLMC_PRINTF(1, 2) void die(const char *fmt, ...) {
     exit(1);
 }
 
-static FILE *fopen_check_(const char *path, const char *mode, const char *file, int line) {
+static inline FILE *fopen_check_(const char *path, const char *mode, const char *file, int line) {
     FILE *fp = fopen(path, mode);
     if (fp == NULL) {
         die("cannot open %s (mode %s): %s [%s:%d]", path, mode, strerror(errno), file, line);
@@ -59,7 +59,7 @@ static FILE *fopen_check_(const char *path, const char *mode, const char *file, 
 
 // Reads exactly n items or dies naming `what` (usually the file's path): a short read
 // means a truncated file, which is the user's problem, so the message says so.
-static void fread_check_(void *ptr, size_t size, size_t n, FILE *fp, const char *what,
+static inline void fread_check_(void *ptr, size_t size, size_t n, FILE *fp, const char *what,
                          const char *file, int line) {
     size_t got = fread(ptr, size, n, fp);
     if (got != n) {
@@ -72,7 +72,7 @@ static void fread_check_(void *ptr, size_t size, size_t n, FILE *fp, const char 
 }
 #define fread_check(ptr, size, n, fp, what) fread_check_(ptr, size, n, fp, what, __FILE__, __LINE__)
 
-static void fwrite_check_(const void *ptr, size_t size, size_t n, FILE *fp, const char *what,
+static inline void fwrite_check_(const void *ptr, size_t size, size_t n, FILE *fp, const char *what,
                           const char *file, int line) {
     if (fwrite(ptr, size, n, fp) != n) {
         die("%s: write failed: %s [%s:%d]", what, strerror(errno), file, line);
@@ -80,14 +80,14 @@ static void fwrite_check_(const void *ptr, size_t size, size_t n, FILE *fp, cons
 }
 #define fwrite_check(ptr, size, n, fp, what) fwrite_check_(ptr, size, n, fp, what, __FILE__, __LINE__)
 
-static void fclose_check_(FILE *fp, const char *what, const char *file, int line) {
+static inline void fclose_check_(FILE *fp, const char *what, const char *file, int line) {
     if (fclose(fp) != 0) {
         die("%s: close failed: %s [%s:%d]", what, strerror(errno), file, line);
     }
 }
 #define fclose_check(fp, what) fclose_check_(fp, what, __FILE__, __LINE__)
 
-static void fseek_check_(FILE *fp, long long off, int whence, const char *what, const char *file,
+static inline void fseek_check_(FILE *fp, long long off, int whence, const char *what, const char *file,
                          int line) {
 #if defined(_WIN32)
     int rc = _fseeki64(fp, off, whence);
@@ -101,7 +101,7 @@ static void fseek_check_(FILE *fp, long long off, int whence, const char *what, 
 #define fseek_check(fp, off, whence, what) fseek_check_(fp, off, whence, what, __FILE__, __LINE__)
 
 // Size of an open file in bytes; leaves the position at the start.
-static long long file_size_check_(FILE *fp, const char *what, const char *file, int line) {
+static inline long long file_size_check_(FILE *fp, const char *what, const char *file, int line) {
     fseek_check_(fp, 0, SEEK_END, what, file, line);
     long long size = (long long)ftello(fp);
     if (size < 0) {
@@ -112,7 +112,7 @@ static long long file_size_check_(FILE *fp, const char *what, const char *file, 
 }
 #define file_size_check(fp, what) file_size_check_(fp, what, __FILE__, __LINE__)
 
-static void *malloc_check_(size_t size, const char *file, int line) {
+static inline void *malloc_check_(size_t size, const char *file, int line) {
     void *p = malloc(size ? size : 1);
     if (p == NULL) {
         die("out of memory allocating %zu bytes [%s:%d]", size, file, line);
@@ -121,7 +121,7 @@ static void *malloc_check_(size_t size, const char *file, int line) {
 }
 #define malloc_check(size) malloc_check_(size, __FILE__, __LINE__)
 
-static void *calloc_check_(size_t n, size_t size, const char *file, int line) {
+static inline void *calloc_check_(size_t n, size_t size, const char *file, int line) {
     void *p = calloc(n ? n : 1, size ? size : 1);
     if (p == NULL) {
         die("out of memory allocating %zu x %zu bytes [%s:%d]", n, size, file, line);
@@ -132,14 +132,14 @@ static void *calloc_check_(size_t n, size_t size, const char *file, int line) {
 
 // Writes a file atomically: callers write to tmp_path_for(path) and then call
 // commit_file(), so a kill mid-write never leaves a half-written file under `path`.
-static void tmp_path_for(char *out, size_t out_size, const char *path) {
+static inline void tmp_path_for(char *out, size_t out_size, const char *path) {
     int n = snprintf(out, out_size, "%s.tmp", path);
     if (n < 0 || (size_t)n >= out_size) {
         die("path too long: %s", path);
     }
 }
 
-static void commit_file_(FILE *fp, const char *tmp_path, const char *path, const char *file,
+static inline void commit_file_(FILE *fp, const char *tmp_path, const char *path, const char *file,
                          int line) {
     if (fflush(fp) != 0) {
         die("%s: write failed: %s [%s:%d]", tmp_path, strerror(errno), file, line);
@@ -153,7 +153,7 @@ static void commit_file_(FILE *fp, const char *tmp_path, const char *path, const
 
 // Reads a 256 x int32 header (1024 bytes), the header of every llm.c file format.
 #define LLMC_HEADER_INTS 256
-static void read_header_check_(FILE *fp, int32_t header[LLMC_HEADER_INTS], const char *path,
+static inline void read_header_check_(FILE *fp, int32_t header[LLMC_HEADER_INTS], const char *path,
                                const char *file, int line) {
     size_t got = fread(header, sizeof(int32_t), LLMC_HEADER_INTS, fp);
     if (got != LLMC_HEADER_INTS) {
@@ -163,7 +163,7 @@ static void read_header_check_(FILE *fp, int32_t header[LLMC_HEADER_INTS], const
 #define read_header_check(fp, header, path) read_header_check_(fp, header, path, __FILE__, __LINE__)
 
 // Parses a whole string as a number in [lo, hi]; dies naming `what` otherwise.
-static long long parse_int_or_die(const char *s, long long lo, long long hi, const char *what) {
+static inline long long parse_int_or_die(const char *s, long long lo, long long hi, const char *what) {
     char *end = NULL;
     errno = 0;
     long long v = strtoll(s, &end, 10);
@@ -176,7 +176,7 @@ static long long parse_int_or_die(const char *s, long long lo, long long hi, con
     return v;
 }
 
-static double parse_float_or_die(const char *s, double lo, double hi, const char *what) {
+static inline double parse_float_or_die(const char *s, double lo, double hi, const char *what) {
     char *end = NULL;
     errno = 0;
     double v = strtod(s, &end);

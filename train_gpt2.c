@@ -1,0 +1,832 @@
+/*
+ * train_gpt2.c: GPT-2 training on the CPU in fp32, the reference that everything else mirrors.
+ *
+ * Read top to bottom: the layers (each a forward/backward pair with the same signature as its
+ * GPU kernel, see doc/cpu_layers.md), the model (parameters from the table in llmc/gpt2.h,
+ * activations, forward, backward, AdamW), then the training loop. Backward functions accumulate
+ * (+=) into every gradient they write. OpenMP splits the work when compiled with -fopenmp.
+ *
+ * This file also compiles as C++ (test_gpt2.c and dev/cuda include it with TESTING defined to get
+ * the layers without main), hence the explicit casts of allocations.
+ */
+#include "llmc/utils.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "llmc/cpu_matmul.h"
+#include "llmc/gpt2.h"
+#include "llmc/rand.h"
+
+// ----------------------------------------------------------------------------
+// Layers. N = B*T rows; C channels; shapes are row-major.
+
+// out (B,T,C) = wte[inp] + wpe[t]
+void encoder_forward(float *out, const int *inp, const float *wte, const float *wpe, int B, int T, int C) {
+#pragma omp parallel for collapse(2)
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < T; t++) {
+            float *o = out + ((size_t)b * T + t) * C;
+            const float *tok = wte + (size_t)inp[b * T + t] * C;
+            const float *pos = wpe + (size_t)t * C;
+            for (int c = 0; c < C; c++) o[c] = tok[c] + pos[c];
+        }
+    }
+}
+
+// dwte (Vp,C) += dout at each token's row; dwpe (maxT,C) += dout summed over the batch.
+// Serial over positions: two positions may share a token, and the order stays fixed.
+void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *inp, int B, int T, int C) {
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < T; t++) {
+            const float *d = dout + ((size_t)b * T + t) * C;
+            float *dtok = dwte + (size_t)inp[b * T + t] * C;
+            float *dpos = dwpe + (size_t)t * C;
+            for (int c = 0; c < C; c++) {
+                dtok[c] += d[c];
+                dpos[c] += d[c];
+            }
+        }
+    }
+}
+
+// out (N,C) = (inp - mean) * rstd * weight + bias, per row; saves mean (N) and rstd (N).
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                       const float *bias, int N, int C) {
+    const float eps = 1e-5f;
+#pragma omp parallel for
+    for (int i = 0; i < N; i++) {
+        const float *x = inp + (size_t)i * C;
+        float m = 0.0f;
+        for (int c = 0; c < C; c++) m += x[c];
+        m /= C;
+        float var = 0.0f;
+        for (int c = 0; c < C; c++) var += (x[c] - m) * (x[c] - m);
+        var /= C;
+        float s = 1.0f / sqrtf(var + eps);
+        float *o = out + (size_t)i * C;
+        for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + bias[c];
+        mean[i] = m;
+        rstd[i] = s;
+    }
+}
+
+// With xhat = (x - mean) * rstd and g = dout * weight:
+//   dinp = rstd * (g - mean(g) - xhat * mean(g * xhat)),  dweight += dout * xhat,  dbias += dout.
+// Rows are split between threads; each thread sums dweight/dbias into its own slice of
+// `scratch` (nthreads x 2C), reduced in a fixed order afterwards, so results are deterministic.
+void layernorm_backward(float *dinp, float *dweight, float *dbias, float *scratch, const float *dout,
+                        const float *inp, const float *weight, const float *mean, const float *rstd,
+                        int N, int C) {
+    int nthreads = 1;
+#ifdef _OPENMP
+    nthreads = omp_get_max_threads();
+#endif
+    memset(scratch, 0, (size_t)nthreads * 2 * C * sizeof(float));
+#pragma omp parallel
+    {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        float *dw = scratch + (size_t)tid * 2 * C;
+        float *db = dw + C;
+#pragma omp for schedule(static)
+        for (int i = 0; i < N; i++) {
+            const float *x = inp + (size_t)i * C;
+            const float *d = dout + (size_t)i * C;
+            float m = mean[i], s = rstd[i];
+            float gmean = 0.0f, gxmean = 0.0f;
+            for (int c = 0; c < C; c++) {
+                float xhat = (x[c] - m) * s;
+                float g = weight[c] * d[c];
+                gmean += g;
+                gxmean += g * xhat;
+            }
+            gmean /= C;
+            gxmean /= C;
+            float *dx = dinp + (size_t)i * C;
+            for (int c = 0; c < C; c++) {
+                float xhat = (x[c] - m) * s;
+                float g = weight[c] * d[c];
+                db[c] += d[c];
+                dw[c] += xhat * d[c];
+                dx[c] += s * (g - gmean - xhat * gxmean);
+            }
+        }
+    }
+    for (int t = 0; t < nthreads; t++) {
+        const float *dw = scratch + (size_t)t * 2 * C;
+        for (int c = 0; c < C; c++) {
+            dweight[c] += dw[c];
+            dbias[c] += dw[C + c];
+        }
+    }
+}
+
+// out (N,OC) = inp (N,C) @ weight (OC,C)^T + bias (OC); the kernel is in llmc/cpu_matmul.h.
+void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC) {
+    matmul_forward_cpu(out, inp, weight, bias, (size_t)N, (size_t)C, (size_t)OC);
+}
+
+// dinp (N,C) += dout @ weight; dweight (OC,C) += dout^T @ inp; dbias (OC) += column sums of dout.
+void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                     const float *weight, int N, int C, int OC) {
+    matmul_backward_cpu(dinp, dweight, dbias, dout, inp, weight, (size_t)N, (size_t)C, (size_t)OC);
+}
+
+// Causal self-attention, one (batch, head) pair per task. qkv (B,T,3C) holds [Q|K|V] per row,
+// heads contiguous; out (B,T,C); lse (B,NH,T) is each scaled score row's log-sum-exp, which is
+// all backward needs to rebuild the probabilities: no T x T matrix is ever stored.
+// `scratch` holds T floats per thread (one score row).
+void attention_forward(float *out, float *lse, float *scratch, const float *qkv, int B, int T, int C, int NH) {
+    int HS = C / NH;
+    size_t C3 = (size_t)C * 3;
+    float scale = 1.0f / sqrtf((float)HS);
+#pragma omp parallel for collapse(2)
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < NH; h++) {
+            int tid = 0;
+#ifdef _OPENMP
+            tid = omp_get_thread_num();
+#endif
+            float *score = scratch + (size_t)tid * T;
+            const float *base = qkv + (size_t)b * T * C3 + (size_t)h * HS;
+            for (int t = 0; t < T; t++) {
+                const float *q = base + (size_t)t * C3;
+                float maxv = -INFINITY;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *k = base + (size_t)t2 * C3 + C;
+                    float s = 0.0f;
+                    for (int i = 0; i < HS; i++) s += q[i] * k[i];
+                    s *= scale;
+                    score[t2] = s;
+                    if (s > maxv) maxv = s;
+                }
+                float sum = 0.0f;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    score[t2] = expf(score[t2] - maxv);
+                    sum += score[t2];
+                }
+                float inv = 1.0f / sum;
+                float *o = out + ((size_t)b * T + t) * C + (size_t)h * HS;
+                for (int i = 0; i < HS; i++) o[i] = 0.0f;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *v = base + (size_t)t2 * C3 + 2 * (size_t)C;
+                    float p = score[t2] * inv;
+                    for (int i = 0; i < HS; i++) o[i] += p * v[i];
+                }
+                lse[((size_t)b * NH + h) * T + t] = maxv + logf(sum);
+            }
+        }
+    }
+}
+
+// With p = exp(s - lse) rebuilt per query row, dp = dout . v, D = dout . out (= sum p*dp):
+//   ds = p * (dp - D);  dq += scale * ds @ k;  dk += scale * ds^T q;  dv += p^T dout.
+// Each (batch, head) task writes only its own columns of dqkv (B,T,3C), so tasks never race.
+void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *out,
+                        const float *lse, int B, int T, int C, int NH) {
+    int HS = C / NH;
+    size_t C3 = (size_t)C * 3;
+    float scale = 1.0f / sqrtf((float)HS);
+#pragma omp parallel for collapse(2)
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < NH; h++) {
+            int tid = 0;
+#ifdef _OPENMP
+            tid = omp_get_thread_num();
+#endif
+            float *ds = scratch + (size_t)tid * T;
+            const float *base = qkv + (size_t)b * T * C3 + (size_t)h * HS;
+            float *dbase = dqkv + (size_t)b * T * C3 + (size_t)h * HS;
+            for (int t = 0; t < T; t++) {
+                const float *q = base + (size_t)t * C3;
+                const float *dout_t = dout + ((size_t)b * T + t) * C + (size_t)h * HS;
+                const float *out_t = out + ((size_t)b * T + t) * C + (size_t)h * HS;
+                float row_lse = lse[((size_t)b * NH + h) * T + t];
+                float D = 0.0f;
+                for (int i = 0; i < HS; i++) D += dout_t[i] * out_t[i];
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *k = base + (size_t)t2 * C3 + C;
+                    const float *v = base + (size_t)t2 * C3 + 2 * (size_t)C;
+                    float s = 0.0f, dp = 0.0f;
+                    for (int i = 0; i < HS; i++) {
+                        s += q[i] * k[i];
+                        dp += dout_t[i] * v[i];
+                    }
+                    float p = expf(s * scale - row_lse);
+                    ds[t2] = p * (dp - D);
+                    float *dv = dbase + (size_t)t2 * C3 + 2 * (size_t)C;
+                    for (int i = 0; i < HS; i++) dv[i] += p * dout_t[i];
+                }
+                float *dq = dbase + (size_t)t * C3;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *k = base + (size_t)t2 * C3 + C;
+                    float *dk = dbase + (size_t)t2 * C3 + C;
+                    float g = ds[t2] * scale;
+                    for (int i = 0; i < HS; i++) {
+                        dq[i] += g * k[i];
+                        dk[i] += g * q[i];
+                    }
+                }
+            }
+        }
+    }
+}
+
+#define GELU_SCALE 0.7978845608028654f  // sqrt(2 / pi)
+
+// out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), GPT-2's tanh approximation.
+void gelu_forward(float *out, const float *inp, size_t n) {
+#pragma omp parallel for
+    for (long long i = 0; i < (long long)n; i++) {
+        float x = inp[i];
+        float u = GELU_SCALE * (x + 0.044715f * x * x * x);
+        out[i] = 0.5f * x * (1.0f + tanhf(u));
+    }
+}
+
+// dinp += dout * gelu'(inp)
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
+#pragma omp parallel for
+    for (long long i = 0; i < (long long)n; i++) {
+        float x = inp[i];
+        float u = GELU_SCALE * (x + 0.044715f * x * x * x);
+        float th = tanhf(u);
+        float sech2 = 1.0f - th * th;
+        float du = GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
+        dinp[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * x * sech2 * du);
+    }
+}
+
+void residual_forward(float *out, const float *inp1, const float *inp2, size_t n) {
+#pragma omp parallel for
+    for (long long i = 0; i < (long long)n; i++) out[i] = inp1[i] + inp2[i];
+}
+
+void residual_backward(float *dinp1, float *dinp2, const float *dout, size_t n) {
+#pragma omp parallel for
+    for (long long i = 0; i < (long long)n; i++) {
+        dinp1[i] += dout[i];
+        dinp2[i] += dout[i];
+    }
+}
+
+// Cross-entropy of each row of logits (N,Vp) against its target, over the first V columns
+// (the padding columns are not part of the vocabulary): losses[i] = lse[i] - logits[i,target].
+void classifier_forward(float *losses, float *lse, const float *logits, const int *targets, int N, int V, int Vp) {
+#pragma omp parallel for
+    for (int i = 0; i < N; i++) {
+        const float *row = logits + (size_t)i * Vp;
+        float maxv = -INFINITY;
+        for (int v = 0; v < V; v++) maxv = row[v] > maxv ? row[v] : maxv;
+        float sum = 0.0f;
+        for (int v = 0; v < V; v++) sum += expf(row[v] - maxv);
+        lse[i] = maxv + logf(sum);
+        losses[i] = lse[i] - row[targets[i]];
+    }
+}
+
+// Overwrites logits (N,Vp) with dloss * (softmax - onehot(target)); padding columns get 0.
+// dloss is d(mean loss)/d(loss of one row): 1 / (N * grad_accum_steps).
+void classifier_backward(float *logits, const float *lse, const int *targets, float dloss, int N, int V, int Vp) {
+#pragma omp parallel for
+    for (int i = 0; i < N; i++) {
+        float *row = logits + (size_t)i * Vp;
+        for (int v = 0; v < V; v++) row[v] = expf(row[v] - lse[i]) * dloss;
+        row[targets[i]] -= dloss;
+        for (int v = V; v < Vp; v++) row[v] = 0.0f;
+    }
+}
+
+// torch.optim.AdamW on n parameters (decoupled weight decay first, then the Adam step).
+// grad_scale applies gradient clipping; t is the 1-based step count.
+void adamw_update(float *params, const float *grads, float *m, float *v, size_t n, float lr, float beta1,
+                  float beta2, float eps, float weight_decay, float grad_scale, int t) {
+    // bias corrections in double, as torch computes them on the host
+    float step_size = (float)(lr / (1.0 - pow(beta1, t)));
+    float bc2_sqrt = (float)sqrt(1.0 - pow(beta2, t));
+    float decay = 1.0f - lr * weight_decay;
+#pragma omp parallel for
+    for (long long i = 0; i < (long long)n; i++) {
+        float g = grads[i] * grad_scale;
+        float mi = beta1 * m[i] + (1.0f - beta1) * g;
+        float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        float p = params[i] * decay;
+        params[i] = p - step_size * (mi / (sqrtf(vi) / bc2_sqrt + eps));
+    }
+}
+
+// ----------------------------------------------------------------------------
+// The model
+
+// Activations of one forward pass, sized for the largest (B, T) at allocation. A forward with
+// a smaller batch or sequence (sampling, HellaSwag rows) packs its tensors densely with its own
+// B and T, which always fits.
+typedef struct {
+    float *encoded;   // (B,T,C)
+    float *ln1;       // (L,B,T,C)
+    float *ln1_mean;  // (L,B,T)
+    float *ln1_rstd;  // (L,B,T)
+    float *qkv;       // (L,B,T,3C)
+    float *atty;      // (L,B,T,C)
+    float *att_lse;   // (L,B,NH,T)
+    float *residual2; // (L,B,T,C)
+    float *ln2;       // (L,B,T,C)
+    float *ln2_mean;  // (L,B,T)
+    float *ln2_rstd;  // (L,B,T)
+    float *fch;       // (L,B,T,4C)
+    float *fch_gelu;  // (L,B,T,4C)
+    float *residual3; // (L,B,T,C)
+    float *lnf;       // (B,T,C)
+    float *lnf_mean;  // (B,T)
+    float *lnf_rstd;  // (B,T)
+    float *logits;    // (B,T,Vp); backward overwrites it with dlogits
+    float *lse;       // (B,T) log-sum-exp of each logits row
+    float *losses;    // (B,T)
+} Activations;
+
+// Gradient buffers for activations. The residual stream's gradient accumulates in one (B,T,C)
+// buffer through the layers in reverse; the rest are one layer's scratch, reused by every layer.
+typedef struct {
+    float *dresidual; // (B,T,C)
+    float *dln;       // (B,T,C) gradient of a LayerNorm output (ln1, ln2 or lnf)
+    float *datty;     // (B,T,C)
+    float *dqkv;      // (B,T,3C)
+    float *dfch;      // (B,T,4C) gradient of fch_gelu, then of fch (in place)
+    float *dfch_pre;  // (B,T,4C)
+} ActivationGrads;
+
+typedef struct {
+    GPT2Config config;
+    size_t param_offsets[NUM_PARAMETER_TENSORS];
+    size_t num_parameters;
+    float *params;     // (num_parameters) in checkpoint layout
+    float *grads;      // (num_parameters)
+    float *m, *v;      // AdamW moments (num_parameters)
+    int max_B, max_T;  // activation capacity
+    Activations acts;
+    ActivationGrads dacts;
+    float *proj_out;   // (B,T,C) output of a residual projection before it is added
+    float *scratch;    // per-thread rows for attention / LayerNorm partial sums
+    float mean_loss;   // of the last forward with targets
+    float last_grad_norm;
+} GPT2;
+
+// Pointer to layer l's slice of parameter tensor i (in params or grads).
+static float *param_slice(const GPT2 *model, float *base, int i, int l) {
+    size_t per_layer = gpt2_param_rows(&model->config, i) * gpt2_param_cols(&model->config, i);
+    return base + model->param_offsets[i] + (size_t)l * per_layer;
+}
+
+static void gpt2_alloc_params(GPT2 *model) {
+    model->num_parameters = gpt2_param_offsets(&model->config, model->param_offsets);
+    model->params = (float *)malloc_check(model->num_parameters * sizeof(float));
+    model->grads = (float *)calloc_check(model->num_parameters, sizeof(float));
+    model->m = (float *)calloc_check(model->num_parameters, sizeof(float));
+    model->v = (float *)calloc_check(model->num_parameters, sizeof(float));
+}
+
+// Loads a version 3 or 5 checkpoint (bf16 is converted to fp32).
+void gpt2_build_from_checkpoint(GPT2 *model, const char *path) {
+    memset(model, 0, sizeof(*model));
+    FILE *fp = fopen_check(path, "rb");
+    int version = gpt2_read_checkpoint_header(fp, path, &model->config);
+    gpt2_alloc_params(model);
+    gpt2_read_checkpoint_params(fp, path, version, model->params, model->num_parameters);
+    fclose_check(fp, path);
+}
+
+// GPT-2 init from a seed, drawing exactly what train_gpt2.py draws from torch.manual_seed(seed):
+// tensors in table order, each layer's slice as its own normal_() call; wte's padding rows stay 0.
+void gpt2_build_from_random(GPT2 *model, const GPT2Config *config, uint64_t seed) {
+    memset(model, 0, sizeof(*model));
+    model->config = *config;
+    gpt2_alloc_params(model);
+    memset(model->params, 0, model->num_parameters * sizeof(float));
+    TorchRng rng;
+    torch_rng_seed(&rng, seed);
+    const GPT2Config *c = &model->config;
+    double residual_std = 0.02 / sqrt(2.0 * c->num_layers);
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        size_t rows = gpt2_param_rows(c, i), cols = gpt2_param_cols(c, i);
+        if (GPT2_PARAMS[i].rows == DIM_VP) rows = (size_t)c->vocab_size;  // real rows only
+        for (size_t l = 0; l < gpt2_param_layers(c, i); l++) {
+            float *p = param_slice(model, model->params, i, (int)l);
+            switch (GPT2_PARAMS[i].init) {
+            case INIT_NORMAL: torch_rng_normal(&rng, p, rows * cols, 0.0, 0.02); break;
+            case INIT_NORMAL_RESIDUAL: torch_rng_normal(&rng, p, rows * cols, 0.0, residual_std); break;
+            case INIT_ONES: for (size_t j = 0; j < rows * cols; j++) p[j] = 1.0f; break;
+            case INIT_ZEROS: break;
+            }
+        }
+    }
+}
+
+// Allocates activations for batches up to B x T (once; the training step never allocates).
+void gpt2_alloc_activations(GPT2 *model, int B, int T) {
+    const GPT2Config *c = &model->config;
+    if (T > c->max_seq_len) die("sequence length %d exceeds the model's max_seq_len %d", T, c->max_seq_len);
+    size_t L = (size_t)c->num_layers, C = (size_t)c->channels, NH = (size_t)c->num_heads;
+    size_t BT = (size_t)B * T, Vp = (size_t)c->padded_vocab_size;
+    // one block, carved in the order of the struct
+    size_t sizes[] = {
+        BT * C, L * BT * C, L * BT, L * BT, L * BT * 3 * C, L * BT * C, L * NH * BT, L * BT * C,
+        L * BT * C, L * BT, L * BT, L * BT * 4 * C, L * BT * 4 * C, L * BT * C, BT * C, BT, BT,
+        BT * Vp, BT, BT,
+    };
+    float **ptrs[] = {
+        &model->acts.encoded, &model->acts.ln1, &model->acts.ln1_mean, &model->acts.ln1_rstd,
+        &model->acts.qkv, &model->acts.atty, &model->acts.att_lse, &model->acts.residual2,
+        &model->acts.ln2, &model->acts.ln2_mean, &model->acts.ln2_rstd, &model->acts.fch,
+        &model->acts.fch_gelu, &model->acts.residual3, &model->acts.lnf, &model->acts.lnf_mean,
+        &model->acts.lnf_rstd, &model->acts.logits, &model->acts.lse, &model->acts.losses,
+    };
+    size_t count = sizeof(sizes) / sizeof(sizes[0]), total = 0;
+    for (size_t i = 0; i < count; i++) total += sizes[i];
+    float *block = (float *)calloc_check(total, sizeof(float));
+    for (size_t i = 0; i < count; i++) {
+        *ptrs[i] = block;
+        block += sizes[i];
+    }
+    size_t gsizes[] = {BT * C, BT * C, BT * C, BT * 3 * C, BT * 4 * C, BT * 4 * C};
+    float **gptrs[] = {&model->dacts.dresidual, &model->dacts.dln, &model->dacts.datty,
+                       &model->dacts.dqkv, &model->dacts.dfch, &model->dacts.dfch_pre};
+    size_t gtotal = 0;
+    for (size_t i = 0; i < 6; i++) gtotal += gsizes[i];
+    float *gblock = (float *)calloc_check(gtotal, sizeof(float));
+    for (size_t i = 0; i < 6; i++) {
+        *gptrs[i] = gblock;
+        gblock += gsizes[i];
+    }
+    model->proj_out = (float *)calloc_check(BT * C, sizeof(float));
+    int nthreads = 1;
+#ifdef _OPENMP
+    nthreads = omp_get_max_threads();
+#endif
+    size_t per_thread = (size_t)T > 2 * C ? (size_t)T : 2 * C;  // a score row or LayerNorm partials
+    model->scratch = (float *)calloc_check((size_t)nthreads * per_thread, sizeof(float));
+    model->max_B = B;
+    model->max_T = T;
+}
+
+// Forward pass on inputs (B,T). With targets (B,T), also the per-token losses and their mean
+// (model->mean_loss); without, only the logits (mean_loss = -1).
+void gpt2_forward(GPT2 *model, const int *inputs, const int *targets, int B, int T) {
+    const GPT2Config *c = &model->config;
+    if (B * T > model->max_B * model->max_T || T > model->max_T) {
+        die("forward with B=%d T=%d exceeds the allocated B=%d T=%d", B, T, model->max_B, model->max_T);
+    }
+    int L = c->num_layers, C = c->channels, NH = c->num_heads, V = c->vocab_size, Vp = c->padded_vocab_size;
+    int N = B * T;
+    size_t NC = (size_t)N * C;
+    for (int i = 0; i < N; i++) {
+        if (inputs[i] < 0 || inputs[i] >= V) die("input token %d at position %d is outside the vocabulary [0, %d)", inputs[i], i, V);
+        if (targets && (targets[i] < 0 || targets[i] >= V)) die("target token %d at position %d is outside the vocabulary [0, %d)", targets[i], i, V);
+    }
+    Activations *a = &model->acts;
+    float *P = model->params;
+    encoder_forward(a->encoded, inputs, P + model->param_offsets[PARAM_WTE], P + model->param_offsets[PARAM_WPE], B, T, C);
+    for (int l = 0; l < L; l++) {
+        const float *residual = l == 0 ? a->encoded : a->residual3 + (size_t)(l - 1) * NC;
+        float *ln1 = a->ln1 + l * NC, *ln1_mean = a->ln1_mean + (size_t)l * N, *ln1_rstd = a->ln1_rstd + (size_t)l * N;
+        float *qkv = a->qkv + l * NC * 3, *atty = a->atty + l * NC, *att_lse = a->att_lse + (size_t)l * NH * N;
+        float *residual2 = a->residual2 + l * NC, *ln2 = a->ln2 + l * NC;
+        float *ln2_mean = a->ln2_mean + (size_t)l * N, *ln2_rstd = a->ln2_rstd + (size_t)l * N;
+        float *fch = a->fch + l * NC * 4, *fch_gelu = a->fch_gelu + l * NC * 4, *residual3 = a->residual3 + l * NC;
+
+        layernorm_forward(ln1, ln1_mean, ln1_rstd, residual, param_slice(model, P, PARAM_LN1W, l), param_slice(model, P, PARAM_LN1B, l), N, C);
+        matmul_forward(qkv, ln1, param_slice(model, P, PARAM_QKVW, l), param_slice(model, P, PARAM_QKVB, l), N, C, 3 * C);
+        attention_forward(atty, att_lse, model->scratch, qkv, B, T, C, NH);
+        matmul_forward(model->proj_out, atty, param_slice(model, P, PARAM_ATTPROJW, l), param_slice(model, P, PARAM_ATTPROJB, l), N, C, C);
+        residual_forward(residual2, residual, model->proj_out, NC);
+        layernorm_forward(ln2, ln2_mean, ln2_rstd, residual2, param_slice(model, P, PARAM_LN2W, l), param_slice(model, P, PARAM_LN2B, l), N, C);
+        matmul_forward(fch, ln2, param_slice(model, P, PARAM_FCW, l), param_slice(model, P, PARAM_FCB, l), N, C, 4 * C);
+        gelu_forward(fch_gelu, fch, NC * 4);
+        matmul_forward(model->proj_out, fch_gelu, param_slice(model, P, PARAM_FCPROJW, l), param_slice(model, P, PARAM_FCPROJB, l), N, 4 * C, C);
+        residual_forward(residual3, residual2, model->proj_out, NC);
+    }
+    const float *last = a->residual3 + (size_t)(L - 1) * NC;
+    layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, P + model->param_offsets[PARAM_LNFW], P + model->param_offsets[PARAM_LNFB], N, C);
+    matmul_forward(a->logits, a->lnf, P + model->param_offsets[PARAM_WTE], NULL, N, C, Vp);  // tied head
+    model->mean_loss = -1.0f;
+    if (targets != NULL) {
+        classifier_forward(a->losses, a->lse, a->logits, targets, N, V, Vp);
+        double sum = 0.0;
+        for (int i = 0; i < N; i++) sum += a->losses[i];
+        model->mean_loss = (float)(sum / N);
+    }
+}
+
+void gpt2_zero_grad(GPT2 *model) {
+    memset(model->grads, 0, model->num_parameters * sizeof(float));
+}
+
+// Backward pass of the last gpt2_forward (which must have had targets), accumulating into
+// model->grads. dloss = 1 / (B*T*grad_accum_steps) makes the grads those of the step's mean loss.
+void gpt2_backward(GPT2 *model, const int *inputs, const int *targets, int B, int T, float dloss) {
+    const GPT2Config *c = &model->config;
+    int L = c->num_layers, C = c->channels, NH = c->num_heads, V = c->vocab_size, Vp = c->padded_vocab_size;
+    int N = B * T;
+    size_t NC = (size_t)N * C;
+    Activations *a = &model->acts;
+    ActivationGrads *d = &model->dacts;
+    float *P = model->params, *G = model->grads;
+
+    classifier_backward(a->logits, a->lse, targets, dloss, N, V, Vp);  // logits now hold dlogits
+    memset(d->dln, 0, NC * sizeof(float));
+    matmul_backward(d->dln, G + model->param_offsets[PARAM_WTE], NULL, a->logits, a->lnf, P + model->param_offsets[PARAM_WTE], N, C, Vp);
+    memset(d->dresidual, 0, NC * sizeof(float));
+    const float *last = a->residual3 + (size_t)(L - 1) * NC;
+    layernorm_backward(d->dresidual, G + model->param_offsets[PARAM_LNFW], G + model->param_offsets[PARAM_LNFB], model->scratch,
+                       d->dln, last, P + model->param_offsets[PARAM_LNFW], a->lnf_mean, a->lnf_rstd, N, C);
+
+    // d->dresidual holds the gradient of layer l's output; each layer adds its branches into it
+    // in place, leaving the gradient of its input (residual stream: out = in + branches).
+    for (int l = L - 1; l >= 0; l--) {
+        const float *residual = l == 0 ? a->encoded : a->residual3 + (size_t)(l - 1) * NC;
+        float *ln1 = a->ln1 + l * NC, *ln1_mean = a->ln1_mean + (size_t)l * N, *ln1_rstd = a->ln1_rstd + (size_t)l * N;
+        float *qkv = a->qkv + l * NC * 3, *atty = a->atty + l * NC, *att_lse = a->att_lse + (size_t)l * NH * N;
+        float *residual2 = a->residual2 + l * NC, *ln2 = a->ln2 + l * NC;
+        float *ln2_mean = a->ln2_mean + (size_t)l * N, *ln2_rstd = a->ln2_rstd + (size_t)l * N;
+        float *fch = a->fch + l * NC * 4, *fch_gelu = a->fch_gelu + l * NC * 4;
+
+        // MLP branch: residual3 = residual2 + fcproj(gelu(fc(ln2(residual2))))
+        memset(d->dfch, 0, NC * 4 * sizeof(float));
+        matmul_backward(d->dfch, param_slice(model, G, PARAM_FCPROJW, l), param_slice(model, G, PARAM_FCPROJB, l),
+                        d->dresidual, fch_gelu, param_slice(model, P, PARAM_FCPROJW, l), N, 4 * C, C);
+        memset(d->dfch_pre, 0, NC * 4 * sizeof(float));
+        gelu_backward(d->dfch_pre, fch, d->dfch, NC * 4);
+        memset(d->dln, 0, NC * sizeof(float));
+        matmul_backward(d->dln, param_slice(model, G, PARAM_FCW, l), param_slice(model, G, PARAM_FCB, l),
+                        d->dfch_pre, ln2, param_slice(model, P, PARAM_FCW, l), N, C, 4 * C);
+        layernorm_backward(d->dresidual, param_slice(model, G, PARAM_LN2W, l), param_slice(model, G, PARAM_LN2B, l), model->scratch,
+                           d->dln, residual2, param_slice(model, P, PARAM_LN2W, l), ln2_mean, ln2_rstd, N, C);
+        // attention branch: residual2 = residual + attproj(attention(qkv(ln1(residual))))
+        memset(d->datty, 0, NC * sizeof(float));
+        matmul_backward(d->datty, param_slice(model, G, PARAM_ATTPROJW, l), param_slice(model, G, PARAM_ATTPROJB, l),
+                        d->dresidual, atty, param_slice(model, P, PARAM_ATTPROJW, l), N, C, C);
+        memset(d->dqkv, 0, NC * 3 * sizeof(float));
+        attention_backward(d->dqkv, model->scratch, d->datty, qkv, atty, att_lse, B, T, C, NH);
+        memset(d->dln, 0, NC * sizeof(float));
+        matmul_backward(d->dln, param_slice(model, G, PARAM_QKVW, l), param_slice(model, G, PARAM_QKVB, l),
+                        d->dqkv, ln1, param_slice(model, P, PARAM_QKVW, l), N, C, 3 * C);
+        layernorm_backward(d->dresidual, param_slice(model, G, PARAM_LN1W, l), param_slice(model, G, PARAM_LN1B, l), model->scratch,
+                           d->dln, residual, param_slice(model, P, PARAM_LN1W, l), ln1_mean, ln1_rstd, N, C);
+    }
+    encoder_backward(G + model->param_offsets[PARAM_WTE], G + model->param_offsets[PARAM_WPE], d->dresidual, inputs, B, T, C);
+}
+
+// L2 norm of all gradients (accumulated in double so the order of threads does not matter).
+float gpt2_grad_norm(const GPT2 *model) {
+    double sum = 0.0;
+#pragma omp parallel for reduction(+ : sum)
+    for (long long i = 0; i < (long long)model->num_parameters; i++) sum += (double)model->grads[i] * model->grads[i];
+    return (float)sqrt(sum);
+}
+
+typedef struct {
+    float learning_rate, beta1, beta2, eps, weight_decay, grad_clip;
+} AdamWSettings;
+
+// Clips the global gradient norm like torch.nn.utils.clip_grad_norm_ and applies AdamW to each
+// tensor, with weight decay only where the table says so. t is the 1-based step. Returns the norm.
+float gpt2_update(GPT2 *model, const AdamWSettings *s, int t) {
+    float norm = gpt2_grad_norm(model);
+    float scale = 1.0f;
+    if (s->grad_clip > 0.0f) {
+        float coef = s->grad_clip / (norm + 1e-6f);
+        if (coef < 1.0f) scale = coef;
+    }
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        size_t off = model->param_offsets[i], n = gpt2_param_numel(&model->config, i);
+        float wd = GPT2_PARAMS[i].weight_decay ? s->weight_decay : 0.0f;
+        adamw_update(model->params + off, model->grads + off, model->m + off, model->v + off, n, s->learning_rate,
+                     s->beta1, s->beta2, s->eps, wd, scale, t);
+    }
+    model->last_grad_norm = norm;
+    return norm;
+}
+
+void gpt2_free(GPT2 *model) {
+    free(model->params);
+    free(model->grads);
+    free(model->m);
+    free(model->v);
+    free(model->acts.encoded);   // the start of the activation block
+    free(model->dacts.dresidual); // the start of the gradient block
+    free(model->proj_out);
+    free(model->scratch);
+    memset(model, 0, sizeof(*model));
+}
+
+#ifndef TESTING
+// ----------------------------------------------------------------------------
+// Training driver
+#include "llmc/dataloader.h"
+#include "llmc/logger.h"
+#include "llmc/sampler.h"
+#include "llmc/schedule.h"
+#include "llmc/tokenizer.h"
+#include "llmc/train_options.h"
+#include "llmc/train_state.h"
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+// Mean loss over up to max_batches val batches (all if max_batches < 0), from the start of val.
+static float evaluate_val(GPT2 *model, DataLoader *val, int max_batches, int B, int T) {
+    dataloader_reset(val);
+    size_t n = dataloader_num_batches(val);
+    if (max_batches >= 0 && (size_t)max_batches < n) n = (size_t)max_batches;
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        dataloader_next_batch(val);
+        gpt2_forward(model, val->inputs, val->targets, B, T);
+        sum += model->mean_loss;
+    }
+    return n > 0 ? (float)(sum / (double)n) : -1.0f;
+}
+
+// HellaSwag accuracy: each example is 4 rows; the completion with the lowest mean loss wins.
+static float evaluate_hellaswag(GPT2 *model, EvalLoader *eval, int B, int T) {
+    evalloader_reset(eval);
+    size_t batches = evalloader_num_batches(eval);
+    int correct = 0, total = 0;
+    for (size_t i = 0; i < batches; i++) {
+        evalloader_next_batch(eval);
+        gpt2_forward(model, eval->inputs, eval->targets, B, T);
+        correct += evalloader_stat_losses(eval, model->acts.losses);
+        total += eval->num_examples_in_batch;
+    }
+    return total > 0 ? (float)correct / (float)total : 0.0f;
+}
+
+// Prints gen_T sampled tokens continuing an end-of-text token, decoded when a tokenizer is loaded.
+static void print_sample(GPT2 *model, const Tokenizer *tok, int have_tok, const TrainOptions *o, int *gen, float *scratch,
+                         uint64_t *rng) {
+    int T = model->max_T, V = model->config.vocab_size, Vp = model->config.padded_vocab_size;
+    int eot = have_tok ? (int)tok->eot_token : V - 1;
+    gen[0] = eot < V ? eot : 0;
+    int len = 1;
+    printf("generating:\n---\n");
+    for (int i = 0; i < o->gen_T; i++) {
+        int start = len > T ? len - T : 0;  // slide a T-token window once past the context
+        int n = len - start;
+        gpt2_forward(model, gen + start, NULL, 1, n);
+        int next = sample_token(model->acts.logits + (size_t)(n - 1) * Vp, V, o->temperature, o->top_k, rng, scratch);
+        gen[len++] = next;
+        if (have_tok) {
+            size_t nbytes = 0;
+            const unsigned char *bytes = tokenizer_decode(tok, (uint32_t)next, &nbytes);
+            fwrite(bytes, 1, nbytes, stdout);
+        } else {
+            printf("%d ", next);
+        }
+        fflush(stdout);
+    }
+    printf("\n---\n");
+}
+
+int main(int argc, char **argv) {
+    TrainOptions o;
+    train_options_parse(&o, argc, argv, 0);
+
+    GPT2 model;
+    GPT2Config config;
+    if (gpt2_config_from_descriptor(&config, o.load_filename)) {
+        gpt2_build_from_random(&model, &config, (uint64_t)o.seed);
+    } else {
+        gpt2_build_from_checkpoint(&model, o.load_filename);
+    }
+    const GPT2Config *c = &model.config;
+    int B = o.B, T = o.T;
+    if (T > c->max_seq_len) die("flag -t: %d exceeds the model's max_seq_len %d", T, c->max_seq_len);
+    long tokens_per_micro = (long)B * T;
+    long total_batch = o.total_batch_size < 0 ? tokens_per_micro : o.total_batch_size;
+    if (total_batch % tokens_per_micro != 0) die("flag -d: total batch %ld is not a multiple of B*T = %ld", total_batch, tokens_per_micro);
+    int grad_accum = (int)(total_batch / tokens_per_micro);
+
+    DataLoader train, val;
+    dataloader_init(&train, o.train_data_pattern, (size_t)B, (size_t)T, 0, 1, o.shuffle, (uint64_t)o.seed);
+    int have_val = o.val_data_pattern[0] != '\0' && o.val_loss_every > 0;
+    if (have_val) dataloader_init(&val, o.val_data_pattern, (size_t)B, (size_t)T, 0, 1, 0, (uint64_t)o.seed);
+    int max_steps = o.max_steps;
+    if (max_steps < 0) max_steps = (int)(dataloader_num_batches(&train) / (size_t)grad_accum);
+    if (max_steps < 1) die("flag -x: the train data holds fewer than one step of %ld tokens", total_batch);
+    EvalLoader hellaswag;
+    if (o.hellaswag_eval) {
+        if (B % 4 != 0) die("flag -h: HellaSwag needs B to be a multiple of 4 (got %d)", B);
+        evalloader_init(&hellaswag, o.hellaswag_path, (size_t)B, (size_t)T, 0, 1);
+    }
+    Tokenizer tokenizer;
+    int have_tok = tokenizer_try_init(&tokenizer, o.tokenizer_path);
+
+    gpt2_alloc_activations(&model, B, T);
+    int nthreads = 1;
+#ifdef _OPENMP
+    nthreads = omp_get_max_threads();
+#endif
+    printf("+-----------------------+----------------------------------------------------+\n");
+    train_options_print(&o, 0);
+    printf("| model                 | L=%d NH=%d C=%d V=%d Vp=%d maxT=%d\n", c->num_layers, c->num_heads, c->channels,
+           c->vocab_size, c->padded_vocab_size, c->max_seq_len);
+    printf("| parameters            | %zu\n", model.num_parameters);
+    printf("| train tokens          | %zu batches of B*T per epoch\n", dataloader_num_batches(&train));
+    printf("| grad accumulation     | %d micro-steps of %ld tokens = %ld tokens per step\n", grad_accum, tokens_per_micro, total_batch);
+    printf("| steps                 | %d\n| threads               | %d\n", max_steps, nthreads);
+    printf("+-----------------------+----------------------------------------------------+\n");
+
+    LRSchedule schedule;
+    lr_schedule_init(&schedule, o.lr_schedule, o.learning_rate, o.warmup_iterations, max_steps, o.final_learning_rate_frac);
+    AdamWSettings adamw = {o.learning_rate, o.beta1, o.beta2, o.eps, o.weight_decay, o.grad_clip};
+    uint64_t sample_rng = (uint64_t)o.seed * 0x9E3779B97F4A7C15ull + 1;
+    int start_step = 0;
+    if (o.resume) {
+        if (o.output_log_dir[0] == '\0') die("flag -y: resuming needs an output directory (-o)");
+        start_step = train_state_resume(o.output_log_dir, &model.config, model.params, model.m, model.v,
+                                        model.num_parameters, &train, &sample_rng);
+        if (start_step >= 0) printf("resumed from step %d in %s\n", start_step, o.output_log_dir);
+        else start_step = 0;
+    }
+    Logger logger;
+    logger_init(&logger, o.output_log_dir, o.resume);
+    int *gen = (int *)malloc_check(((size_t)o.gen_T + 1) * sizeof(int));
+    float *sample_scratch = (float *)malloc_check((size_t)c->vocab_size * sizeof(float));
+    double flops_per_token = gpt2_flops_per_token(c, T);
+    double total_time = 0.0;
+    int timed_steps = 0;
+
+    for (int step = start_step; step <= max_steps; step++) {
+        int last = step == max_steps;
+        if (have_val && (step % o.val_loss_every == 0 || last)) {
+            float val_loss = evaluate_val(&model, &val, o.val_max_steps, B, T);
+            printf("val loss %.6f\n", val_loss);
+            logger_log_val(&logger, step, val_loss);
+            if (o.hellaswag_eval) {
+                float acc = evaluate_hellaswag(&model, &hellaswag, B, T);
+                printf("HellaSwag: %.4f\n", acc);
+                logger_log_eval(&logger, step, acc);
+            }
+        }
+        if (o.sample_every > 0 && (step % o.sample_every == 0 || last) && step > 0) {
+            print_sample(&model, &tokenizer, have_tok, &o, gen, sample_scratch, &sample_rng);
+        }
+        if (o.output_log_dir[0] != '\0' && step > start_step &&
+            ((o.checkpoint_every > 0 && step % o.checkpoint_every == 0) || last)) {
+            train_state_save(o.output_log_dir, step, &model.config, model.params, model.m, model.v, model.num_parameters,
+                             &train, sample_rng, o.checkpoints_keep);
+        }
+        if (last) break;
+
+        double t0 = now_seconds();
+        gpt2_zero_grad(&model);
+        double loss_sum = 0.0;
+        for (int micro = 0; micro < grad_accum; micro++) {
+            if (!(o.overfit_single_batch && step > 0)) dataloader_next_batch(&train);
+            gpt2_forward(&model, train.inputs, train.targets, B, T);
+            gpt2_backward(&model, train.inputs, train.targets, B, T, 1.0f / (float)(total_batch));
+            loss_sum += model.mean_loss;
+        }
+        adamw.learning_rate = lr_schedule_get(&schedule, step);
+        float norm = gpt2_update(&model, &adamw, step + 1);
+        float loss = (float)(loss_sum / grad_accum);
+        double dt = now_seconds() - t0;
+        if (step > start_step) {  // the first step warms caches and pages in memory
+            total_time += dt;
+            timed_steps++;
+        }
+        double avg = timed_steps > 0 ? total_time / timed_steps : dt;
+        double tok_s = (double)total_batch / dt;
+        double eta = avg * (max_steps - step - 1);
+        printf("step %5d/%d | loss %.6f | norm %.4f | lr %.2e | %.1f ms | %.0f tok/s | %.1f GFLOP/s | ETA %.0fs\n",
+               step + 1, max_steps, loss, norm, adamw.learning_rate, dt * 1e3, tok_s, tok_s * flops_per_token * 1e-9, eta);
+        fflush(stdout);
+        logger_log_train(&logger, step + 1, loss, adamw.learning_rate, norm);
+    }
+    if (timed_steps > 0) printf("average step time: %.1f ms\n", total_time / timed_steps * 1e3);
+
+    logger_free(&logger);
+    free(gen);
+    free(sample_scratch);
+    if (have_tok) tokenizer_free(&tokenizer);
+    if (o.hellaswag_eval) evalloader_free(&hellaswag);
+    if (have_val) dataloader_free(&val);
+    dataloader_free(&train);
+    gpt2_free(&model);
+    return 0;
+}
+#endif // TESTING

@@ -670,7 +670,7 @@ static float evaluate_hellaswag(GPT2 *model, EvalLoader *eval, int B, int T) {
         evalloader_next_batch(eval);
         gpt2_forward(model, eval->inputs, eval->targets, B, T);
         correct += evalloader_stat_losses(eval, model->acts.losses);
-        total += eval->num_examples_in_batch;
+        total += (int)eval->batch_examples;
     }
     return total > 0 ? (float)correct / (float)total : 0.0f;
 }
@@ -757,8 +757,8 @@ int main(int argc, char **argv) {
     int start_step = 0;
     if (o.resume) {
         if (o.output_log_dir[0] == '\0') die("flag -y: resuming needs an output directory (-o)");
-        start_step = train_state_resume(o.output_log_dir, &model.config, model.params, model.m, model.v,
-                                        model.num_parameters, &train, &sample_rng);
+        start_step = train_state_resume(o.output_log_dir, &model.config, model.params, model.m, model.v, NULL,
+                                        model.num_parameters, &train, &sample_rng, 0, 1);
         if (start_step >= 0) printf("resumed from step %d in %s\n", start_step, o.output_log_dir);
         else start_step = 0;
     }
@@ -787,8 +787,8 @@ int main(int argc, char **argv) {
         }
         if (o.output_log_dir[0] != '\0' && step > start_step &&
             ((o.checkpoint_every > 0 && step % o.checkpoint_every == 0) || last)) {
-            train_state_save(o.output_log_dir, step, &model.config, model.params, model.m, model.v, model.num_parameters,
-                             &train, sample_rng, o.checkpoints_keep);
+            train_state_save(o.output_log_dir, step, &model.config, model.params, model.m, model.v, NULL,
+                             model.num_parameters, &train, sample_rng, 0, 1, o.checkpoints_keep);
         }
         if (last) break;
 

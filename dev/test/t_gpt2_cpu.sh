@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The CPU trainer against PyTorch: train_gpt2.py writes a model and a debug state (logits, loss,
+# all 16 gradients, the losses of 10 AdamW steps) at several shapes; test_gpt2 must match each.
+# Then bad inputs: truncated / foreign / mismatched files must give a one-line error.
+set -u
+cd "$(dirname "$0")/../.."
+PY=${PY:-/usr/bin/python3}
+TMP=${TEST_TMP:-build/test}/gpt2_cpu
+mkdir -p "$TMP"
+fails=0
+ok() { echo "ok $1"; }
+bad() { echo "not ok $1: $2"; fails=$((fails + 1)); }
+
+# name | train_gpt2.py shape flags
+shapes=(
+  "gpt2_vocab_L4_C128|--n_layer 4 --n_head 4 --n_embd 128 --batch_size 4 --seq_len 64 --seed 3"
+  "odd_L3_H3_C48_V97_T37|--n_layer 3 --n_head 3 --n_embd 48 --vocab_size 97 --block_size 64 --batch_size 3 --seq_len 37 --seed 7"
+  "odd_L2_H5_C40_V1000_B5_T13_wd|--n_layer 2 --n_head 5 --n_embd 40 --vocab_size 1000 --block_size 16 --batch_size 5 --seq_len 13 --seed 11 --weight_decay 0.1 --grad_clip 0.5 --learning_rate 3e-3"
+  "L1_H1_C8_V5_T1|--n_layer 1 --n_head 1 --n_embd 8 --vocab_size 5 --block_size 4 --batch_size 2 --seq_len 1 --seed 1 --grad_clip 0"
+)
+for entry in "${shapes[@]}"; do
+  name=${entry%%|*}
+  flags=${entry#*|}
+  dir=$TMP/$name
+  mkdir -p "$dir"
+  if ! $PY train_gpt2.py $flags --steps 10 --output_dir "$dir" > "$dir/ref.log" 2>&1; then
+    bad "reference_$name" "train_gpt2.py failed: $(tail -n 1 "$dir/ref.log")"
+    continue
+  fi
+  if ./test_gpt2 -e "$dir/model.bin" -s "$dir/debug_state.bin" > "$dir/test.log" 2>&1; then
+    ok "test_gpt2_$name"
+  else
+    bad "test_gpt2_$name" "$(grep -E 'FAIL|error' "$dir/test.log" | head -n 3 | tr '\n' ' ')"
+  fi
+  cat "$dir/test.log"
+  # the bf16 checkpoint loads (converted to fp32); its rounding must stay within bf16 precision
+  if [ "$name" = "gpt2_vocab_L4_C128" ]; then
+    if ./test_gpt2 -e "$dir/model_bf16.bin" -s "$dir/debug_state.bin" > "$dir/test_bf16.log" 2>&1; then
+      bad "bf16_checkpoint_is_not_fp32" "a bf16-rounded model matched fp32 tolerances: the test cannot tell"
+    elif grep -q "^error" "$dir/test_bf16.log"; then
+      bad "bf16_checkpoint_loads" "$(grep '^error' "$dir/test_bf16.log")"
+    else
+      ok "bf16_checkpoint_loads_and_differs_by_rounding_only"
+    fi
+  fi
+done
+
+# bad inputs: each must exit non-zero with one line starting "error:" naming the file
+ref=$TMP/odd_L3_H3_C48_V97_T37
+expect_error() {  # name, expected substring, command...
+  local name=$1 want=$2
+  shift 2
+  out=$("$@" 2>&1)
+  rc=$?
+  lines=$(printf '%s\n' "$out" | grep -c .)
+  if [ $rc -ne 0 ] && [ $rc -lt 128 ] && [ "$lines" -eq 1 ] && printf '%s' "$out" | grep -q -- "$want"; then
+    ok "$name"
+  else
+    bad "$name" "rc=$rc lines=$lines output: $(printf '%s' "$out" | head -c 300)"
+  fi
+}
+if [ -f "$ref/model.bin" ]; then
+  head -c 5000 "$ref/model.bin" > "$TMP/truncated_model.bin"
+  head -c 500 "$ref/model.bin" > "$TMP/short_model.bin"
+  head -c 3000 "$ref/debug_state.bin" > "$TMP/truncated_state.bin"
+  head -c 2048 /dev/urandom > "$TMP/foreign.bin"
+  expect_error truncated_checkpoint "truncated_model.bin" ./test_gpt2 -e "$TMP/truncated_model.bin" -s "$ref/debug_state.bin"
+  expect_error checkpoint_shorter_than_header "short_model.bin" ./test_gpt2 -e "$TMP/short_model.bin" -s "$ref/debug_state.bin"
+  expect_error foreign_checkpoint "magic" ./test_gpt2 -e "$TMP/foreign.bin" -s "$ref/debug_state.bin"
+  expect_error missing_checkpoint "no_such_file.bin" ./test_gpt2 -e "$TMP/no_such_file.bin" -s "$ref/debug_state.bin"
+  expect_error truncated_debug_state "truncated_state.bin" ./test_gpt2 -e "$ref/model.bin" -s "$TMP/truncated_state.bin"
+  expect_error foreign_debug_state "magic" ./test_gpt2 -e "$ref/model.bin" -s "$TMP/foreign.bin"
+  expect_error debug_state_of_other_model "debug_state.bin" ./test_gpt2 -e "$ref/model.bin" -s "$TMP/gpt2_vocab_L4_C128/debug_state.bin"
+  expect_error test_unknown_flag "unknown flag" ./test_gpt2 -e "$ref/model.bin" -q 3
+  expect_error train_unknown_flag "unknown flag '--bogus'" ./train_gpt2 --bogus 1
+  expect_error train_flag_out_of_range "flag -b" ./train_gpt2 -b 0
+  expect_error train_flag_not_a_number "flag -l" ./train_gpt2 -l abc
+  expect_error train_flag_missing_value "needs a value" ./train_gpt2 -b
+  expect_error train_bad_choice "flag -k" ./train_gpt2 -k sawtooth
+  expect_error train_gpu_only_flag "GPU trainer only" ./train_gpt2 -r 1
+  expect_error train_bad_descriptor "descriptor" ./train_gpt2 -e L2:C10:X3
+  expect_error train_heads_do_not_divide "multiple of num_heads" ./train_gpt2 -e L2:C10:H3:V50:T8
+  expect_error train_T_beyond_model "max_seq_len" ./train_gpt2 -e "$ref/model.bin" -t 65 -i "$TMP/none_*.bin"
+  expect_error train_missing_data "none_" ./train_gpt2 -e "$ref/model.bin" -t 8 -i "$TMP/none_*.bin"
+  expect_error train_truncated_checkpoint "truncated_model.bin" ./train_gpt2 -e "$TMP/truncated_model.bin"
+fi
+if ./train_gpt2 --help | grep -q -- "-x" && ./train_gpt2 --help | grep -q -- "--seed"; then ok train_help_lists_flags; else bad train_help_lists_flags "--help lacks -x or --seed"; fi
+[ $fails -eq 0 ]

@@ -1,0 +1,60 @@
+# dev/gpu.mk: the CUDA targets. Standalone: `make -f dev/gpu.mk` builds all four; the top-level
+# Makefile includes it (after its own default target; this file leaves the default goal alone
+# when included).
+#
+#   train_gpt2cu      trainer, bf16 (fp32 master weights and optimizer state)
+#   test_gpt2cu       its check against the PyTorch reference
+#   train_gpt2fp32cu  trainer, fp32 everywhere (-DENABLE_FP32), for exact testing
+#   test_gpt2fp32cu   its check
+#   gpu               all four
+#   gpu-werror        all four rebuilt with every warning an error (what CI runs; needs no GPU)
+#   gpu-clean         removes them
+#
+# Variables: GPU_ARCHS (default "80 90": one SASS per architecture, sm_80 = A100, sm_90 = H100/H200;
+# `make -f dev/gpu.mk gpu GPU_ARCHS=90` builds faster for one GPU), CUDA_HOME, NVCC.
+
+GPU_MK_PREVIOUS_GOAL := $(.DEFAULT_GOAL)
+
+CUDA_HOME ?= /usr/local/cuda
+NVCC ?= $(if $(shell command -v nvcc 2>/dev/null),nvcc,$(CUDA_HOME)/bin/nvcc)
+GPU_ARCHS ?= 80 90
+GPU_GENCODE = $(foreach a,$(GPU_ARCHS),-gencode arch=compute_$(a),code=sm_$(a))
+# -Wall for the host compiler too; --Werror all-warnings and -Werror under gpu-werror
+GPU_WARN = -Xcompiler -Wall -Xcompiler -Wextra -Xcompiler -Wno-unused-parameter
+GPU_WERROR ?=
+GPU_WERROR_FLAGS = $(if $(GPU_WERROR),--Werror all-warnings -Xcompiler -Werror,)
+GPU_FLAGS = -O3 -std=c++17 -lineinfo $(GPU_GENCODE) $(GPU_WARN) $(GPU_WERROR_FLAGS)
+# bf16 builds use fast math (exp in attention and the classifier, tanh in GELU); fp32 builds are
+# the exact reference and keep IEEE math
+GPU_FLAGS_BF16 = $(GPU_FLAGS) --use_fast_math
+GPU_FLAGS_FP32 = $(GPU_FLAGS) -DENABLE_FP32
+GPU_LIBS = -lcublasLt -lpthread
+GPU_HEADERS = $(wildcard llmc/*.h llmc/*.cuh)
+GPU_TARGETS = train_gpt2cu test_gpt2cu train_gpt2fp32cu test_gpt2fp32cu
+
+.PHONY: gpu gpu-werror gpu-clean
+gpu: $(GPU_TARGETS)
+
+train_gpt2cu: train_gpt2.cu $(GPU_HEADERS)
+	$(NVCC) $(GPU_FLAGS_BF16) -o $@ $< $(GPU_LIBS)
+
+test_gpt2cu: test_gpt2.cu train_gpt2.cu $(GPU_HEADERS)
+	$(NVCC) $(GPU_FLAGS_BF16) -o $@ $< $(GPU_LIBS)
+
+train_gpt2fp32cu: train_gpt2.cu $(GPU_HEADERS)
+	$(NVCC) $(GPU_FLAGS_FP32) -o $@ $< $(GPU_LIBS)
+
+test_gpt2fp32cu: test_gpt2.cu train_gpt2.cu $(GPU_HEADERS)
+	$(NVCC) $(GPU_FLAGS_FP32) -o $@ $< $(GPU_LIBS)
+
+gpu-werror:
+	$(MAKE) -f $(firstword $(MAKEFILE_LIST)) -B $(GPU_TARGETS) GPU_WERROR=1
+
+gpu-clean:
+	rm -f $(GPU_TARGETS)
+
+# When included, give the default goal back to the including Makefile (an empty value makes
+# its next target the default).
+ifneq ($(words $(MAKEFILE_LIST)),1)
+.DEFAULT_GOAL := $(GPU_MK_PREVIOUS_GOAL)
+endif

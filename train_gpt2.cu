@@ -1,0 +1,1010 @@
+/*
+ * train_gpt2.cu: GPT-2 training on one NVIDIA GPU, the twin of train_gpt2.c.
+ *
+ * Same command line (llmc/train_options.h), data order (llmc/dataloader.h), random init
+ * (llmc/rand.h, bit for bit the CPU trainer's and PyTorch's), LR schedule, run log, checkpoints and
+ * resume as the CPU trainer; the layers are the fused kernels of the llmc/ .cuh headers, which mirror the
+ * CPU contract in doc/cpu_layers.md.
+ *
+ * Precision is chosen at build time:
+ *   BF16 (default)     parameters, activations and gradients in bf16; fp32 master weights (-w 1)
+ *                      and AdamW moments; every reduction accumulates in fp32. Writes version 5
+ *                      (bf16) checkpoints.
+ *   FP32 (-DENABLE_FP32) everything in fp32, for exact comparison with PyTorch. Writes version 3.
+ * Either build reads both checkpoint versions.
+ *
+ * Memory: one contiguous buffer for the parameters (laid out by the table in llmc/gpt2.h, the
+ * checkpoint layout), one for the gradients, one for the activations, sized once from the model
+ * and B, T. Activation recompute (-r) trades compute for memory: -r 1 keeps one layer's GELU
+ * output and recomputes it in backward; -r 2 also recomputes both LayerNorm outputs.
+ *
+ * Determinism: every kernel reduces in a fixed order (no float atomics) and stochastic rounding
+ * is seeded from (--seed, step, tensor), so the same seed and data give bitwise identical losses.
+ *
+ * Read top to bottom: device peak table, the model (parameters, activations, forward, backward,
+ * AdamW), checkpoints, evaluation and sampling, then the training loop. test_gpt2.cu includes this
+ * file with TESTING defined to get everything but main.
+ */
+#include "llmc/utils.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "llmc/dataloader.h"
+#include "llmc/gpt2.h"
+#include "llmc/logger.h"
+#include "llmc/rand.h"
+#include "llmc/sampler.h"
+#include "llmc/schedule.h"
+#include "llmc/tokenizer.h"
+#include "llmc/train_options.h"
+#include "llmc/train_state.h"
+
+#include "llmc/cuda_common.h"
+#include "llmc/encoder.cuh"
+#include "llmc/layernorm.cuh"
+#include "llmc/matmul.cuh"
+#include "llmc/attention.cuh"
+#include "llmc/gelu.cuh"
+#include "llmc/fused_classifier.cuh"
+#include "llmc/global_norm.cuh"
+#include "llmc/adamw.cuh"
+
+// The checkpoint version this build writes: its own precision.
+#if FLOATX_IS_FP32
+#define CHECKPOINT_VERSION GPT2_CHECKPOINT_FP32
+#else
+#define CHECKPOINT_VERSION GPT2_CHECKPOINT_BF16
+#endif
+
+// ----------------------------------------------------------------------------
+// Peak throughput, for MFU. Dense (no sparsity) tensor-core bf16 with fp32 accumulation, and
+// plain fp32 (CUDA cores, no TF32), in TFLOP/s, from NVIDIA's data sheets. Names are matched as
+// substrings of cudaDeviceProp.name in order, so the more specific name comes first.
+
+typedef struct {
+    const char *name;
+    double bf16_tflops;
+    double fp32_tflops;
+} DevicePeak;
+
+static const DevicePeak DEVICE_PEAKS[] = {
+    {"H200 NVL", 835.0, 60.0},
+    {"H200", 989.4, 66.9},        // H200 SXM
+    {"GH200", 989.4, 66.9},
+    {"H100 NVL", 835.0, 60.0},
+    {"H100 PCIe", 756.0, 51.2},
+    {"H100", 989.4, 66.9},        // H100 SXM ("NVIDIA H100 80GB HBM3")
+    {"H800", 989.4, 66.9},
+    {"A100", 312.0, 19.5},
+    {"A800", 312.0, 19.5},
+    {"L40S", 362.1, 91.6},
+    {"L4", 121.0, 30.3},
+    {"A10G", 70.0, 31.2},
+    {"A10", 125.0, 31.2},
+    {"RTX 4090", 165.2, 82.6},
+    {"RTX 3090", 71.0, 35.6},
+};
+
+// Peak TFLOP/s of this build's precision on the device; falls back on the compute capability
+// (9.0: H100 SXM, 8.0: A100) and returns 0 when unknown (MFU is then not printed).
+static double device_peak_tflops(const cudaDeviceProp *p) {
+    for (size_t i = 0; i < sizeof(DEVICE_PEAKS) / sizeof(DEVICE_PEAKS[0]); i++) {
+        if (strstr(p->name, DEVICE_PEAKS[i].name) != NULL) {
+            return FLOATX_IS_FP32 ? DEVICE_PEAKS[i].fp32_tflops : DEVICE_PEAKS[i].bf16_tflops;
+        }
+    }
+    if (p->major == 9 && p->minor == 0) return FLOATX_IS_FP32 ? 66.9 : 989.4;
+    if (p->major == 8 && p->minor == 0) return FLOATX_IS_FP32 ? 19.5 : 312.0;
+    return 0.0;
+}
+
+// ----------------------------------------------------------------------------
+// Host-side conversions between fp32 and floatX (round to nearest even, as torch's .to()).
+
+static void floats_to_floatX(floatX *dst, const float *src, size_t n) {
+#if FLOATX_IS_FP32
+    memcpy(dst, src, n * sizeof(float));
+#else
+    for (size_t i = 0; i < n; i++) {
+        __nv_bfloat16_raw raw;
+        raw.x = float_to_bf16(src[i]);
+        dst[i] = __nv_bfloat16(raw);
+    }
+#endif
+}
+
+static void floatX_to_floats(float *dst, const floatX *src, size_t n) {
+#if FLOATX_IS_FP32
+    memcpy(dst, src, n * sizeof(float));
+#else
+    for (size_t i = 0; i < n; i++) {
+        __nv_bfloat16_raw raw = src[i];
+        dst[i] = bf16_to_float(raw.x);
+    }
+#endif
+}
+
+static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
+
+static double mib(size_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
+
+// ----------------------------------------------------------------------------
+// The model
+
+// Activations of one forward pass, sized for max_B x max_T. Per-layer tensors hold L slices of
+// layer_stride elements each (padded so every slice starts 256-byte aligned); a forward with a
+// smaller B or T uses the start of each slice. With recompute, the marked tensors hold a single
+// slice that every layer overwrites and the backward pass recomputes.
+typedef struct {
+    floatX *encoded;   // (B,T,C) token + position embedding, the residual stream into layer 0
+    floatX *ln1;       // (L,B,T,C), one slice with -r 2
+    float *ln1_mean;   // (L,B,T)
+    float *ln1_rstd;   // (L,B,T)
+    floatX *qkv;       // (L,B,T,3C) rows [Q | K | V]
+    floatX *atty;      // (L,B,T,C) attention output, before the projection
+    float *att_lse;    // (L,B,NH,T) log-sum-exp of each scaled score row
+    floatX *residual2; // (L,B,T,C) residual stream after the attention branch
+    floatX *ln2;       // (L,B,T,C), one slice with -r 2
+    float *ln2_mean;   // (L,B,T)
+    float *ln2_rstd;   // (L,B,T)
+    floatX *fch;       // (L,B,T,4C) MLP hidden layer before GELU
+    floatX *fch_gelu;  // (L,B,T,4C), one slice with -r >= 1
+    floatX *residual3; // (L,B,T,C) residual stream after the MLP branch (layer output)
+    floatX *lnf;       // (B,T,C) final LayerNorm output
+    float *lnf_mean;   // (B,T)
+    float *lnf_rstd;   // (B,T)
+    floatX *proj_out;  // (B,T,C) output of a residual projection before it is added
+    floatX *logits;    // (B,T,Vp); the classifier overwrites it with dlogits when training
+    float *losses;     // (B,T) per-token cross-entropy
+    // backward
+    floatX *dresidual; // (B,T,C) gradient of the residual stream, flowing down the layers
+    floatX *dbuf_c;    // (B,T,C) gradient of lnf, ln2, atty or ln1 (one at a time)
+    floatX *dbuf_4c;   // (B,T,4C) gradient of fch_gelu (then of fch in place), later dqkv
+    void *scratch;     // kernel workspace: the largest any backward kernel or the norm needs
+    int *inputs;       // (B,T) token ids
+    int *targets;      // (B,T) next-token ids
+} Activations;
+
+// Per-layer strides (elements) of the activation tensors.
+typedef struct {
+    size_t x_c;     // one (B,T,C) slice of floatX
+    size_t x_3c;    // (B,T,3C)
+    size_t x_4c;    // (B,T,4C)
+    size_t f_bt;    // (B,T) of float
+    size_t f_nhbt;  // (B,NH,T) of float
+} LayerStrides;
+
+typedef struct {
+    GPT2Config config;
+    size_t param_offsets[NUM_PARAMETER_TENSORS];
+    size_t param_sizes[NUM_PARAMETER_TENSORS];
+    size_t num_parameters;
+    floatX *params;   // (num_parameters) device, checkpoint layout
+    floatX *grads;    // (num_parameters) device
+    float *master;    // (num_parameters) device fp32 master weights, or NULL (fp32 builds, -w 0)
+    float *m, *v;     // (num_parameters) device AdamW moments
+    float *norm_sq;   // (1) device: squared global gradient norm of the last update
+    // activations
+    int max_B, max_T, recompute;
+    LayerStrides strides;
+    Activations acts;
+    void *acts_memory;
+    size_t acts_bytes;
+    size_t scratch_bytes;
+    // host side
+    int *staging;              // (2,B,T) pinned: the batch on its way to the device
+    cudaEvent_t staging_free;  // recorded after the copy out of staging
+    float *losses_host;        // (B,T) pinned, for evaluation
+    CudaContext *ctx;
+} GPT2;
+
+// Layer l's slice of parameter tensor i in `base` (params or grads).
+static floatX *param_slice(const GPT2 *model, floatX *base, int i, int l) {
+    size_t per_layer = gpt2_param_rows(&model->config, i) * gpt2_param_cols(&model->config, i);
+    return base + model->param_offsets[i] + (size_t)l * per_layer;
+}
+
+// The activation tensors of layer l, with the recompute sharing resolved.
+typedef struct {
+    const floatX *residual; // (B,T,C) layer input: encoded, or residual3 of layer l-1
+    floatX *ln1;            // (B,T,C)
+    float *ln1_mean, *ln1_rstd; // (B,T)
+    floatX *qkv;            // (B,T,3C)
+    floatX *atty;           // (B,T,C)
+    float *att_lse;         // (B,NH,T)
+    floatX *residual2;      // (B,T,C)
+    floatX *ln2;            // (B,T,C)
+    float *ln2_mean, *ln2_rstd; // (B,T)
+    floatX *fch;            // (B,T,4C)
+    floatX *fch_gelu;       // (B,T,4C)
+    floatX *residual3;      // (B,T,C)
+} LayerActs;
+
+static LayerActs layer_acts(const GPT2 *model, int l) {
+    const Activations *a = &model->acts;
+    const LayerStrides *s = &model->strides;
+    size_t L = (size_t)l;
+    int r = model->recompute;
+    LayerActs la;
+    la.residual = l == 0 ? a->encoded : a->residual3 + (L - 1) * s->x_c;
+    la.ln1 = a->ln1 + (r >= 2 ? 0 : L * s->x_c);
+    la.ln1_mean = a->ln1_mean + L * s->f_bt;
+    la.ln1_rstd = a->ln1_rstd + L * s->f_bt;
+    la.qkv = a->qkv + L * s->x_3c;
+    la.atty = a->atty + L * s->x_c;
+    la.att_lse = a->att_lse + L * s->f_nhbt;
+    la.residual2 = a->residual2 + L * s->x_c;
+    la.ln2 = a->ln2 + (r >= 2 ? 0 : L * s->x_c);
+    la.ln2_mean = a->ln2_mean + L * s->f_bt;
+    la.ln2_rstd = a->ln2_rstd + L * s->f_bt;
+    la.fch = a->fch + L * s->x_4c;
+    la.fch_gelu = a->fch_gelu + (r >= 1 ? 0 : L * s->x_4c);
+    la.residual3 = a->residual3 + L * s->x_c;
+    return la;
+}
+
+static void gpt2_init_common(GPT2 *model, CudaContext *ctx) {
+    model->ctx = ctx;
+    model->num_parameters = gpt2_param_offsets(&model->config, model->param_offsets);
+    gpt2_param_sizes(&model->config, model->param_sizes);
+}
+
+// Allocates the parameters, gradients and optimizer state on the device and uploads `host`
+// (num_parameters fp32 values in checkpoint layout): params rounded to floatX, master weights
+// (if kept) exact. AdamW moments start at zero.
+static void gpt2_upload_params(GPT2 *model, const float *host, int use_master_weights) {
+    size_t n = model->num_parameters;
+    cudaCheck(cudaMalloc((void **)&model->params, n * sizeof(floatX)));
+    cudaCheck(cudaMalloc((void **)&model->grads, n * sizeof(floatX)));
+    cudaCheck(cudaMalloc((void **)&model->m, n * sizeof(float)));
+    cudaCheck(cudaMalloc((void **)&model->v, n * sizeof(float)));
+    cudaCheck(cudaMalloc((void **)&model->norm_sq, sizeof(float)));
+    cudaCheck(cudaMemset(model->grads, 0, n * sizeof(floatX)));
+    cudaCheck(cudaMemset(model->m, 0, n * sizeof(float)));
+    cudaCheck(cudaMemset(model->v, 0, n * sizeof(float)));
+    cudaCheck(cudaMemset(model->norm_sq, 0, sizeof(float)));
+    model->master = NULL;
+    if (use_master_weights && !FLOATX_IS_FP32) {
+        cudaCheck(cudaMalloc((void **)&model->master, n * sizeof(float)));
+        cudaCheck(cudaMemcpy(model->master, host, n * sizeof(float), cudaMemcpyHostToDevice));
+    }
+    floatX *tmp = (floatX *)malloc_check(n * sizeof(floatX));
+    floats_to_floatX(tmp, host, n);
+    cudaCheck(cudaMemcpy(model->params, tmp, n * sizeof(floatX), cudaMemcpyHostToDevice));
+    free(tmp);
+}
+
+// Loads a version 3 or 5 checkpoint into host fp32 (caller frees) and sets the config.
+static float *gpt2_read_checkpoint(GPT2 *model, const char *path) {
+    FILE *fp = fopen_check(path, "rb");
+    int version = gpt2_read_checkpoint_header(fp, path, &model->config);
+    size_t sizes[NUM_PARAMETER_TENSORS];
+    size_t n = gpt2_param_sizes(&model->config, sizes);
+    float *host = (float *)malloc_check(n * sizeof(float));
+    gpt2_read_checkpoint_params(fp, path, version, host, n);
+    fclose_check(fp, path);
+    return host;
+}
+
+// GPT-2 init from a seed, on the host, drawing exactly what train_gpt2.py and train_gpt2.c draw
+// from torch.manual_seed(seed): the table's tensors in order, one normal_() call per layer slice,
+// wte only its V real rows (padding rows stay 0). Returns num_parameters fp32 values.
+static float *gpt2_random_params(const GPT2Config *c, uint64_t seed) {
+    size_t offsets[NUM_PARAMETER_TENSORS];
+    size_t n = gpt2_param_offsets(c, offsets);
+    float *host = (float *)calloc_check(n, sizeof(float));
+    TorchRng rng;
+    torch_rng_seed(&rng, seed);
+    double residual_std = 0.02 / sqrt(2.0 * c->num_layers);
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        size_t rows = gpt2_param_rows(c, i), cols = gpt2_param_cols(c, i);
+        size_t init_rows = GPT2_PARAMS[i].rows == DIM_VP ? (size_t)c->vocab_size : rows;
+        for (size_t l = 0; l < gpt2_param_layers(c, i); l++) {
+            float *p = host + offsets[i] + l * rows * cols;
+            size_t count = init_rows * cols;
+            switch (GPT2_PARAMS[i].init) {
+            case INIT_NORMAL: torch_rng_normal(&rng, p, count, 0.0, 0.02); break;
+            case INIT_NORMAL_RESIDUAL: torch_rng_normal(&rng, p, count, 0.0, residual_std); break;
+            case INIT_ONES: for (size_t j = 0; j < count; j++) p[j] = 1.0f; break;
+            case INIT_ZEROS: break;
+            }
+        }
+    }
+    return host;
+}
+
+// Builds the model from a checkpoint path or a descriptor ("d12", "L3:C48:H3:V97:T64", ...).
+static void gpt2_build(GPT2 *model, CudaContext *ctx, const char *load, uint64_t seed, int use_master_weights) {
+    memset(model, 0, sizeof(*model));
+    float *host;
+    if (gpt2_config_from_descriptor(&model->config, load)) {
+        host = gpt2_random_params(&model->config, seed);
+    } else {
+        host = gpt2_read_checkpoint(model, load);
+    }
+    gpt2_init_common(model, ctx);
+    gpt2_upload_params(model, host, use_master_weights);
+    free(host);
+}
+
+// Kernel workspace needed for batches up to B x T (every kernel runs on one stream, so one
+// buffer serves them all in turn).
+static size_t gpt2_scratch_bytes(const GPT2Config *c, int B, int T) {
+    int C = c->channels, NH = c->num_heads, N = B * T;
+    size_t need = encoder_backward_scratch_bytes(B, T, C);
+    size_t ln = layernorm_backward_scratch_bytes(N, C);
+    size_t att = attention_backward_scratch_bytes(B, T, C, NH);
+    size_t norm = global_norm_scratch_floats() * sizeof(float);
+    // matmul_backward's dbias partial sums; the widest biased layer is fc (4C outputs), the
+    // classifier has no bias
+    size_t mm = matmul_backward_scratch_bytes(N, 4 * C);
+    if (ln > need) need = ln;
+    if (att > need) need = att;
+    if (norm > need) need = norm;
+    if (mm > need) need = mm;
+    return need;
+}
+
+#define MAX_ACT_SLOTS 32
+
+typedef struct {
+    void **ptr;
+    size_t bytes;
+} ActSlot;
+
+// Lists every activation buffer with its size for batches up to B x T and recompute level r.
+// With model == NULL only the sizes are filled (to find the largest B that fits).
+static int activation_slots(GPT2 *model, const GPT2Config *c, int B, int T, int r, ActSlot *slots,
+                            LayerStrides *s) {
+    size_t L = (size_t)c->num_layers, C = (size_t)c->channels, NH = (size_t)c->num_heads;
+    size_t BT = (size_t)B * T, Vp = (size_t)c->padded_vocab_size;
+    size_t X = sizeof(floatX), F = sizeof(float);
+    // pad per-layer slices to 128 elements so each one starts 256-byte aligned
+    s->x_c = round_up(BT * C, 128);
+    s->x_3c = round_up(BT * 3 * C, 128);
+    s->x_4c = round_up(BT * 4 * C, 128);
+    s->f_bt = round_up(BT, 64);
+    s->f_nhbt = round_up(NH * BT, 64);
+    Activations dummy;
+    Activations *a = model ? &model->acts : &dummy;
+    int n = 0;
+#define SLOT(field, nbytes) do { slots[n].ptr = (void **)&a->field; slots[n].bytes = (nbytes); n++; } while (0)
+    SLOT(encoded, BT * C * X);
+    SLOT(ln1, (r >= 2 ? 1 : L) * s->x_c * X);
+    SLOT(ln1_mean, L * s->f_bt * F);
+    SLOT(ln1_rstd, L * s->f_bt * F);
+    SLOT(qkv, L * s->x_3c * X);
+    SLOT(atty, L * s->x_c * X);
+    SLOT(att_lse, L * s->f_nhbt * F);
+    SLOT(residual2, L * s->x_c * X);
+    SLOT(ln2, (r >= 2 ? 1 : L) * s->x_c * X);
+    SLOT(ln2_mean, L * s->f_bt * F);
+    SLOT(ln2_rstd, L * s->f_bt * F);
+    SLOT(fch, L * s->x_4c * X);
+    SLOT(fch_gelu, (r >= 1 ? 1 : L) * s->x_4c * X);
+    SLOT(residual3, L * s->x_c * X);
+    SLOT(lnf, BT * C * X);
+    SLOT(lnf_mean, BT * F);
+    SLOT(lnf_rstd, BT * F);
+    SLOT(proj_out, BT * C * X);
+    SLOT(logits, BT * Vp * X);
+    SLOT(losses, BT * F);
+    SLOT(dresidual, BT * C * X);
+    SLOT(dbuf_c, BT * C * X);
+    SLOT(dbuf_4c, BT * 4 * C * X);
+    SLOT(scratch, gpt2_scratch_bytes(c, B, T));
+    SLOT(inputs, BT * sizeof(int));
+    SLOT(targets, BT * sizeof(int));
+#undef SLOT
+    return n;
+}
+
+// Device bytes of the activations for B x T (each buffer 256-byte aligned).
+static size_t activation_bytes(const GPT2Config *c, int B, int T, int r) {
+    ActSlot slots[MAX_ACT_SLOTS];
+    memset(slots, 0, sizeof(slots));
+    LayerStrides s;
+    int n = activation_slots(NULL, c, B, T, r, slots, &s);
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += round_up(slots[i].bytes, 256);
+    return total;
+}
+
+// Largest micro-batch B (at this T and recompute level) whose activations fit in `avail` bytes.
+static int largest_batch_that_fits(const GPT2Config *c, int T, int r, size_t avail) {
+    if (activation_bytes(c, 1, T, r) > avail) return 0;
+    int lo = 1, hi = 2;
+    while (hi < (1 << 20) && activation_bytes(c, hi, T, r) <= avail) { lo = hi; hi *= 2; }
+    while (hi - lo > 1) {  // activation_bytes grows with B: lo fits, hi does not
+        int mid = lo + (hi - lo) / 2;
+        if (activation_bytes(c, mid, T, r) <= avail) lo = mid; else hi = mid;
+    }
+    return lo;
+}
+
+// Allocates activations for batches up to B x T once (the training loop never allocates).
+static void gpt2_alloc_activations(GPT2 *model, int B, int T, int recompute) {
+    const GPT2Config *c = &model->config;
+    if (T > c->max_seq_len) die("sequence length %d exceeds the model's max_seq_len %d", T, c->max_seq_len);
+    model->max_B = B;
+    model->max_T = T;
+    model->recompute = recompute;
+    ActSlot slots[MAX_ACT_SLOTS];
+    memset(slots, 0, sizeof(slots));
+    int n = activation_slots(model, c, B, T, recompute, slots, &model->strides);
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += round_up(slots[i].bytes, 256);
+    size_t free_bytes = 0, total_bytes = 0;
+    cudaCheck(cudaMemGetInfo(&free_bytes, &total_bytes));
+    if (total > free_bytes) {
+        int fit = largest_batch_that_fits(c, T, recompute, free_bytes);
+        die("activations for B=%d T=%d (-r %d) need %.0f MiB, only %.0f MiB of GPU memory is free; "
+            "the largest B that fits is %d (or raise -r)", B, T, recompute, mib(total), mib(free_bytes), fit);
+    }
+    cudaCheck(cudaMalloc(&model->acts_memory, total));
+    char *p = (char *)model->acts_memory;
+    for (int i = 0; i < n; i++) {
+        *slots[i].ptr = p;
+        p += round_up(slots[i].bytes, 256);
+    }
+    model->acts_bytes = total;
+    model->scratch_bytes = gpt2_scratch_bytes(c, B, T);
+    size_t BT = (size_t)B * T;
+    cudaCheck(cudaMallocHost((void **)&model->staging, 2 * BT * sizeof(int)));
+    cudaCheck(cudaMallocHost((void **)&model->losses_host, BT * sizeof(float)));
+    cudaCheck(cudaEventCreateWithFlags(&model->staging_free, cudaEventDisableTiming));
+}
+
+static void gpt2_free(GPT2 *model) {
+    cudaCheck(cudaStreamSynchronize(model->ctx->stream));
+    cudaCheck(cudaFree(model->params));
+    cudaCheck(cudaFree(model->grads));
+    cudaCheck(cudaFree(model->m));
+    cudaCheck(cudaFree(model->v));
+    cudaCheck(cudaFree(model->norm_sq));
+    if (model->master) cudaCheck(cudaFree(model->master));
+    if (model->acts_memory) {
+        cudaCheck(cudaFree(model->acts_memory));
+        cudaCheck(cudaFreeHost(model->staging));
+        cudaCheck(cudaFreeHost(model->losses_host));
+        cudaCheck(cudaEventDestroy(model->staging_free));
+    }
+    memset(model, 0, sizeof(*model));
+}
+
+// Copies a batch (B,T) of inputs and (optionally) targets to the device, after checking every
+// token id (an id outside the vocabulary would read outside wte on the GPU). Asynchronous: the
+// copy goes through a pinned staging buffer that is reused once the previous copy has left it.
+static void gpt2_set_batch(GPT2 *model, const int *inputs, const int *targets, int B, int T) {
+    if ((size_t)B * T > (size_t)model->max_B * model->max_T || T > model->max_T) {
+        die("batch B=%d T=%d exceeds the allocated B=%d T=%d", B, T, model->max_B, model->max_T);
+    }
+    int V = model->config.vocab_size;
+    size_t BT = (size_t)B * T;
+    for (size_t i = 0; i < BT; i++) {
+        if (inputs[i] < 0 || inputs[i] >= V) die("input token %d at position %zu is outside the vocabulary [0, %d)", inputs[i], i, V);
+        if (targets && (targets[i] < 0 || targets[i] >= V)) die("target token %d at position %zu is outside the vocabulary [0, %d)", targets[i], i, V);
+    }
+    cudaStream_t stream = model->ctx->stream;
+    cudaCheck(cudaEventSynchronize(model->staging_free));
+    size_t cap = (size_t)model->max_B * model->max_T;
+    memcpy(model->staging, inputs, BT * sizeof(int));
+    cudaCheck(cudaMemcpyAsync(model->acts.inputs, model->staging, BT * sizeof(int), cudaMemcpyHostToDevice, stream));
+    if (targets) {
+        memcpy(model->staging + cap, targets, BT * sizeof(int));
+        cudaCheck(cudaMemcpyAsync(model->acts.targets, model->staging + cap, BT * sizeof(int), cudaMemcpyHostToDevice, stream));
+    }
+    cudaCheck(cudaEventRecord(model->staging_free, stream));
+}
+
+typedef enum {
+    FORWARD_LOGITS, // logits only (sampling)
+    FORWARD_LOSSES, // logits and per-token losses (evaluation)
+    FORWARD_TRAIN,  // losses, and logits replaced by dlogits for gpt2_backward
+} ForwardMode;
+
+// Forward pass on the batch of the last gpt2_set_batch. dloss (FORWARD_TRAIN only) is the
+// gradient of the step's loss with respect to each token's loss: 1 / (B*T*grad_accum_steps).
+static void gpt2_forward(GPT2 *model, int B, int T, ForwardMode mode, float dloss) {
+    const GPT2Config *c = &model->config;
+    const CudaContext *ctx = model->ctx;
+    cudaStream_t stream = ctx->stream;
+    int L = c->num_layers, C = c->channels, NH = c->num_heads, V = c->vocab_size, Vp = c->padded_vocab_size;
+    int N = B * T;
+    Activations *a = &model->acts;
+    floatX *P = model->params;
+
+    encoder_forward(a->encoded, a->inputs, P + model->param_offsets[PARAM_WTE], P + model->param_offsets[PARAM_WPE], B, T, C, stream);
+    LayerActs first = layer_acts(model, 0);
+    layernorm_forward(first.ln1, first.ln1_mean, first.ln1_rstd, a->encoded, param_slice(model, P, PARAM_LN1W, 0),
+                      param_slice(model, P, PARAM_LN1B, 0), N, C, stream);
+    for (int l = 0; l < L; l++) {
+        LayerActs la = layer_acts(model, l);
+        // attention branch: residual2 = residual + attproj(attention(qkv(ln1)))
+        matmul_forward(ctx, la.qkv, la.ln1, param_slice(model, P, PARAM_QKVW, l), param_slice(model, P, PARAM_QKVB, l), N, C, 3 * C, NULL);
+        attention_forward(la.atty, la.att_lse, la.qkv, B, T, C, NH, stream);
+        matmul_forward(ctx, a->proj_out, la.atty, param_slice(model, P, PARAM_ATTPROJW, l), param_slice(model, P, PARAM_ATTPROJB, l), N, C, C, NULL);
+        fused_residual_layernorm_forward(la.residual2, la.ln2, la.ln2_mean, la.ln2_rstd, la.residual, a->proj_out,
+                                         param_slice(model, P, PARAM_LN2W, l), param_slice(model, P, PARAM_LN2B, l), N, C, stream);
+        // MLP branch: residual3 = residual2 + fcproj(gelu(fc(ln2))); fc's epilogue applies GELU
+        matmul_forward(ctx, la.fch_gelu, la.ln2, param_slice(model, P, PARAM_FCW, l), param_slice(model, P, PARAM_FCB, l), N, C, 4 * C, la.fch);
+        matmul_forward(ctx, a->proj_out, la.fch_gelu, param_slice(model, P, PARAM_FCPROJW, l), param_slice(model, P, PARAM_FCPROJB, l), N, 4 * C, C, NULL);
+        // the residual add fused with the next LayerNorm: ln1 of layer l+1, or lnf after the last
+        if (l + 1 < L) {
+            LayerActs next = layer_acts(model, l + 1);
+            fused_residual_layernorm_forward(la.residual3, next.ln1, next.ln1_mean, next.ln1_rstd, la.residual2, a->proj_out,
+                                             param_slice(model, P, PARAM_LN1W, l + 1), param_slice(model, P, PARAM_LN1B, l + 1), N, C, stream);
+        } else {
+            fused_residual_layernorm_forward(la.residual3, a->lnf, a->lnf_mean, a->lnf_rstd, la.residual2, a->proj_out,
+                                             P + model->param_offsets[PARAM_LNFW], P + model->param_offsets[PARAM_LNFB], N, C, stream);
+        }
+    }
+    matmul_forward(ctx, a->logits, a->lnf, P + model->param_offsets[PARAM_WTE], NULL, N, C, Vp, NULL); // tied head
+    if (mode != FORWARD_LOGITS) {
+        fused_classifier(a->logits, a->losses, a->targets, dloss, N, V, Vp, mode == FORWARD_TRAIN, stream);
+    }
+}
+
+// Backward pass of the last FORWARD_TRAIN forward, accumulating (+=) into model->grads.
+static void gpt2_backward(GPT2 *model, int B, int T) {
+    const GPT2Config *c = &model->config;
+    const CudaContext *ctx = model->ctx;
+    cudaStream_t stream = ctx->stream;
+    int L = c->num_layers, C = c->channels, NH = c->num_heads, Vp = c->padded_vocab_size;
+    int N = B * T;
+    size_t NC = (size_t)N * C;
+    Activations *a = &model->acts;
+    floatX *P = model->params, *G = model->grads;
+    float *scratch = (float *)a->scratch;
+    floatX *dln = a->dbuf_c, *datty = a->dbuf_c;       // one (B,T,C) buffer, used in turn
+    floatX *dfch = a->dbuf_4c, *dqkv = a->dbuf_4c;     // one (B,T,4C) buffer, used in turn
+
+    // classifier: logits hold dlogits (B,T,Vp) since the forward pass
+    cudaCheck(cudaMemsetAsync(dln, 0, NC * sizeof(floatX), stream));
+    matmul_backward(ctx, dln, G + model->param_offsets[PARAM_WTE], NULL, a->logits, a->lnf, P + model->param_offsets[PARAM_WTE],
+                    scratch, N, C, Vp, NULL);
+    cudaCheck(cudaMemsetAsync(a->dresidual, 0, NC * sizeof(floatX), stream));
+    LayerActs last = layer_acts(model, L - 1);
+    layernorm_backward(a->dresidual, G + model->param_offsets[PARAM_LNFW], G + model->param_offsets[PARAM_LNFB], scratch, dln,
+                       last.residual3, P + model->param_offsets[PARAM_LNFW], a->lnf_mean, a->lnf_rstd, N, C, stream);
+
+    // dresidual holds the gradient of layer l's output; each branch adds into it in place,
+    // leaving the gradient of the layer's input (out = in + branches).
+    for (int l = L - 1; l >= 0; l--) {
+        LayerActs la = layer_acts(model, l);
+        // MLP branch
+        if (model->recompute >= 1) gelu_forward(la.fch_gelu, la.fch, NC * 4, stream);
+        cudaCheck(cudaMemsetAsync(dfch, 0, NC * 4 * sizeof(floatX), stream));
+        matmul_backward(ctx, dfch, param_slice(model, G, PARAM_FCPROJW, l), param_slice(model, G, PARAM_FCPROJB, l), a->dresidual,
+                        la.fch_gelu, param_slice(model, P, PARAM_FCPROJW, l), scratch, N, 4 * C, C, NULL);
+        if (model->recompute >= 2) {
+            layernorm_forward(la.ln2, la.ln2_mean, la.ln2_rstd, la.residual2, param_slice(model, P, PARAM_LN2W, l),
+                              param_slice(model, P, PARAM_LN2B, l), N, C, stream);
+        }
+        cudaCheck(cudaMemsetAsync(dln, 0, NC * sizeof(floatX), stream));
+        // pre_gelu = fch: dfch is first multiplied by gelu'(fch) in place
+        matmul_backward(ctx, dln, param_slice(model, G, PARAM_FCW, l), param_slice(model, G, PARAM_FCB, l), dfch, la.ln2,
+                        param_slice(model, P, PARAM_FCW, l), scratch, N, C, 4 * C, la.fch);
+        layernorm_backward(a->dresidual, param_slice(model, G, PARAM_LN2W, l), param_slice(model, G, PARAM_LN2B, l), scratch, dln,
+                           la.residual2, param_slice(model, P, PARAM_LN2W, l), la.ln2_mean, la.ln2_rstd, N, C, stream);
+        // attention branch
+        cudaCheck(cudaMemsetAsync(datty, 0, NC * sizeof(floatX), stream));
+        matmul_backward(ctx, datty, param_slice(model, G, PARAM_ATTPROJW, l), param_slice(model, G, PARAM_ATTPROJB, l), a->dresidual,
+                        la.atty, param_slice(model, P, PARAM_ATTPROJW, l), scratch, N, C, C, NULL);
+        attention_backward(dqkv, datty, la.qkv, la.atty, la.att_lse, scratch, B, T, C, NH, stream); // dqkv overwritten
+        if (model->recompute >= 2) {
+            layernorm_forward(la.ln1, la.ln1_mean, la.ln1_rstd, la.residual, param_slice(model, P, PARAM_LN1W, l),
+                              param_slice(model, P, PARAM_LN1B, l), N, C, stream);
+        }
+        cudaCheck(cudaMemsetAsync(dln, 0, NC * sizeof(floatX), stream));
+        matmul_backward(ctx, dln, param_slice(model, G, PARAM_QKVW, l), param_slice(model, G, PARAM_QKVB, l), dqkv, la.ln1,
+                        param_slice(model, P, PARAM_QKVW, l), scratch, N, C, 3 * C, NULL);
+        layernorm_backward(a->dresidual, param_slice(model, G, PARAM_LN1W, l), param_slice(model, G, PARAM_LN1B, l), scratch, dln,
+                           la.residual, param_slice(model, P, PARAM_LN1W, l), la.ln1_mean, la.ln1_rstd, N, C, stream);
+    }
+    // the staging buffer still holds this batch's inputs (the next gpt2_set_batch comes later)
+    encoder_backward(G + model->param_offsets[PARAM_WTE], G + model->param_offsets[PARAM_WPE], a->dresidual, a->inputs,
+                     model->staging, B, T, C, a->scratch, stream);
+}
+
+static void gpt2_zero_grad(GPT2 *model) {
+    cudaCheck(cudaMemsetAsync(model->grads, 0, model->num_parameters * sizeof(floatX), model->ctx->stream));
+}
+
+typedef struct {
+    float learning_rate, beta1, beta2, eps, weight_decay, grad_clip;
+} AdamWSettings;
+
+// Seed of the stochastic rounding of tensor i at step t: a splitmix64 mix of (seed, t, i), so a
+// resumed run rounds exactly like an uninterrupted one.
+static unsigned int rounding_seed(uint64_t seed, int t, int i) {
+    uint64_t z = seed * 0x9E3779B97F4A7C15ull + (uint64_t)t * 0xBF58476D1CE4E5B9ull + (uint64_t)i * 0x94D049BB133111EBull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (unsigned int)(z & 0xffffffffu);
+}
+
+// Global-norm clipping (torch.nn.utils.clip_grad_norm_) and AdamW, both on the device: the norm
+// never leaves the GPU before the update. Walks the parameter table; weight decay where the
+// table says so. t is the 1-based step.
+static void gpt2_update(GPT2 *model, const AdamWSettings *s, int t, uint64_t seed) {
+    cudaStream_t stream = model->ctx->stream;
+    global_norm_squared(model->norm_sq, model->grads, model->num_parameters, (float *)model->acts.scratch, 0, stream);
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        size_t off = model->param_offsets[i], n = model->param_sizes[i];
+        float wd = GPT2_PARAMS[i].weight_decay ? s->weight_decay : 0.0f;
+        adamw_update(model->params + off, model->master ? model->master + off : NULL, model->grads + off, model->m + off,
+                     model->v + off, n, s->learning_rate, s->beta1, s->beta2, t, s->eps, wd, model->norm_sq, s->grad_clip,
+                     1.0f, rounding_seed(seed, t, i), stream);
+    }
+}
+
+// The global gradient norm of the last gpt2_update (synchronises).
+static float gpt2_grad_norm(GPT2 *model) {
+    float norm_sq = 0.0f;
+    cudaCheck(cudaMemcpyAsync(&norm_sq, model->norm_sq, sizeof(float), cudaMemcpyDeviceToHost, model->ctx->stream));
+    cudaCheck(cudaStreamSynchronize(model->ctx->stream));
+    return sqrtf(norm_sq);
+}
+
+// Mean of the per-token losses of the last forward with targets (synchronises). Summed on the
+// host in a fixed order, in double.
+static float gpt2_mean_loss(GPT2 *model, int B, int T) {
+    size_t BT = (size_t)B * T;
+    cudaCheck(cudaMemcpyAsync(model->losses_host, model->acts.losses, BT * sizeof(float), cudaMemcpyDeviceToHost, model->ctx->stream));
+    cudaCheck(cudaStreamSynchronize(model->ctx->stream));
+    double sum = 0.0;
+    for (size_t i = 0; i < BT; i++) sum += model->losses_host[i];
+    return (float)(sum / (double)BT);
+}
+
+// Copies n device floatX values to host fp32 (synchronous).
+static void download_floatX(float *dst, const floatX *src, size_t n) {
+    floatX *tmp = (floatX *)malloc_check(n * sizeof(floatX));
+    cudaCheck(cudaMemcpy(tmp, src, n * sizeof(floatX), cudaMemcpyDeviceToHost));
+    floatX_to_floats(dst, tmp, n);
+    free(tmp);
+}
+
+// Parameters as fp32 on the host: the master weights when kept, else the floatX params.
+static void gpt2_download_params(GPT2 *model, float *dst, int from_master) {
+    cudaCheck(cudaStreamSynchronize(model->ctx->stream));
+    if (from_master && model->master) {
+        cudaCheck(cudaMemcpy(dst, model->master, model->num_parameters * sizeof(float), cudaMemcpyDeviceToHost));
+    } else {
+        download_floatX(dst, model->params, model->num_parameters);
+    }
+}
+
+// Prints the device memory used by the model state and activations, and the largest B that
+// would fit in the GPU's memory at this T (with the state already allocated).
+static void gpt2_print_memory(GPT2 *model, int T) {
+    size_t n = model->num_parameters;
+    size_t state = n * (2 * sizeof(floatX) + 2 * sizeof(float)) + (model->master ? n * sizeof(float) : 0);
+    size_t free_bytes = 0, total_bytes = 0;
+    cudaCheck(cudaMemGetInfo(&free_bytes, &total_bytes));
+    // the activations' memory would be free again without them
+    int fit = largest_batch_that_fits(&model->config, T, model->recompute, free_bytes + model->acts_bytes);
+    printf("| memory                | params %.0f MiB, grads %.0f MiB, AdamW m+v %.0f MiB, master %.0f MiB\n", mib(n * sizeof(floatX)),
+           mib(n * sizeof(floatX)), mib(2 * n * sizeof(float)), model->master ? mib(n * sizeof(float)) : 0.0);
+    printf("| activations           | %.0f MiB for B=%d T=%d (-r %d); model total %.0f MiB\n", mib(model->acts_bytes), model->max_B,
+           model->max_T, model->recompute, mib(state + model->acts_bytes));
+    printf("| GPU memory            | %.0f MiB free of %.0f MiB; largest B that fits at T=%d: %d\n", mib(free_bytes),
+           mib(total_bytes), T, fit);
+}
+
+// ----------------------------------------------------------------------------
+// Checkpoints (llmc/train_state.h, shared with the CPU trainer)
+
+// Writes model_<step>.bin in this build's precision, the optimizer and data-loader state, and the
+// DONE marker (llmc/train_state.h). The parameters are the device's floatX values converted to
+// fp32 exactly; m, v and the master weights go to the state file.
+static void gpt2_save_checkpoint(GPT2 *model, const char *dir, int step, const DataLoader *train, uint64_t sample_rng,
+                                 int keep) {
+    size_t n = model->num_parameters;
+    float *params = (float *)malloc_check(n * sizeof(float));
+    float *m = (float *)malloc_check(n * sizeof(float));
+    float *v = (float *)malloc_check(n * sizeof(float));
+    float *master = model->master ? (float *)malloc_check(n * sizeof(float)) : NULL;
+    gpt2_download_params(model, params, 0);
+    cudaCheck(cudaMemcpy(m, model->m, n * sizeof(float), cudaMemcpyDeviceToHost));
+    cudaCheck(cudaMemcpy(v, model->v, n * sizeof(float), cudaMemcpyDeviceToHost));
+    if (master) cudaCheck(cudaMemcpy(master, model->master, n * sizeof(float), cudaMemcpyDeviceToHost));
+    train_state_save(dir, step, &model->config, params, m, v, master, n, train, sample_rng, 0, 1, keep);
+    if (CHECKPOINT_VERSION != GPT2_CHECKPOINT_FP32) {
+        // train_state_save writes the model in fp32; a bf16 build stores its own precision
+        // (the same values, so the swap is invisible except for the file size). The rename is
+        // atomic: the file is complete in either version at every moment.
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/model_%08d.bin", dir, step);
+        gpt2_write_checkpoint(path, &model->config, params, n, CHECKPOINT_VERSION);
+    }
+    free(params);
+    free(m);
+    free(v);
+    free(master);
+}
+
+// Restores the newest complete checkpoint in dir onto the device: parameters exactly as stored in
+// the model file, m and v, master weights from the state (or the model file's values when the
+// state has none, e.g. a checkpoint of an fp32 run), the loader position and the sampler RNG.
+// Returns the step, or -1 if dir holds no complete checkpoint.
+static int gpt2_resume(GPT2 *model, const char *dir, DataLoader *train, uint64_t *sample_rng) {
+    int step = train_state_latest(dir);
+    if (step < 0) return -1;
+    size_t n = model->num_parameters;
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/model_%08d.bin", dir, step);
+    GPT2 file_model;
+    memset(&file_model, 0, sizeof(file_model));
+    float *params = gpt2_read_checkpoint(&file_model, path);
+    if (memcmp(&file_model.config, &model->config, sizeof(GPT2Config)) != 0) {
+        die("%s: the checkpoint's model shape differs from the model given with -e", path);
+    }
+    float *m = (float *)malloc_check(n * sizeof(float));
+    float *v = (float *)malloc_check(n * sizeof(float));
+    float *master = (float *)malloc_check(n * sizeof(float));
+    float *clobbered = (float *)malloc_check(n * sizeof(float)); // train_state_resume's params copy
+    memcpy(master, params, n * sizeof(float));
+    int got = train_state_resume(dir, &model->config, clobbered, m, v, master, n, train, sample_rng, 0, 1);
+    if (got != step) die("%s: the newest checkpoint changed while resuming (step %d, then %d)", dir, step, got);
+    floatX *tmp = (floatX *)malloc_check(n * sizeof(floatX));
+    floats_to_floatX(tmp, params, n);
+    cudaCheck(cudaMemcpy(model->params, tmp, n * sizeof(floatX), cudaMemcpyHostToDevice));
+    cudaCheck(cudaMemcpy(model->m, m, n * sizeof(float), cudaMemcpyHostToDevice));
+    cudaCheck(cudaMemcpy(model->v, v, n * sizeof(float), cudaMemcpyHostToDevice));
+    if (model->master) cudaCheck(cudaMemcpy(model->master, master, n * sizeof(float), cudaMemcpyHostToDevice));
+    free(tmp);
+    free(params);
+    free(m);
+    free(v);
+    free(master);
+    free(clobbered);
+    return step;
+}
+
+// ----------------------------------------------------------------------------
+// Evaluation and sampling
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+// Mean loss over up to max_batches val batches (all if max_batches < 0), from the start of val.
+static float evaluate_val(GPT2 *model, DataLoader *val, int max_batches, int B, int T) {
+    dataloader_reset(val);
+    size_t n = dataloader_num_batches(val);
+    if (max_batches >= 0 && (size_t)max_batches < n) n = (size_t)max_batches;
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        dataloader_next_batch(val);
+        gpt2_set_batch(model, val->inputs, val->targets, B, T);
+        gpt2_forward(model, B, T, FORWARD_LOSSES, 0.0f);
+        sum += gpt2_mean_loss(model, B, T);
+    }
+    return n > 0 ? (float)(sum / (double)n) : -1.0f;
+}
+
+// HellaSwag accuracy: each example is 4 rows; the completion with the lowest mean loss wins.
+static float evaluate_hellaswag(GPT2 *model, EvalLoader *eval, int B, int T) {
+    evalloader_reset(eval);
+    size_t batches = evalloader_num_batches(eval);
+    long correct = 0, total = 0;
+    for (size_t i = 0; i < batches; i++) {
+        evalloader_next_batch(eval);
+        gpt2_set_batch(model, eval->inputs, eval->targets, B, T);
+        gpt2_forward(model, B, T, FORWARD_LOSSES, 0.0f);
+        gpt2_mean_loss(model, B, T); // copies the per-token losses to losses_host
+        correct += evalloader_stat_losses(eval, model->losses_host);
+        total += (long)eval->batch_examples;
+    }
+    return total > 0 ? (float)correct / (float)total : 0.0f;
+}
+
+// Prints gen_T sampled tokens continuing an end-of-text token, decoded when a tokenizer is loaded.
+// Each token is one forward pass of the (at most T) tokens so far with B = 1; the last logits
+// row comes back to the host, where llmc/sampler.h picks the token as the CPU trainer does.
+static void print_sample(GPT2 *model, const Tokenizer *tok, int have_tok, const TrainOptions *o, int *gen,
+                         floatX *row_x, float *row, float *scratch, uint64_t *rng) {
+    int T = model->max_T, V = model->config.vocab_size, Vp = model->config.padded_vocab_size;
+    int eot = have_tok ? (int)tok->eot_token : V - 1;
+    gen[0] = eot < V ? eot : 0;
+    int len = 1;
+    printf("generating:\n---\n");
+    for (int i = 0; i < o->gen_T; i++) {
+        int start = len > T ? len - T : 0; // slide a T-token window once past the context
+        int n = len - start;
+        gpt2_set_batch(model, gen + start, NULL, 1, n);
+        gpt2_forward(model, 1, n, FORWARD_LOGITS, 0.0f);
+        cudaCheck(cudaMemcpyAsync(row_x, model->acts.logits + (size_t)(n - 1) * Vp, (size_t)V * sizeof(floatX),
+                                  cudaMemcpyDeviceToHost, model->ctx->stream));
+        cudaCheck(cudaStreamSynchronize(model->ctx->stream));
+        floatX_to_floats(row, row_x, (size_t)V);
+        int next = sample_token(row, V, o->temperature, o->top_k, rng, scratch);
+        gen[len++] = next;
+        if (have_tok) {
+            size_t nbytes = 0;
+            const unsigned char *bytes = tokenizer_decode(tok, (uint32_t)next, &nbytes);
+            fwrite(bytes, 1, nbytes, stdout);
+        } else {
+            printf("%d ", next);
+        }
+        fflush(stdout);
+    }
+    printf("\n---\n");
+}
+
+// "1h02m03s" style duration.
+static void format_duration(char *out, size_t size, double seconds) {
+    if (!(seconds >= 0.0)) seconds = 0.0;
+    long s = (long)(seconds + 0.5);
+    if (s >= 3600) snprintf(out, size, "%ldh%02ldm%02lds", s / 3600, (s / 60) % 60, s % 60);
+    else if (s >= 60) snprintf(out, size, "%ldm%02lds", s / 60, s % 60);
+    else snprintf(out, size, "%lds", s);
+}
+
+// ----------------------------------------------------------------------------
+// Training loop
+#ifndef TESTING
+
+int main(int argc, char **argv) {
+    TrainOptions o;
+    train_options_parse(&o, argc, argv, 1);
+
+    int device_count = 0;
+    cudaCheck(cudaGetDeviceCount(&device_count));
+    if (device_count < 1) die("no CUDA device found");
+    CudaContext ctx;
+    cuda_context_init(&ctx, 0);
+    cudaStream_t stream = ctx.stream;
+
+    GPT2 model;
+    gpt2_build(&model, &ctx, o.load_filename, (uint64_t)o.seed, o.use_master_weights);
+    const GPT2Config *c = &model.config;
+    int B = o.B, T = o.T;
+    if (T > c->max_seq_len) die("flag -t: %d exceeds the model's max_seq_len %d", T, c->max_seq_len);
+    long tokens_per_micro = (long)B * T;
+    long total_batch = o.total_batch_size < 0 ? tokens_per_micro : o.total_batch_size;
+    if (total_batch % tokens_per_micro != 0) die("flag -d: total batch %ld is not a multiple of B*T = %ld", total_batch, tokens_per_micro);
+    int grad_accum = (int)(total_batch / tokens_per_micro);
+
+    DataLoader train, val;
+    dataloader_init(&train, o.train_data_pattern, (size_t)B, (size_t)T, 0, 1, o.shuffle, (uint64_t)o.seed);
+    int have_val = o.val_data_pattern[0] != '\0' && o.val_loss_every > 0;
+    if (have_val) dataloader_init(&val, o.val_data_pattern, (size_t)B, (size_t)T, 0, 1, 0, (uint64_t)o.seed);
+    int max_steps = o.max_steps;
+    if (max_steps < 0) max_steps = (int)(dataloader_num_batches(&train) / (size_t)grad_accum);
+    if (max_steps < 1) die("flag -x: the train data holds fewer than one step of %ld tokens", total_batch);
+    EvalLoader hellaswag;
+    if (o.hellaswag_eval) {
+        if (B % 4 != 0) die("flag -h: HellaSwag needs B to be a multiple of 4 (got %d)", B);
+        evalloader_init(&hellaswag, o.hellaswag_path, (size_t)B, (size_t)T, 0, 1);
+    }
+    Tokenizer tokenizer;
+    int have_tok = tokenizer_try_init(&tokenizer, o.tokenizer_path);
+
+    gpt2_alloc_activations(&model, B, T, o.recompute);
+    double peak_tflops = device_peak_tflops(&ctx.props);
+    printf("+-----------------------+----------------------------------------------------+\n");
+    train_options_print(&o, 1);
+    printf("| device                | %s (compute %d.%d), peak %s %.1f TFLOP/s%s\n", ctx.props.name, ctx.props.major,
+           ctx.props.minor, FLOATX_NAME, peak_tflops, peak_tflops > 0 ? "" : " (unknown: no MFU)");
+    printf("| precision             | %s%s\n", FLOATX_NAME, model.master ? " with fp32 master weights" : "");
+    printf("| model                 | L=%d NH=%d C=%d V=%d Vp=%d maxT=%d\n", c->num_layers, c->num_heads, c->channels,
+           c->vocab_size, c->padded_vocab_size, c->max_seq_len);
+    printf("| parameters            | %zu\n", model.num_parameters);
+    printf("| train tokens          | %zu batches of B*T per epoch\n", dataloader_num_batches(&train));
+    printf("| grad accumulation     | %d micro-steps of %ld tokens = %ld tokens per step\n", grad_accum, tokens_per_micro, total_batch);
+    printf("| steps                 | %d\n", max_steps);
+    gpt2_print_memory(&model, T);
+    if (o.zero_stage != 0) printf("| note                  | -z %d has no effect with a single process\n", o.zero_stage);
+    printf("+-----------------------+----------------------------------------------------+\n");
+    fflush(stdout);
+
+    LRSchedule schedule;
+    lr_schedule_init(&schedule, o.lr_schedule, o.learning_rate, o.warmup_iterations, max_steps, o.final_learning_rate_frac);
+    AdamWSettings adamw = {o.learning_rate, o.beta1, o.beta2, o.eps, o.weight_decay, o.grad_clip};
+    uint64_t sample_rng = (uint64_t)o.seed * 0x9E3779B97F4A7C15ull + 1;
+    int start_step = 0;
+    if (o.resume) {
+        if (o.output_log_dir[0] == '\0') die("flag -y: resuming needs an output directory (-o)");
+        start_step = gpt2_resume(&model, o.output_log_dir, &train, &sample_rng);
+        if (start_step >= 0) printf("resumed from step %d in %s\n", start_step, o.output_log_dir);
+        else start_step = 0;
+    }
+    Logger logger;
+    logger_init(&logger, o.output_log_dir, o.resume);
+
+    size_t BT = (size_t)B * T;
+    int *gen = (int *)malloc_check(((size_t)o.gen_T + 1) * sizeof(int));
+    float *sample_row = (float *)malloc_check((size_t)c->vocab_size * sizeof(float));
+    float *sample_scratch = (float *)malloc_check((size_t)c->vocab_size * sizeof(float));
+    floatX *sample_row_x;
+    cudaCheck(cudaMallocHost((void **)&sample_row_x, (size_t)c->vocab_size * sizeof(floatX)));
+    float *step_losses; // (grad_accum, B, T) pinned: every micro-step's per-token losses
+    cudaCheck(cudaMallocHost((void **)&step_losses, (size_t)grad_accum * BT * sizeof(float)));
+    double flops_per_token = gpt2_flops_per_token(c, T);
+    double total_time = 0.0;
+    int timed_steps = 0;
+
+    for (int step = start_step; step <= max_steps; step++) {
+        int last = step == max_steps;
+        if (have_val && (step % o.val_loss_every == 0 || last)) {
+            float val_loss = evaluate_val(&model, &val, o.val_max_steps, B, T);
+            printf("val loss %.6f\n", val_loss);
+            logger_log_val(&logger, step, val_loss);
+            if (o.hellaswag_eval) {
+                float acc = evaluate_hellaswag(&model, &hellaswag, B, T);
+                printf("HellaSwag: %.4f\n", acc);
+                logger_log_eval(&logger, step, acc);
+            }
+        }
+        if (o.sample_every > 0 && (step % o.sample_every == 0 || last) && step > 0) {
+            print_sample(&model, &tokenizer, have_tok, &o, gen, sample_row_x, sample_row, sample_scratch, &sample_rng);
+        }
+        if (o.output_log_dir[0] != '\0' && step > start_step &&
+            ((o.checkpoint_every > 0 && step % o.checkpoint_every == 0) || last)) {
+            gpt2_save_checkpoint(&model, o.output_log_dir, step, &train, sample_rng, o.checkpoints_keep);
+        }
+        if (last) break;
+
+        double t0 = now_seconds();
+        gpt2_zero_grad(&model);
+        for (int micro = 0; micro < grad_accum; micro++) {
+            if (!(o.overfit_single_batch && step > 0)) dataloader_next_batch(&train);
+            gpt2_set_batch(&model, train.inputs, train.targets, B, T);
+            gpt2_forward(&model, B, T, FORWARD_TRAIN, 1.0f / (float)total_batch);
+            cudaCheck(cudaMemcpyAsync(step_losses + (size_t)micro * BT, model.acts.losses, BT * sizeof(float),
+                                      cudaMemcpyDeviceToHost, stream));
+            gpt2_backward(&model, B, T);
+        }
+        adamw.learning_rate = lr_schedule_get(&schedule, step);
+        gpt2_update(&model, &adamw, step + 1, (uint64_t)o.seed);
+        float norm = gpt2_grad_norm(&model); // synchronises: the step is done
+        double loss_sum = 0.0;               // fixed order, so the printed loss is deterministic
+        for (size_t i = 0; i < (size_t)grad_accum * BT; i++) loss_sum += step_losses[i];
+        float loss = (float)(loss_sum / (double)((size_t)grad_accum * BT));
+        double dt = now_seconds() - t0;
+        if (step > start_step) { // the first step warms up cuBLAS and the caches
+            total_time += dt;
+            timed_steps++;
+        }
+        double avg = timed_steps > 0 ? total_time / timed_steps : dt;
+        double tok_s = (double)total_batch / dt;
+        char eta[32], mfu[32];
+        format_duration(eta, sizeof(eta), avg * (max_steps - step - 1));
+        if (peak_tflops > 0) snprintf(mfu, sizeof(mfu), "%.1f%%", 100.0 * tok_s * flops_per_token / (peak_tflops * 1e12));
+        else snprintf(mfu, sizeof(mfu), "n/a");
+        printf("step %5d/%d | loss %.6f | norm %.4f | lr %.2e | %.1f ms | %.0f tok/s | MFU %s | ETA %s\n", step + 1,
+               max_steps, loss, norm, adamw.learning_rate, dt * 1e3, tok_s, mfu, eta);
+        fflush(stdout);
+        logger_log_train(&logger, step + 1, loss, adamw.learning_rate, norm);
+    }
+    if (timed_steps > 0) {
+        double avg = total_time / timed_steps;
+        printf("average step time: %.1f ms, %.0f tok/s (steps after the first)\n", avg * 1e3, (double)total_batch / avg);
+    }
+
+    logger_free(&logger);
+    cudaCheck(cudaFreeHost(step_losses));
+    cudaCheck(cudaFreeHost(sample_row_x));
+    free(gen);
+    free(sample_row);
+    free(sample_scratch);
+    if (have_tok) tokenizer_free(&tokenizer);
+    if (o.hellaswag_eval) evalloader_free(&hellaswag);
+    if (have_val) dataloader_free(&val);
+    dataloader_free(&train);
+    gpt2_free(&model);
+    cuda_context_free(&ctx);
+    return 0;
+}
+#endif // TESTING

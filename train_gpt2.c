@@ -755,6 +755,7 @@ int main(int argc, char **argv) {
     AdamWSettings adamw = {o.learning_rate, o.beta1, o.beta2, o.eps, o.weight_decay, o.grad_clip};
     uint64_t sample_rng = (uint64_t)o.seed * 0x9E3779B97F4A7C15ull + 1;
     int start_step = 0;
+    if (o.output_log_dir[0] != '\0') make_dir_check(o.output_log_dir);
     if (o.resume) {
         if (o.output_log_dir[0] == '\0') die("flag -y: resuming needs an output directory (-o)");
         start_step = train_state_resume(o.output_log_dir, &model.config, model.params, model.m, model.v, NULL,

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #ifndef M_PI
 #define M_PI 3.14159265358979323846
@@ -187,6 +188,16 @@ static inline double parse_float_or_die(const char *s, double lo, double hi, con
         die("%s: %g is out of range [%g, %g]", what, v, lo, hi);
     }
     return v;
+}
+
+// Creates a directory (one level) unless it exists already.
+static inline void make_dir_check(const char *path) {
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) die("%s exists and is not a directory", path);
+        return;
+    }
+    if (mkdir(path, 0777) != 0 && errno != EEXIST) die("cannot create directory %s: %s", path, strerror(errno));
 }
 
 #endif // LLMC_UTILS_H

@@ -27,7 +27,8 @@
  * Micro-kernels: AVX-512 (6 x 64, 24 zmm accumulators), AVX2+FMA (6 x 16, 12 ymm accumulators),
  * and a portable C one (4 x 16) that is correct on any machine. Arithmetic is fp32 throughout;
  * only the summation order differs from a naive loop (blocks of KC, each summed in k order).
- * No allocation: all buffers are fixed-size arrays on the calling thread's stack (~110 KiB).
+ * No allocation: all buffers are fixed-size arrays on the calling thread's stack (~450 KiB with
+ * AVX-512; OpenMP worker threads get 2-8 MiB stacks by default).
  * Header-only, static functions, compiles as C11 and as C++.
  */
 #ifndef LLMC_CPU_MATMUL_H
@@ -40,6 +41,11 @@
 #endif
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
+#endif
+// GCC 12's avx512fintrin.h trips its own -Wmaybe-uninitialized in C++ (GCC bug 105593).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
 // ----------------------------------------------------------------------------
@@ -168,16 +174,68 @@ static inline void cpumm_kernel(size_t kc, const float *a, size_t ars, size_t ac
 }
 #endif
 
-// Block sizes: KC x NC floats of packed B per thread (96 KiB), an MR x KC strip of packed A.
+// Block sizes. KC x NC floats of packed B per thread (384 KiB with AVX-512: a third of a Zen 4/5
+// L2); NC is large so that A, which is repacked for every NC columns, is read few times (that
+// matters for dweight, whose A is dout^T). MC rows of A are packed at a time (dweight only),
+// 3 cache lines of each dout row.
 #define CPUMM_KC 256
-#define CPUMM_NC 96
-#if CPUMM_NC % CPUMM_NR != 0
-#undef CPUMM_NC
-#define CPUMM_NC (2 * CPUMM_NR)
-#endif
+#define CPUMM_NC (6 * CPUMM_NR)
+#define CPUMM_MC (8 * CPUMM_MR)
 
 // ----------------------------------------------------------------------------
 // packing
+
+#if defined(__AVX512F__)
+// The transpose's loops must be unrolled completely so r[] and t[] stay in registers.
+#if defined(__GNUC__) || defined(__clang__)
+#define CPUMM_UNROLL _Pragma("GCC unroll 16")
+#else
+#define CPUMM_UNROLL
+#endif
+// Transposes a 16 x 16 block: src row i (16 floats at src + i*ld, only rows i < rows and
+// columns < cols are read; the rest count as 0) becomes column i of dst, whose rows are NR
+// apart; only the first `cols` rows of dst are written. 64 shuffles for 256 floats.
+static inline void cpumm_transpose16(float *dst, const float *src, size_t ld, size_t rows,
+                                     size_t cols) {
+    __mmask16 m = (__mmask16)((1u << cols) - 1u);
+    __m512 r[16], t[16];
+    CPUMM_UNROLL
+    for (size_t i = 0; i < 16; i++) {
+        r[i] = i < rows ? _mm512_maskz_loadu_ps(m, src + i * ld) : _mm512_setzero_ps();
+    }
+    // interleave pairs of rows, then pairs of pairs, then 128-bit lanes twice
+    CPUMM_UNROLL
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    CPUMM_UNROLL
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    CPUMM_UNROLL
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
+    }
+    CPUMM_UNROLL
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+        r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
+        r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xDD);
+    }
+    CPUMM_UNROLL
+    for (size_t i = 0; i < cols; i++) {
+        _mm512_storeu_ps(dst + i * CPUMM_NR, r[i]);
+    }
+}
+#endif
 
 // Packs B[pc:pc+kc, jc:jc+nc] (B[k][n] = B[k*brs + n*bcs]) into NR-wide panels:
 // bp[(j/NR)*kc*NR + k*NR + j%NR], zero-padding the last panel to NR columns.
@@ -195,32 +253,59 @@ static void cpumm_pack_b(float *bp, const float *B, size_t brs, size_t bcs, size
                     dst[k * CPUMM_NR + j] = 0.0f;
                 }
             }
-        } else {
-            // columns of B are contiguous (forward: B = weight^T): transpose, reading each
-            // weight row sequentially and writing it down one column of the panel
-            for (size_t j = 0; j < CPUMM_NR; j++) {
-                if (j < nr) {
-                    const float *s = src + j * bcs;
-                    for (size_t k = 0; k < kc; k++) {
-                        dst[k * CPUMM_NR + j] = s[k * brs];
-                    }
-                } else {
-                    for (size_t k = 0; k < kc; k++) {
-                        dst[k * CPUMM_NR + j] = 0.0f;
-                    }
+            continue;
+        }
+        // columns of B are contiguous (forward: B = weight^T, brs == 1): a transpose
+#if defined(__AVX512F__)
+        if (brs == 1) {
+            for (size_t j = 0; j < CPUMM_NR; j += 16) {
+                size_t rows = j < nr ? (nr - j < 16 ? nr - j : 16) : 0;
+                for (size_t k = 0; k < kc; k += 16) {
+                    cpumm_transpose16(dst + k * CPUMM_NR + j, src + j * bcs + k, bcs, rows,
+                                      kc - k < 16 ? kc - k : 16);
                 }
+            }
+            continue;
+        }
+#endif
+        for (size_t k = 0; k < kc; k++) {
+            for (size_t j = 0; j < CPUMM_NR; j++) {
+                dst[k * CPUMM_NR + j] = j < nr ? src[k * brs + j * bcs] : 0.0f;
             }
         }
     }
 }
 
-// Packs A[ic:ic+mr, pc:pc+kc] (A[m][k] = A[m*ars + k*acs]) as ap[k*MR + r], zero rows past mr.
+// Packs A[ic:ic+mc, pc:pc+kc] (A[m][k] = A[m*ars + k*acs]) as MR-row strips, strip s at
+// ap + s*MR*kc holding ap[k*MR + r] = A[ic + s*MR + r][pc + k]; rows past mc are zero.
+// k runs outermost so that, for dweight (ars == 1), each row of dout is read once, in order.
 static void cpumm_pack_a(float *ap, const float *A, size_t ars, size_t acs, size_t ic,
-                         size_t mr, size_t pc, size_t kc) {
+                         size_t mc, size_t pc, size_t kc) {
+    size_t nstrips = (mc + CPUMM_MR - 1) / CPUMM_MR;
     for (size_t k = 0; k < kc; k++) {
         const float *src = A + ic * ars + (pc + k) * acs;
-        for (size_t r = 0; r < CPUMM_MR; r++) {
-            ap[k * CPUMM_MR + r] = r < mr ? src[r * ars] : 0.0f;
+#if defined(__AVX512F__)
+        if (ars == 1 && k + 8 < kc) {
+            // rows of dout are far apart, so hardware prefetch does not see the pattern
+            for (size_t m = 0; m < mc; m += 16) {
+                _mm_prefetch((const char *)(src + 8 * acs + m), _MM_HINT_T0);
+            }
+        }
+#endif
+        for (size_t s = 0; s < nstrips; s++) {
+            size_t mr = mc - s * CPUMM_MR < CPUMM_MR ? mc - s * CPUMM_MR : CPUMM_MR;
+            float *dst = ap + s * CPUMM_MR * kc + k * CPUMM_MR;
+            const float *row = src + s * CPUMM_MR * ars;
+#if defined(__AVX512F__)
+            if (ars == 1) { // the MR values are adjacent: one masked copy
+                __m512 v = _mm512_maskz_loadu_ps((__mmask16)((1u << mr) - 1u), row);
+                _mm512_mask_storeu_ps(dst, (__mmask16)((1u << CPUMM_MR) - 1u), v);
+                continue;
+            }
+#endif
+            for (size_t r = 0; r < CPUMM_MR; r++) {
+                dst[r] = r < mr ? row[r * ars] : 0.0f;
+            }
         }
     }
 }
@@ -233,11 +318,11 @@ static void cpumm_gemm_tile(float *Cm, size_t ldc, const float *A, size_t ars, s
                             int accumulate, size_t m0, size_t m1, size_t n0, size_t n1) {
 #if defined(__GNUC__)
     float bp[CPUMM_KC * CPUMM_NC] __attribute__((aligned(64)));
-    float ap[CPUMM_MR * CPUMM_KC] __attribute__((aligned(64)));
+    float ap[CPUMM_MC * CPUMM_KC] __attribute__((aligned(64)));
     float edge[CPUMM_MR * CPUMM_NR] __attribute__((aligned(64)));
 #else
     float bp[CPUMM_KC * CPUMM_NC];
-    float ap[CPUMM_MR * CPUMM_KC];
+    float ap[CPUMM_MC * CPUMM_KC];
     float edge[CPUMM_MR * CPUMM_NR];
 #endif
     float binit[CPUMM_NC]; // bias (or zeros) for this column block, padded to whole panels
@@ -252,34 +337,46 @@ static void cpumm_gemm_tile(float *Cm, size_t ldc, const float *A, size_t ars, s
             size_t kc = K - pc < CPUMM_KC ? K - pc : CPUMM_KC;
             cpumm_pack_b(bp, B, brs, bcs, pc, kc, jc, nc);
             int first = !accumulate && pc == 0; // Cm is written, not read, on this block
-            for (size_t ic = m0; ic < m1; ic += CPUMM_MR) {
-                size_t mr = m1 - ic < CPUMM_MR ? m1 - ic : CPUMM_MR;
-                // A in place when its rows are contiguous and the strip is whole
-                const float *a = A + ic * ars + pc * acs;
-                size_t sr = ars, sc = acs;
-                if (acs != 1 || mr < CPUMM_MR) {
-                    cpumm_pack_a(ap, A, ars, acs, ic, mr, pc, kc);
-                    a = ap;
-                    sr = 1;
-                    sc = CPUMM_MR;
+            for (size_t ic0 = m0; ic0 < m1; ic0 += CPUMM_MC) {
+                size_t mc = m1 - ic0 < CPUMM_MC ? m1 - ic0 : CPUMM_MC;
+                // A is read in place when its rows are contiguous, else packed (dweight)
+                int packed = acs != 1;
+                if (packed) {
+                    cpumm_pack_a(ap, A, ars, acs, ic0, mc, pc, kc);
                 }
-                for (size_t jr = 0; jr < nc; jr += CPUMM_NR) {
-                    size_t nr = nc - jr < CPUMM_NR ? nc - jr : CPUMM_NR;
-                    float *c = Cm + ic * ldc + jc + jr;
-                    const float *init = first ? binit + jr : NULL;
-                    if (mr == CPUMM_MR && nr == CPUMM_NR) {
-                        cpumm_kernel(kc, a, sr, sc, bp + jr * kc, c, ldc, init);
-                        continue;
+                for (size_t ic = ic0; ic < ic0 + mc; ic += CPUMM_MR) {
+                    size_t mr = ic0 + mc - ic < CPUMM_MR ? ic0 + mc - ic : CPUMM_MR;
+                    const float *a = A + ic * ars + pc * acs;
+                    size_t sr = ars, sc = acs;
+                    if (packed) {
+                        a = ap + (ic - ic0) * kc;
+                        sr = 1;
+                        sc = CPUMM_MR;
+                    } else if (mr < CPUMM_MR) { // last strip: pad it so no row past M is read
+                        cpumm_pack_a(ap, A, ars, acs, ic, mr, pc, kc);
+                        a = ap;
+                        sr = 1;
+                        sc = CPUMM_MR;
                     }
-                    // partial tile: compute a padded MR x NR tile, copy back the valid part
-                    for (size_t r = 0; r < CPUMM_MR; r++) {
-                        for (size_t j = 0; j < CPUMM_NR; j++) {
-                            edge[r * CPUMM_NR + j] = (!first && r < mr && j < nr) ? c[r * ldc + j] : 0.0f;
+                    for (size_t jr = 0; jr < nc; jr += CPUMM_NR) {
+                        size_t nr = nc - jr < CPUMM_NR ? nc - jr : CPUMM_NR;
+                        float *c = Cm + ic * ldc + jc + jr;
+                        const float *init = first ? binit + jr : NULL;
+                        if (mr == CPUMM_MR && nr == CPUMM_NR) {
+                            cpumm_kernel(kc, a, sr, sc, bp + jr * kc, c, ldc, init);
+                            continue;
                         }
-                    }
-                    cpumm_kernel(kc, a, sr, sc, bp + jr * kc, edge, CPUMM_NR, init);
-                    for (size_t r = 0; r < mr; r++) {
-                        memcpy(c + r * ldc, edge + r * CPUMM_NR, nr * sizeof(float));
+                        // partial tile: compute a padded MR x NR tile, copy back the valid part
+                        for (size_t r = 0; r < CPUMM_MR; r++) {
+                            for (size_t j = 0; j < CPUMM_NR; j++) {
+                                int valid = !first && r < mr && j < nr;
+                                edge[r * CPUMM_NR + j] = valid ? c[r * ldc + j] : 0.0f;
+                            }
+                        }
+                        cpumm_kernel(kc, a, sr, sc, bp + jr * kc, edge, CPUMM_NR, init);
+                        for (size_t r = 0; r < mr; r++) {
+                            memcpy(c + r * ldc, edge + r * CPUMM_NR, nr * sizeof(float));
+                        }
                     }
                 }
             }
@@ -394,5 +491,9 @@ static void matmul_backward_cpu(float *dinp, float *dweight, float *dbias, const
         }
     }
 }
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 #endif // LLMC_CPU_MATMUL_H

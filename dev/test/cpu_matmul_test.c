@@ -15,7 +15,8 @@
  * Also checks that 1 and 2 threads give bit-identical results (the split is deterministic).
  * Prints one "ok NAME" / "not ok NAME: why" line per check; exit status 1 if any failed.
  */
-#define _POSIX_C_SOURCE 200809L // fseeko in utils.h under -std=c11
+#include "llmc/utils.h" // first: it sets the POSIX feature macros
+
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -23,7 +24,6 @@
 #include <string.h>
 
 #include "llmc/cpu_matmul.h"
-#include "llmc/utils.h"
 
 static unsigned long long rng_state = 88172645463325252ULL;
 static float frand(void) { // uniform in [-1, 1), xorshift64

@@ -34,6 +34,8 @@
 #ifndef LLMC_TOKENIZER_H
 #define LLMC_TOKENIZER_H
 
+#include "utils.h" // first: it sets the feature macros for the system headers
+
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,7 +44,6 @@
 #include <string.h>
 
 #include "unicode_tables.h"
-#include "utils.h"
 
 #define TOKENIZER_MAGIC 20240328
 #define TOKENIZER_ALLOW_SPECIAL 1 // encode flag: "<|endoftext|>" in the text -> eot_token
@@ -56,6 +57,12 @@ typedef struct {
 #define TOKENIZER_PAIR_EMPTY 0xFFFFFFFFFFFFFFFFull
 
 typedef struct {
+    uint64_t head; // the token's first 8 bytes, zero-padded (so short tokens compare in one step)
+    uint32_t id1;  // token id + 1; 0 marks a free slot
+    uint32_t len;  // the token's length in bytes
+} TokenizerSlot;
+
+typedef struct {
     uint32_t vocab_size;
     uint32_t eot_token;
     int can_encode; // 1 if the file had merges (version 3)
@@ -67,10 +74,22 @@ typedef struct {
     uint32_t byte_token[256]; // token of each single byte
     TokenizerPair *pairs;     // (pair_mask + 1) open-addressing table: adjacent pair -> merge
     uint64_t pair_mask;
-    uint32_t *lookup; // (lookup_mask + 1) slots holding id + 1 (0 = free): token bytes -> id
+    TokenizerSlot *lookup; // (lookup_mask + 1) open-addressing table: token bytes -> id
     uint64_t lookup_mask;
     unsigned ws_bit; // UCLASS_WS (tiktoken) or UCLASS_WS_JS (js-tiktoken)
 } Tokenizer;
+
+// Cache of recent pieces that needed merging (real text repeats its words), per TokenBuf.
+#define TOKENIZER_CACHE_SLOTS 8192 // power of two
+#define TOKENIZER_CACHE_KEY 24     // longest piece cached, bytes
+#define TOKENIZER_CACHE_IDS 12     // most tokens a cached piece may have
+typedef struct {
+    uint64_t hash;
+    uint8_t key_len; // 0: empty slot
+    uint8_t n_ids;
+    unsigned char key[TOKENIZER_CACHE_KEY];
+    uint32_t ids[TOKENIZER_CACHE_IDS];
+} TokenizerCacheEntry;
 
 // Growing output array of token ids plus the scratch space encoding needs. One per thread.
 typedef struct {
@@ -79,6 +98,9 @@ typedef struct {
     size_t cap;
     uint32_t *scratch; // BPE work arrays
     size_t scratch_cap;
+    TokenizerCacheEntry *cache; // (TOKENIZER_CACHE_SLOTS), allocated on first use
+    const void *cache_owner;    // the Tokenizer the cached ids belong to
+    unsigned cache_ws;          // and its whitespace flavor
 } TokenBuf;
 
 static inline void tokenbuf_init(TokenBuf *b) { memset(b, 0, sizeof(*b)); }
@@ -86,6 +108,7 @@ static inline void tokenbuf_init(TokenBuf *b) { memset(b, 0, sizeof(*b)); }
 static inline void tokenbuf_free(TokenBuf *b) {
     free(b->ids);
     free(b->scratch);
+    free(b->cache);
     memset(b, 0, sizeof(*b));
 }
 
@@ -146,25 +169,36 @@ static inline uint64_t tokenizer_hash_pair_(uint64_t key) {
     return key ^ (key >> 31);
 }
 
-// Token id whose bytes are exactly p[0..n), or TOKENIZER_NONE. The end-of-text token is not in
-// this table: its text is only special when asked for.
-static inline uint32_t tokenizer_lookup(const Tokenizer *t, const unsigned char *p, size_t n) {
+static inline uint64_t tokenizer_head_(const unsigned char *p, size_t n) {
+    uint64_t w = 0;
+    memcpy(&w, p, n < 8 ? n : 8);
+    return w;
+}
+
+// Token id whose bytes are exactly p[0..n) given h = tokenizer_hash_bytes_(p, n), or
+// TOKENIZER_NONE. The end-of-text token is not in this table: its text is only special when asked.
+static inline uint32_t tokenizer_lookup_h_(const Tokenizer *t, const unsigned char *p, size_t n,
+                                           uint64_t h) {
     if (t->lookup == NULL || n == 0 || n > 255) {
         return TOKENIZER_NONE;
     }
-    uint64_t i = tokenizer_hash_bytes_(p, n) & t->lookup_mask;
+    uint64_t head = tokenizer_head_(p, n);
+    uint64_t i = h & t->lookup_mask;
     for (;;) {
-        uint32_t slot = t->lookup[i];
-        if (slot == 0) {
+        const TokenizerSlot *e = &t->lookup[i];
+        if (e->id1 == 0) {
             return TOKENIZER_NONE;
         }
-        uint32_t id = slot - 1;
-        uint32_t off = t->offsets[id];
-        if (t->offsets[id + 1] - off == n && memcmp(t->bytes + off, p, n) == 0) {
-            return id;
+        if (e->head == head && e->len == n &&
+            (n <= 8 || memcmp(t->bytes + t->offsets[e->id1 - 1] + 8, p + 8, n - 8) == 0)) {
+            return e->id1 - 1;
         }
         i = (i + 1) & t->lookup_mask;
     }
+}
+
+static inline uint32_t tokenizer_lookup(const Tokenizer *t, const unsigned char *p, size_t n) {
+    return tokenizer_lookup_h_(t, p, n, tokenizer_hash_bytes_(p, n));
 }
 
 static inline const TokenizerPair *tokenizer_pair_(const Tokenizer *t, uint32_t a, uint32_t b) {
@@ -218,18 +252,20 @@ static inline void tokenizer_free(Tokenizer *t) {
 static inline void tokenizer_build_encoder_(Tokenizer *t, const unsigned char *merges, const char *path) {
     uint32_t V = t->vocab_size;
     // bytes -> id for every token but end-of-text (duplicates keep the lowest id)
-    t->lookup_mask = tokenizer_pow2_at_least_(2 * (uint64_t)V) - 1;
-    t->lookup = (uint32_t *)calloc_check(t->lookup_mask + 1, sizeof(uint32_t));
+    t->lookup_mask = tokenizer_pow2_at_least_((uint64_t)V + V / 4) - 1;
+    t->lookup = (TokenizerSlot *)calloc_check(t->lookup_mask + 1, sizeof(TokenizerSlot));
     for (uint32_t id = 0; id < V; id++) {
         uint32_t off = t->offsets[id], n = t->offsets[id + 1] - off;
         if (id == t->eot_token || tokenizer_lookup(t, t->bytes + off, n) != TOKENIZER_NONE) {
             continue;
         }
         uint64_t i = tokenizer_hash_bytes_(t->bytes + off, n) & t->lookup_mask;
-        while (t->lookup[i] != 0) {
+        while (t->lookup[i].id1 != 0) {
             i = (i + 1) & t->lookup_mask;
         }
-        t->lookup[i] = id + 1;
+        t->lookup[i].head = tokenizer_head_(t->bytes + off, n);
+        t->lookup[i].id1 = id + 1;
+        t->lookup[i].len = n;
     }
     for (int b = 0; b < 256; b++) {
         unsigned char c = (unsigned char)b;
@@ -651,24 +687,11 @@ static inline void tokenizer_bpe_long_(const Tokenizer *t, const unsigned char *
 
 #define TOKENIZER_SHORT_PIECE 128
 
-// Appends the tokens of one pre-tokenizer piece p[0..n), n >= 1.
-static inline void tokenizer_encode_piece(const Tokenizer *t, const unsigned char *p, size_t n,
-                                   TokenBuf *out) {
-    if (n == 1) {
-        tokenbuf_push(out, t->byte_token[p[0]]);
-        return;
-    }
-    uint32_t whole = tokenizer_lookup(t, p, n);
-    if (whole != TOKENIZER_NONE) {
-        tokenbuf_push(out, whole);
-        return;
-    }
-    if (n > TOKENIZER_SHORT_PIECE) {
-        tokenizer_bpe_long_(t, p, n, out);
-        return;
-    }
-    // Short pieces: arrays of the parts and of the rank of each adjacent pair; join the lowest.
-    uint32_t id[TOKENIZER_SHORT_PIECE], rank[TOKENIZER_SHORT_PIECE];
+// Byte-pair merges of p[0..n) (2 <= n <= TOKENIZER_SHORT_PIECE) into ids; returns the count.
+// The parts and the rank of each adjacent pair sit in small arrays; join the lowest, leftmost.
+static inline size_t tokenizer_bpe_short_(const Tokenizer *t, const unsigned char *p, size_t n,
+                                          uint32_t *id) {
+    uint32_t rank[TOKENIZER_SHORT_PIECE];
     size_t m = n;
     for (size_t i = 0; i < m; i++) {
         id[i] = t->byte_token[p[i]];
@@ -700,6 +723,54 @@ static inline void tokenizer_encode_piece(const Tokenizer *t, const unsigned cha
         if (best > 0) {
             rank[best - 1] = tokenizer_pair_rank_(t, id[best - 1], id[best]);
         }
+    }
+    return m;
+}
+
+// Appends the tokens of one pre-tokenizer piece p[0..n), n >= 1.
+static inline void tokenizer_encode_piece(const Tokenizer *t, const unsigned char *p, size_t n,
+                                          TokenBuf *out) {
+    if (n == 1) {
+        tokenbuf_push(out, t->byte_token[p[0]]);
+        return;
+    }
+    uint64_t h = tokenizer_hash_bytes_(p, n);
+    uint32_t whole = tokenizer_lookup_h_(t, p, n, h);
+    if (whole != TOKENIZER_NONE) {
+        tokenbuf_push(out, whole);
+        return;
+    }
+    if (n > TOKENIZER_SHORT_PIECE) {
+        tokenizer_bpe_long_(t, p, n, out);
+        return;
+    }
+    TokenizerCacheEntry *e = NULL;
+    if (n <= TOKENIZER_CACHE_KEY) {
+        if (out->cache == NULL || out->cache_owner != (const void *)t || out->cache_ws != t->ws_bit) {
+            if (out->cache == NULL) {
+                out->cache = (TokenizerCacheEntry *)malloc_check(TOKENIZER_CACHE_SLOTS *
+                                                                 sizeof(TokenizerCacheEntry));
+            }
+            memset(out->cache, 0, TOKENIZER_CACHE_SLOTS * sizeof(TokenizerCacheEntry));
+            out->cache_owner = t;
+            out->cache_ws = t->ws_bit;
+        }
+        e = &out->cache[(h >> 40) & (TOKENIZER_CACHE_SLOTS - 1)];
+        if (e->hash == h && e->key_len == n && memcmp(e->key, p, n) == 0) {
+            tokenbuf_reserve(out, e->n_ids);
+            memcpy(out->ids + out->len, e->ids, e->n_ids * sizeof(uint32_t));
+            out->len += e->n_ids;
+            return;
+        }
+    }
+    uint32_t id[TOKENIZER_SHORT_PIECE];
+    size_t m = tokenizer_bpe_short_(t, p, n, id);
+    if (e != NULL && m <= TOKENIZER_CACHE_IDS) {
+        e->hash = h;
+        e->key_len = (uint8_t)n;
+        e->n_ids = (uint8_t)m;
+        memcpy(e->key, p, n);
+        memcpy(e->ids, id, m * sizeof(uint32_t));
     }
     tokenbuf_reserve(out, m);
     memcpy(out->ids + out->len, id, m * sizeof(uint32_t));

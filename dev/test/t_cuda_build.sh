@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Every CUDA program compiles and links for sm_80 and sm_90, BF16 and FP32, with every warning
+# an error. Nothing runs (no GPU here): scripts/gpu_check.sh runs them on a GPU machine.
+set -u
+cd "$(dirname "$0")/../.."
+export PATH="/usr/local/cuda/bin:$PATH"
+TMP=${TEST_TMP:-build/test}/cuda_build
+mkdir -p "$TMP"
+fails=0
+if ! command -v nvcc > /dev/null; then
+  echo "not ok nvcc_present: no nvcc in PATH or /usr/local/cuda/bin"
+  exit 1
+fi
+for target in train_gpt2cu test_gpt2cu train_gpt2fp32cu test_gpt2fp32cu; do
+  if make -B -f dev/gpu.mk "$target" GPU_WERROR=1 GPU_ARCHS="80 90" > "$TMP/$target.log" 2>&1; then
+    echo "ok build_${target}_sm80_sm90_no_warnings"
+  else
+    echo "not ok build_${target}_sm80_sm90_no_warnings: $(grep -m 3 -E 'error|warning' "$TMP/$target.log" | tr '\n' ' ')"
+    fails=$((fails + 1))
+  fi
+done
+if [ -f dev/cuda/Makefile ]; then
+  for precision in BF16 FP32; do
+    if make -B -C dev/cuda all PRECISION=$precision WERROR=1 > "$TMP/dev_cuda_$precision.log" 2>&1; then
+      echo "ok build_dev_cuda_benchmarks_$precision"
+    else
+      echo "not ok build_dev_cuda_benchmarks_$precision: $(grep -m 3 -E 'error|warning' "$TMP/dev_cuda_$precision.log" | tr '\n' ' ')"
+      fails=$((fails + 1))
+    fi
+  done
+fi
+[ $fails -eq 0 ]

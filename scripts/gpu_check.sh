@@ -1,0 +1,286 @@
+#!/usr/bin/env bash
+# scripts/gpu_check.sh: one-shot validation of the CUDA trainer on a GPU machine, offline.
+#
+#   bash scripts/gpu_check.sh                  # from anywhere; results in ./gpu_out
+#   OUT=/path/to/results bash scripts/gpu_check.sh
+#
+# Needs: an NVIDIA GPU, nvcc (CUDA 12+; CUDA_HOME or PATH), python3 with torch built for CUDA and
+# numpy, this checkout. Makes its own data (random tokens) and references, so no internet and
+# no dataset are needed. Never changes GPU settings. Runs every step under `timeout` and stops
+# starting new steps after BUDGET seconds (default 470), so a hang cannot eat the time.
+#
+# Steps (each a row of OUT/summary.md; logs in OUT/logs/, all of them also in OUT/all_logs.txt):
+#   gpu         nvidia-smi, torch version
+#   build       the four CUDA targets for GPU_ARCHS (default 90 = H100/H200; 80 for A100)
+#   refs        train_gpt2.py references on the GPU (fp32, TF32 off): d12 at B=4 T=64, and an odd
+#               shape L3 NH3 C48 V97 maxT64 at B=3 T=37
+#   test_*      test_gpt2cu (bf16) and test_gpt2fp32cu (fp32) on both references
+#   kernels     dev/cuda/run_all.sh (the kernel checks), if present
+#   train_cu    train_gpt2cu, d12, B=64 T=1024, 30 steps on random tokens: tok/s, MFU
+#   determinism train_gpt2cu again for 6 steps: losses and norms must repeat exactly
+#   resume      small model: 10 steps straight vs 5 steps + checkpoint + resume for 5 more
+#   train_py    train_gpt2.py --train 1 (bf16 autocast, flash, torch.compile) on the same data and
+#               init: tok/s, the ratio to ours, and how far the two loss curves are apart
+# Exit status: 0 if no check failed.
+set -u -o pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+REPO=$(pwd)
+OUT=${OUT:-./gpu_out}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+LOGS=${LOGS:-$OUT/logs}
+mkdir -p "$LOGS"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu_check.XXXXXX")
+PY=${PY:-python3}
+GPU_ARCHS=${GPU_ARCHS:-90}
+BUDGET=${BUDGET:-470}
+START=$SECONDS
+SUMMARY=$OUT/summary.md
+FAILED=0
+ROWS=()
+
+remaining() { echo $((BUDGET - (SECONDS - START))); }
+
+# run NAME LIMIT CMD...: CMD under timeout (at most LIMIT seconds and what is left of the budget),
+# output in LOGS/NAME.log. Returns CMD's status; 124/137 = timed out, 125 = not started (no time).
+run() {
+    local name=$1 limit=$2
+    shift 2
+    local left
+    left=$(remaining)
+    if ((left < 15)); then
+        echo "not started: the ${BUDGET}s budget is spent" >"$LOGS/$name.log"
+        echo "== $name: skipped (budget spent)"
+        return 125
+    fi
+    ((limit > left)) && limit=$left
+    echo "== $name (timeout ${limit}s): $*"
+    local t0=$SECONDS rc
+    timeout -k 5 "$limit" "$@" >"$LOGS/$name.log" 2>&1
+    rc=$?
+    echo "   exit $rc after $((SECONDS - t0))s"
+    return $rc
+}
+
+# record CHECK RESULT NUMBERS: one row of the summary; RESULT FAIL counts as a failure.
+record() {
+    ROWS+=("| $1 | $2 | $3 |")
+    [[ $2 == FAIL ]] && FAILED=$((FAILED + 1))
+    return 0
+}
+
+# why RC: words for a failed run's status.
+why() {
+    case $1 in
+    124 | 137) echo "timed out" ;;
+    125) echo "not run: out of time" ;;
+    *) echo "exit $1" ;;
+    esac
+}
+
+# ---------------------------------------------------------------------------------------------
+# gpu
+run gpu 30 bash -c "nvidia-smi; nvidia-smi --query-gpu=name,memory.total,driver_version,compute_cap --format=csv; \
+    $PY -c 'import torch; print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, \"available\", torch.cuda.is_available())'"
+rc=$?
+GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+TORCH=$(grep '^torch ' "$LOGS/gpu.log" | head -1)
+if ((rc == 0)) && grep -q 'available True' "$LOGS/gpu.log"; then
+    record gpu PASS "${GPU_NAME:-?}; $TORCH"
+else
+    record gpu FAIL "${GPU_NAME:-no GPU?}; ${TORCH:-torch missing}; $(why $rc)"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# build (forced: a stale binary for another architecture would not run)
+run build 300 make -f dev/gpu.mk -B -j4 gpu GPU_ARCHS="$GPU_ARCHS"
+rc=$?
+warnings=$(grep -ci 'warning' "$LOGS/build.log")
+if ((rc == 0)); then
+    record build PASS "sm_$GPU_ARCHS, 4 targets, $warnings warning lines"
+else
+    record build FAIL "$(why $rc); see logs/build.log"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# data: random-token shards (header 20240520, 1, N; uint16 tokens), no tokenizer needed
+run data 60 "$PY" - "$WORK" <<'EOF'
+import array, random, struct, sys
+work = sys.argv[1]
+def shard(path, n, vocab, seed):
+    rng = random.Random(seed)
+    tokens = array.array("H", (rng.randrange(vocab) for _ in range(n)))
+    if sys.byteorder != "little":
+        tokens.byteswap()
+    with open(path, "wb") as f:
+        f.write(struct.pack("<256i", 20240520, 1, n, *([0] * 253)))
+        f.write(tokens.tobytes())
+shard(f"{work}/rand50257_train.bin", 31 * 64 * 1024 + 1, 50257, 1)  # 31 steps of B=64 T=1024
+shard(f"{work}/rand97_train.bin", 20 * 4 * 32 + 1, 97, 2)           # 20 steps of B=4 T=32
+print("wrote", work)
+EOF
+data_rc=$?
+((data_rc == 0)) || record data FAIL "$(why $data_rc); see logs/data.log"
+
+# ---------------------------------------------------------------------------------------------
+# references and tests
+for shape in d12 odd; do
+    case $shape in
+    d12) shape_args=(--n_layer 12 --n_head 12 --n_embd 768 --vocab_size 50257 --block_size 1024 --batch_size 4 --seq_len 64) ;;
+    odd) shape_args=(--n_layer 3 --n_head 3 --n_embd 48 --vocab_size 97 --block_size 64 --batch_size 3 --seq_len 37) ;;
+    esac
+    run "ref_$shape" 150 "$PY" train_gpt2.py "${shape_args[@]}" --steps 10 --seed 42 --output_dir "$WORK/ref_$shape" \
+        --device cuda --tf32 0
+    rc=$?
+    if ((rc != 0)); then
+        record "ref_$shape" FAIL "$(why $rc); see logs/ref_$shape.log"
+        continue
+    fi
+    for bin in test_gpt2cu test_gpt2fp32cu; do
+        name="${bin}_$shape"
+        run "$name" 120 "./$bin" -e "$WORK/ref_$shape/model.bin" -s "$WORK/ref_$shape/debug_state.bin"
+        rc=$?
+        # the worst relative errors per kind, from the test's OK/FAIL lines
+        nums=$("$PY" - "$LOGS/$name.log" <<'EOF'
+import re, sys
+worst = {}
+for line in open(sys.argv[1], errors="replace"):
+    m = re.match(r"(OK|FAIL)\s+(\S+).*?rel ([0-9.eE+-]+|nan)", line)
+    if not m:
+        continue
+    name = m.group(2)
+    kind = ("logits" if name == "logits" else "loss" if name == "loss" else
+            "steps" if name == "step" else "recompute" if name == "recompute" else "grads")
+    worst[kind] = max(worst.get(kind, 0.0), float(m.group(3)))
+fails = sum(1 for line in open(sys.argv[1], errors="replace") if line.startswith("FAIL"))
+parts = [f"{k} {worst[k]:.1e}" for k in ("logits", "loss", "grads", "recompute", "steps") if k in worst]
+print(("max rel err: " + ", ".join(parts) if parts else "no comparisons") + f"; {fails} FAIL lines")
+EOF
+)
+        if ((rc == 0)) && grep -q '^overall okay' "$LOGS/$name.log"; then
+            record "$name" PASS "$nums"
+        else
+            record "$name" FAIL "$(why $rc); $nums; see logs/$name.log"
+        fi
+    done
+done
+
+# ---------------------------------------------------------------------------------------------
+# kernel checks
+if [[ -f dev/cuda/run_all.sh ]]; then
+    run kernels 150 env GPU_ARCHS="$GPU_ARCHS" bash dev/cuda/run_all.sh
+    rc=$?
+    tail_line=$(grep -v '^\s*$' "$LOGS/kernels.log" | tail -1)
+    if ((rc == 0)); then record kernels PASS "$tail_line"; else record kernels FAIL "$(why $rc); $tail_line"; fi
+else
+    record kernels SKIP "dev/cuda/run_all.sh not in this checkout"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# training throughput: ours, then determinism and resume, then PyTorch (the slowest) last
+common_cu=(-e d12 -i "$WORK/rand50257_train.bin" -j "" -b 64 -t 1024 -v 0 -s 0 -l 3e-4 --seed 42)
+run train_cu 150 ./train_gpt2cu "${common_cu[@]}" -x 30
+cu_rc=$?
+run determinism 90 ./train_gpt2cu "${common_cu[@]}" -x 6
+det_rc=$?
+
+small=(-e L3:C48:H3:V97:T64 -i "$WORK/rand97_train.bin" -j "" -b 4 -t 32 -v 0 -s 0 -k constant --seed 7)
+rm -rf "$WORK/resume"
+run resume_straight 60 ./train_gpt2cu "${small[@]}" -x 10
+r1=$?
+run resume_first 60 ./train_gpt2cu "${small[@]}" -x 5 -o "$WORK/resume"
+r2=$?
+run resume_second 60 ./train_gpt2cu "${small[@]}" -x 10 -o "$WORK/resume" -y 1
+r3=$?
+
+run train_py 270 "$PY" train_gpt2.py --train 1 --model d12 --input_bin "$WORK/rand50257_train.bin" --batch_size 64 \
+    --seq_len 1024 --num_iterations 30 --val_loss_every 0 --learning_rate 3e-4 --seed 42 --device cuda \
+    --dtype bfloat16 --flash 1 --compile 1
+py_rc=$?
+
+# parse the per-step lines of all the training logs
+"$PY" - "$LOGS" "$cu_rc" "$det_rc" "$r1" "$r2" "$r3" "$py_rc" >"$WORK/train_rows.txt" <<'EOF'
+import re, sys
+logs = sys.argv[1]
+cu_rc, det_rc, r1, r2, r3, py_rc = (int(x) for x in sys.argv[2:8])
+STEP = re.compile(r"step\s+(\d+)/\d+ \| loss ([0-9.naif-]+) \| norm ([0-9.naif-]+) \| lr \S+ \| ([0-9.]+) ms(?:.*?MFU ([0-9.]+)%)?")
+
+def steps(name):
+    out = {}
+    try:
+        for line in open(f"{logs}/{name}.log", errors="replace"):
+            m = STEP.search(line)
+            if m:
+                out[int(m.group(1))] = (m.group(2), m.group(3), float(m.group(4)), m.group(5))
+    except OSError:
+        pass
+    return out
+
+def why(rc):
+    return "timed out" if rc in (124, 137) else "not run: out of time" if rc == 125 else f"exit {rc}"
+
+def speed(s, tokens):
+    """tok/s and MFU averaged over steps 4.. (the first ones warm up cuBLAS / torch.compile)."""
+    kept = [v for k, v in sorted(s.items()) if k > 3] or [v for _, v in sorted(s.items())]
+    if not kept:
+        return None, None
+    ms = sum(v[2] for v in kept) / len(kept)
+    mfus = [float(v[3]) for v in kept if v[3] is not None]
+    return tokens / (ms / 1000.0), (sum(mfus) / len(mfus) if mfus else None)
+
+tokens = 64 * 1024
+rows = []
+cu, py = steps("train_cu"), steps("train_py")
+cu_tok, cu_mfu = speed(cu, tokens)
+if cu_rc == 0 and len(cu) == 30 and cu_tok:
+    mfu = f", MFU {cu_mfu:.1f}%" if cu_mfu is not None else ""
+    rows.append(("train_cu", "PASS", f"{cu_tok:,.0f} tok/s{mfu}; loss {cu[1][0]} -> {cu[30][0]}"))
+else:
+    rows.append(("train_cu", "FAIL", f"{why(cu_rc)}; {len(cu)} of 30 steps"))
+
+det = steps("determinism")
+same = det_rc == 0 and len(det) == 6 and all(det[k][:2] == cu.get(k, (None, None))[:2] for k in det)
+rows.append(("determinism", "PASS" if same else "FAIL",
+             "steps 1-6 repeat loss and norm exactly" if same else f"{why(det_rc)}; differs from train_cu"))
+
+a, b1, b2 = steps("resume_straight"), steps("resume_first"), steps("resume_second")
+ok = (r1, r2, r3) == (0, 0, 0) and len(a) == 10 and sorted(b1) == list(range(1, 6)) and sorted(b2) == list(range(6, 11))
+ok = ok and all(a[k][:2] == b1[k][:2] for k in b1) and all(a[k][:2] == b2[k][:2] for k in b2)
+rows.append(("resume", "PASS" if ok else "FAIL",
+             "10 straight steps == 5 + checkpoint + resume + 5 (loss, norm)" if ok else
+             f"exits {r1},{r2},{r3}; steps {len(a)}/{len(b1)}/{len(b2)}; see logs/resume_*.log"))
+
+py_tok, _ = speed(py, tokens)
+if py_rc == 0 and len(py) == 30 and py_tok:
+    diffs = [abs(float(cu[k][0]) - float(py[k][0])) / abs(float(py[k][0])) for k in py if k in cu]
+    ratio = f"; ours / PyTorch = {cu_tok / py_tok:.2f}x" if cu_tok else ""
+    rows.append(("train_py", "PASS", f"{py_tok:,.0f} tok/s{ratio}; loss {py[1][0]} -> {py[30][0]}, "
+                 f"max rel loss diff to ours {max(diffs) if diffs else float('nan'):.1e}"))
+else:
+    rows.append(("train_py", "FAIL", f"{why(py_rc)}; {len(py)} of 30 steps; see logs/train_py.log"))
+for r in rows:
+    print("\t".join(r))
+EOF
+while IFS=$'\t' read -r check result numbers; do
+    record "$check" "$result" "$numbers"
+done <"$WORK/train_rows.txt"
+
+# ---------------------------------------------------------------------------------------------
+# summary
+{
+    echo "# GPU check $(date -u '+%Y-%m-%d %H:%M UTC'), ${GPU_NAME:-unknown GPU}, commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')"
+    echo
+    echo "| check | result | numbers |"
+    echo "| --- | --- | --- |"
+    printf '%s\n' "${ROWS[@]}"
+    echo
+    echo "$FAILED failed; $((SECONDS - START))s in all."
+} >"$SUMMARY"
+for f in "$LOGS"/*.log; do
+    echo "===== $(basename "$f")"
+    cat "$f"
+done >"$OUT/all_logs.txt"
+cat "$SUMMARY"
+rm -rf "$WORK"
+((FAILED == 0))

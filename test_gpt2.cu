@@ -36,7 +36,6 @@
 #define TESTING
 #include "train_gpt2.cu"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "llmc/debug_state.h"
@@ -112,7 +111,7 @@ static float forward_backward(GPT2 *model, int B, int T) {
 // Compares all 16 gradients with the reference; prints every tensor if verbose, else one line.
 static int check_grads(GPT2 *model, const DebugState *ref, float *grads, int verbose, const char *label) {
     const GPT2Config *c = &model->config;
-    download_floatX(grads, model->grads, model->num_parameters);
+    download_floatX(grads, model->grads, model->num_parameters, model->ctx->stream);
     int ok = 1;
     double worst = 0.0, worst_rms = 0.0;
     const char *worst_name = "";
@@ -207,7 +206,7 @@ int main(int argc, char **argv) {
     gpt2_set_batch(&model, ref.inputs, ref.targets, B, T);
     gpt2_forward(&model, B, T, FORWARD_LOSSES, 0.0f);
     float *logits = (float *)malloc_check(BT * (size_t)Vp * sizeof(float));
-    download_floatX(logits, model.acts.logits, BT * (size_t)Vp);
+    download_floatX(logits, model.acts.logits, BT * (size_t)Vp, ctx.stream);
     Comparison lc = compare(logits, ref.logits, BT, (size_t)V, (size_t)Vp, (size_t)V);
     ok &= report("logits", lc, TOL_LOGITS, INFINITY, logits, ref.logits, (size_t)V, (size_t)Vp, (size_t)V);
     free(logits);
@@ -245,7 +244,7 @@ int main(int argc, char **argv) {
     int made_dir = 0;
     if (out_dir != NULL) {
         snprintf(dir, sizeof(dir), "%s", out_dir);
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST) die("%s: cannot create directory: %s", dir, strerror(errno));
+        make_dir_check(dir);
     } else {
         const char *tmp = getenv("TMPDIR");
         snprintf(dir, sizeof(dir), "%s/test_gpt2cu_XXXXXX", tmp && tmp[0] ? tmp : "/tmp");

@@ -27,6 +27,7 @@
  */
 #include "llmc/utils.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -131,6 +132,17 @@ static void floatX_to_floats(float *dst, const floatX *src, size_t n) {
 
 static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
 
+// Copies between host and device in the order of `stream` and waits for it: the context's stream
+// does not synchronise with the legacy default stream that plain cudaMemcpy/cudaMemset use.
+static void copy_to_device(void *dst, const void *src, size_t bytes, cudaStream_t stream) {
+    cudaCheck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream));
+    cudaCheck(cudaStreamSynchronize(stream));
+}
+static void copy_to_host(void *dst, const void *src, size_t bytes, cudaStream_t stream) {
+    cudaCheck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream));
+    cudaCheck(cudaStreamSynchronize(stream));
+}
+
 static double mib(size_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
 
 // ----------------------------------------------------------------------------
@@ -195,7 +207,6 @@ typedef struct {
     Activations acts;
     void *acts_memory;
     size_t acts_bytes;
-    size_t scratch_bytes;
     // host side
     int *staging;              // (2,B,T) pinned: the batch on its way to the device
     cudaEvent_t staging_free;  // recorded after the copy out of staging
@@ -259,23 +270,24 @@ static void gpt2_init_common(GPT2 *model, CudaContext *ctx) {
 // (if kept) exact. AdamW moments start at zero.
 static void gpt2_upload_params(GPT2 *model, const float *host, int use_master_weights) {
     size_t n = model->num_parameters;
+    cudaStream_t stream = model->ctx->stream;
     cudaCheck(cudaMalloc((void **)&model->params, n * sizeof(floatX)));
     cudaCheck(cudaMalloc((void **)&model->grads, n * sizeof(floatX)));
     cudaCheck(cudaMalloc((void **)&model->m, n * sizeof(float)));
     cudaCheck(cudaMalloc((void **)&model->v, n * sizeof(float)));
     cudaCheck(cudaMalloc((void **)&model->norm_sq, sizeof(float)));
-    cudaCheck(cudaMemset(model->grads, 0, n * sizeof(floatX)));
-    cudaCheck(cudaMemset(model->m, 0, n * sizeof(float)));
-    cudaCheck(cudaMemset(model->v, 0, n * sizeof(float)));
-    cudaCheck(cudaMemset(model->norm_sq, 0, sizeof(float)));
+    cudaCheck(cudaMemsetAsync(model->grads, 0, n * sizeof(floatX), stream));
+    cudaCheck(cudaMemsetAsync(model->m, 0, n * sizeof(float), stream));
+    cudaCheck(cudaMemsetAsync(model->v, 0, n * sizeof(float), stream));
+    cudaCheck(cudaMemsetAsync(model->norm_sq, 0, sizeof(float), stream));
     model->master = NULL;
     if (use_master_weights && !FLOATX_IS_FP32) {
         cudaCheck(cudaMalloc((void **)&model->master, n * sizeof(float)));
-        cudaCheck(cudaMemcpy(model->master, host, n * sizeof(float), cudaMemcpyHostToDevice));
+        copy_to_device(model->master, host, n * sizeof(float), stream);
     }
     floatX *tmp = (floatX *)malloc_check(n * sizeof(floatX));
     floats_to_floatX(tmp, host, n);
-    cudaCheck(cudaMemcpy(model->params, tmp, n * sizeof(floatX), cudaMemcpyHostToDevice));
+    copy_to_device(model->params, tmp, n * sizeof(floatX), stream);
     free(tmp);
 }
 
@@ -415,22 +427,29 @@ static size_t activation_bytes(const GPT2Config *c, int B, int T, int r) {
     return total;
 }
 
-// Largest micro-batch B (at this T and recompute level) whose activations fit in `avail` bytes.
+// Largest micro-batch B (at this T and recompute level) whose activations fit in `avail` bytes
+// and whose tensors stay within the kernels' int indexing; 0 if none.
 static int largest_batch_that_fits(const GPT2Config *c, int T, int r, size_t avail) {
-    if (activation_bytes(c, 1, T, r) > avail) return 0;
-    int lo = 1, hi = 2;
-    while (hi < (1 << 20) && activation_bytes(c, hi, T, r) <= avail) { lo = hi; hi *= 2; }
-    while (hi - lo > 1) {  // activation_bytes grows with B: lo fits, hi does not
-        int mid = lo + (hi - lo) / 2;
-        if (activation_bytes(c, mid, T, r) <= avail) lo = mid; else hi = mid;
+    size_t max_b = (size_t)INT_MAX / ((size_t)T * 4 * c->channels);
+    if (max_b > (1 << 20)) max_b = 1 << 20;
+    if (max_b < 1 || activation_bytes(c, 1, T, r) > avail) return 0;
+    size_t lo = 1, hi = 2; // lo fits; find an hi that does not
+    while (hi <= max_b && activation_bytes(c, (int)hi, T, r) <= avail) { lo = hi; hi *= 2; }
+    if (hi > max_b + 1) hi = max_b + 1;
+    while (hi - lo > 1) { // activation_bytes grows with B
+        size_t mid = lo + (hi - lo) / 2;
+        if (activation_bytes(c, (int)mid, T, r) <= avail) lo = mid; else hi = mid;
     }
-    return lo;
+    return (int)lo;
 }
 
 // Allocates activations for batches up to B x T once (the training loop never allocates).
 static void gpt2_alloc_activations(GPT2 *model, int B, int T, int recompute) {
     const GPT2Config *c = &model->config;
     if (T > c->max_seq_len) die("sequence length %d exceeds the model's max_seq_len %d", T, c->max_seq_len);
+    if ((size_t)B * T * 4 * c->channels > (size_t)INT_MAX) {
+        die("B*T*4C = %zu exceeds the kernels' int indexing (2^31-1); lower -b or -t", (size_t)B * T * 4 * c->channels);
+    }
     model->max_B = B;
     model->max_T = T;
     model->recompute = recompute;
@@ -453,7 +472,6 @@ static void gpt2_alloc_activations(GPT2 *model, int B, int T, int recompute) {
         p += round_up(slots[i].bytes, 256);
     }
     model->acts_bytes = total;
-    model->scratch_bytes = gpt2_scratch_bytes(c, B, T);
     size_t BT = (size_t)B * T;
     cudaCheck(cudaMallocHost((void **)&model->staging, 2 * BT * sizeof(int)));
     cudaCheck(cudaMallocHost((void **)&model->losses_host, BT * sizeof(float)));
@@ -664,21 +682,21 @@ static float gpt2_mean_loss(GPT2 *model, int B, int T) {
     return (float)(sum / (double)BT);
 }
 
-// Copies n device floatX values to host fp32 (synchronous).
-static void download_floatX(float *dst, const floatX *src, size_t n) {
+// Copies n device floatX values to host fp32, after the work queued on `stream`.
+static void download_floatX(float *dst, const floatX *src, size_t n, cudaStream_t stream) {
     floatX *tmp = (floatX *)malloc_check(n * sizeof(floatX));
-    cudaCheck(cudaMemcpy(tmp, src, n * sizeof(floatX), cudaMemcpyDeviceToHost));
+    copy_to_host(tmp, src, n * sizeof(floatX), stream);
     floatX_to_floats(dst, tmp, n);
     free(tmp);
 }
 
-// Parameters as fp32 on the host: the master weights when kept, else the floatX params.
+// Parameters as fp32 on the host: the master weights when kept (and asked for), else the
+// floatX params converted exactly.
 static void gpt2_download_params(GPT2 *model, float *dst, int from_master) {
-    cudaCheck(cudaStreamSynchronize(model->ctx->stream));
     if (from_master && model->master) {
-        cudaCheck(cudaMemcpy(dst, model->master, model->num_parameters * sizeof(float), cudaMemcpyDeviceToHost));
+        copy_to_host(dst, model->master, model->num_parameters * sizeof(float), model->ctx->stream);
     } else {
-        download_floatX(dst, model->params, model->num_parameters);
+        download_floatX(dst, model->params, model->num_parameters, model->ctx->stream);
     }
 }
 
@@ -712,10 +730,11 @@ static void gpt2_save_checkpoint(GPT2 *model, const char *dir, int step, const D
     float *m = (float *)malloc_check(n * sizeof(float));
     float *v = (float *)malloc_check(n * sizeof(float));
     float *master = model->master ? (float *)malloc_check(n * sizeof(float)) : NULL;
+    cudaStream_t stream = model->ctx->stream;
     gpt2_download_params(model, params, 0);
-    cudaCheck(cudaMemcpy(m, model->m, n * sizeof(float), cudaMemcpyDeviceToHost));
-    cudaCheck(cudaMemcpy(v, model->v, n * sizeof(float), cudaMemcpyDeviceToHost));
-    if (master) cudaCheck(cudaMemcpy(master, model->master, n * sizeof(float), cudaMemcpyDeviceToHost));
+    copy_to_host(m, model->m, n * sizeof(float), stream);
+    copy_to_host(v, model->v, n * sizeof(float), stream);
+    if (master) copy_to_host(master, model->master, n * sizeof(float), stream);
     train_state_save(dir, step, &model->config, params, m, v, master, n, train, sample_rng, 0, 1, keep);
     if (CHECKPOINT_VERSION != GPT2_CHECKPOINT_FP32) {
         // train_state_save writes the model in fp32; a bf16 build stores its own precision
@@ -754,12 +773,13 @@ static int gpt2_resume(GPT2 *model, const char *dir, DataLoader *train, uint64_t
     memcpy(master, params, n * sizeof(float));
     int got = train_state_resume(dir, &model->config, clobbered, m, v, master, n, train, sample_rng, 0, 1);
     if (got != step) die("%s: the newest checkpoint changed while resuming (step %d, then %d)", dir, step, got);
+    cudaStream_t stream = model->ctx->stream;
     floatX *tmp = (floatX *)malloc_check(n * sizeof(floatX));
     floats_to_floatX(tmp, params, n);
-    cudaCheck(cudaMemcpy(model->params, tmp, n * sizeof(floatX), cudaMemcpyHostToDevice));
-    cudaCheck(cudaMemcpy(model->m, m, n * sizeof(float), cudaMemcpyHostToDevice));
-    cudaCheck(cudaMemcpy(model->v, v, n * sizeof(float), cudaMemcpyHostToDevice));
-    if (model->master) cudaCheck(cudaMemcpy(model->master, master, n * sizeof(float), cudaMemcpyHostToDevice));
+    copy_to_device(model->params, tmp, n * sizeof(floatX), stream);
+    copy_to_device(model->m, m, n * sizeof(float), stream);
+    copy_to_device(model->v, v, n * sizeof(float), stream);
+    if (model->master) copy_to_device(model->master, master, n * sizeof(float), stream);
     free(tmp);
     free(params);
     free(m);
@@ -914,6 +934,7 @@ int main(int argc, char **argv) {
     AdamWSettings adamw = {o.learning_rate, o.beta1, o.beta2, o.eps, o.weight_decay, o.grad_clip};
     uint64_t sample_rng = (uint64_t)o.seed * 0x9E3779B97F4A7C15ull + 1;
     int start_step = 0;
+    if (o.output_log_dir[0] != '\0') make_dir_check(o.output_log_dir);
     if (o.resume) {
         if (o.output_log_dir[0] == '\0') die("flag -y: resuming needs an output directory (-o)");
         start_step = gpt2_resume(&model, o.output_log_dir, &train, &sample_rng);

@@ -77,8 +77,8 @@ typedef struct {
 #define OPT_FIELD(f) offsetof(TrainOptions, f)
 static const TrainFlag TRAIN_FLAGS[] = {
     // flag            type        field                              default  lo  hi  choices  scope  help
-    {"-i", OPT_STRING, OPT_FIELD(train_data_pattern), "data/tiny_shakespeare_train.bin", 0, 0, NULL, FOR_BOTH, "train token shards (glob pattern)"},
-    {"-j", OPT_STRING, OPT_FIELD(val_data_pattern), "data/tiny_shakespeare_val.bin", 0, 0, NULL, FOR_BOTH, "val token shards (glob pattern; \"\" for none)"},
+    {"-i", OPT_STRING, OPT_FIELD(train_data_pattern), "data/tinyshakespeare/tiny_shakespeare_train.bin", 0, 0, NULL, FOR_BOTH, "train token shards (glob pattern)"},
+    {"-j", OPT_STRING, OPT_FIELD(val_data_pattern), "data/tinyshakespeare/tiny_shakespeare_val.bin", 0, 0, NULL, FOR_BOTH, "val token shards (glob pattern; \"\" for none)"},
     {"-e", OPT_STRING, OPT_FIELD(load_filename), "d12", 0, 0, NULL, FOR_BOTH, "checkpoint to load (.bin, version 3 or 5) or model to create: d6 d12 d24 d36 d48 or L<n>:C<n>:H<n>[:V<n>][:T<n>]"},
     {"-o", OPT_STRING, OPT_FIELD(output_log_dir), "", 0, 0, NULL, FOR_BOTH, "output directory for main.log and checkpoints (\"\" for none)"},
     {"-n", OPT_INT, OPT_FIELD(checkpoint_every), "0", 0, 1e9, NULL, FOR_BOTH, "write a checkpoint every n steps (0: only at the end if -o is set)"},

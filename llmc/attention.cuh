@@ -77,8 +77,8 @@ __global__ void __launch_bounds__(32 * ATT_SIMT_WARPS)
             float s = -INFINITY;
             if (t2 <= t) s = att_dot(q, kbase + (size_t)t2 * C3, HS) * scale;
             const float mn = fmaxf(m, warp_reduce_max(s)); // finite: key kb0 <= t is valid
-            const float p = t2 <= t ? __expf(s - mn) : 0.0f;
-            const float corr = __expf(m - mn);             // 0 on the first step (m = -inf)
+            const float p = t2 <= t ? fast_expf(s - mn) : 0.0f;
+            const float corr = fast_expf(m - mn);             // 0 on the first step (m = -inf)
             l = l * corr + warp_reduce_sum(p);
 #pragma unroll
             for (int j = 0; j < DPL; j++) o[j] *= corr;
@@ -145,7 +145,7 @@ __global__ void __launch_bounds__(32 * ATT_SIMT_WARPS)
             const int t2 = kb0 + lane;
             float ds = 0.0f;
             if (t2 <= t) {
-                const float p = __expf(att_dot(q, kbase + (size_t)t2 * C3, HS) * scale - L);
+                const float p = fast_expf(att_dot(q, kbase + (size_t)t2 * C3, HS) * scale - L);
                 const float dp = att_dot(dO, vbase + (size_t)t2 * C3, HS);
                 ds = p * (dp - Dt);
             }
@@ -198,7 +198,7 @@ __global__ void __launch_bounds__(32 * ATT_SIMT_WARPS)
             const int t = q0 + lane;
             float p = 0.0f, ds = 0.0f;
             if (t < T) {
-                p = __expf(att_dot(qbase + (size_t)t * C3, k, HS) * scale - lse_bh[t]);
+                p = fast_expf(att_dot(qbase + (size_t)t * C3, k, HS) * scale - lse_bh[t]);
                 const float dp = att_dot(dObase + (size_t)t * C, v, HS);
                 ds = p * (dp - D_bh[t]);
             }
@@ -431,13 +431,13 @@ __global__ void __launch_bounds__(32 * ATT_TC_WARPS)
             mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xFFFFFFFFu, mx[r], 1));
             mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xFFFFFFFFu, mx[r], 2));
             mnew[r] = fmaxf(m[r], mx[r]); // finite: key kt*64 <= every row of this tile
-            corr[r] = __expf(m[r] - mnew[r]);
+            corr[r] = fast_expf(m[r] - mnew[r]);
         }
 #pragma unroll
         for (int nt = 0; nt < NT; nt++) {
 #pragma unroll
             for (int i = 0; i < 4; i++) {
-                const float p = __expf(s[nt][i] - mnew[i >> 1]); // masked: exp(-inf) = 0
+                const float p = fast_expf(s[nt][i] - mnew[i >> 1]); // masked: exp(-inf) = 0
                 s[nt][i] = p;
                 ls[i >> 1] += p;
             }
@@ -563,7 +563,7 @@ __global__ void __launch_bounds__(32 * ATT_TC_WARPS)
                 const int qc = nt * 8 + 2 * q + (i & 1);
                 const int t = qt * BQ + qc;
                 const bool live = t < T && t >= keys[i >> 1];
-                const float p = live ? __expf(st[nt][i] * scale - lse_s[qc]) : 0.0f;
+                const float p = live ? fast_expf(st[nt][i] * scale - lse_s[qc]) : 0.0f;
                 st[nt][i] = p;
                 dpt[nt][i] = p * (dpt[nt][i] - D_s[qc]);
             }
@@ -669,7 +669,7 @@ __global__ void __launch_bounds__(32 * ATT_TC_WARPS)
             for (int i = 0; i < 4; i++) {
                 const int key = kt * BK + nt * 8 + 2 * q + (i & 1);
                 const bool live = key <= rows[i >> 1] && key < T;
-                const float p = live ? __expf(s[nt][i] * scale - lse_r[i >> 1]) : 0.0f;
+                const float p = live ? fast_expf(s[nt][i] * scale - lse_r[i >> 1]) : 0.0f;
                 s[nt][i] = p * (dp[nt][i] - D_r[i >> 1]); // dS
             }
         }

@@ -161,6 +161,17 @@ __device__ __forceinline__ floatX stochastic_round(float x, unsigned int seed, s
 #endif
 }
 
+// exp for softmax-type math: the hardware approximation (ex2.approx, ~2 ulp plus the range
+// reduction) in bf16 builds, where bf16 rounding dominates anyway; IEEE expf in fp32 builds, the
+// exact-testing configuration.
+__device__ __forceinline__ float fast_expf(float x) {
+#if FLOATX_IS_FP32
+    return expf(x);
+#else
+    return __expf(x);
+#endif
+}
+
 // ----------------------------------------------------------------------------
 // Fixed-order reductions (deterministic)
 

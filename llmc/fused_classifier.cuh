@@ -27,8 +27,8 @@
 // Merge two (max, sum) softmax states; a state with max = -inf is empty (sum 0).
 __device__ __forceinline__ void softmax_merge(float &m, float &s, float m2, float s2) {
     float M = fmaxf(m, m2);
-    float a = (m == -INFINITY) ? 0.0f : s * __expf(m - M);
-    float b = (m2 == -INFINITY) ? 0.0f : s2 * __expf(m2 - M);
+    float a = (m == -INFINITY) ? 0.0f : s * fast_expf(m - M);
+    float b = (m2 == -INFINITY) ? 0.0f : s2 * fast_expf(m2 - M);
     m = M;
     s = a + b;
 }
@@ -65,8 +65,8 @@ __global__ void __launch_bounds__(CLASSIFIER_BLOCK)
         float M = fmaxf(m, cm); // finite: element i < V is valid
         float cs = 0.0f;
 #pragma unroll
-        for (int k = 0; k < VEC; k++) cs += __expf(v[k] - M); // exp(-inf) = 0 for masked lanes
-        s = (m == -INFINITY ? 0.0f : s * __expf(m - M)) + cs;
+        for (int k = 0; k < VEC; k++) cs += fast_expf(v[k] - M); // exp(-inf) = 0 for masked lanes
+        s = (m == -INFINITY ? 0.0f : s * fast_expf(m - M)) + cs;
         m = M;
     }
     // block combine, fixed order: warp butterfly, then warp 0 over the warp results
@@ -110,14 +110,14 @@ __global__ void __launch_bounds__(CLASSIFIER_BLOCK)
             for (int k = 0; k < VEC; k++) {
                 int col = i + k;
                 float g = 0.0f;
-                if (col < V) g = (__expf(to_float(a[k]) - lse) - (col == target ? 1.0f : 0.0f)) * scale;
+                if (col < V) g = (fast_expf(to_float(a[k]) - lse) - (col == target ? 1.0f : 0.0f)) * scale;
                 r[k] = from_float(g);
             }
             store128(x + i, r);
         } else {
             int col = i;
             float g = 0.0f;
-            if (col < V) g = (__expf(to_float(x[col]) - lse) - (col == target ? 1.0f : 0.0f)) * scale;
+            if (col < V) g = (fast_expf(to_float(x[col]) - lse) - (col == target ? 1.0f : 0.0f)) * scale;
             x[col] = from_float(g);
         }
     }

@@ -1,0 +1,145 @@
+/*
+ * dev/cuda/attention.cu: attention_forward / attention_backward (llmc/attention.cuh) against the CPU
+ * layers of train_gpt2.c, then timed at GPT-2 shapes against the GEMM ceiling.
+ *
+ * Cases: HS = 64 (GPT-2; tensor-core path in bf16 builds), HS = 128 with T = 200 (not a multiple of
+ * the 64-row tile), a 5-token sequence, and head sizes only the general SIMT path takes (16, 96,
+ * 320 > 128: several dimension chunks). In bf16 builds the SIMT path is also checked on the GPT-2
+ * shape directly. dqkv is pre-filled with junk (the backward must overwrite every element) and the
+ * backward must repeat bit for bit.
+ */
+#define TESTING
+#include "../../train_gpt2.c"
+
+#include "../../llmc/attention.cuh"
+#include "../../llmc/matmul.cuh"
+#include "common.h"
+
+#if FLOATX_IS_FP32
+static const double OUT_TOL = 1e-4, LSE_ATOL = 1e-5, LSE_RTOL = 1e-5, GRAD_TOL = 1e-4, GRAD_RTOL = 1e-3;
+#else
+static const double OUT_TOL = 2e-2, LSE_ATOL = 1e-3, LSE_RTOL = 1e-4, GRAD_TOL = 2e-2, GRAD_RTOL = 3e-2;
+#endif
+
+static int omp_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+// path: 0 = dispatch (attention_forward/_backward), 1 = force the SIMT kernels
+static void run_case(Bench *b, const CudaContext *ctx, int B, int T, int C, int NH, int path) {
+    const size_t n_qkv = (size_t)B * T * 3 * C, n_out = (size_t)B * T * C, n_lse = (size_t)B * NH * T;
+    const int HS = C / NH;
+    char tag[96], name[160];
+    snprintf(tag, sizeof(tag), "B%d_T%d_C%d_NH%d_HS%d%s", B, T, C, NH, HS, path ? "_simt" : "");
+    float *qkv = bench_random(n_qkv, 0.0f, 1.5f, 1);
+    float *dout = bench_random(n_out, 0.0f, 1.0f, 2);
+    float *cpu_scratch = (float *)malloc_check((size_t)omp_threads() * T * sizeof(float));
+
+    // forward
+    float *out = (float *)malloc_check(n_out * sizeof(float)), *lse = (float *)malloc_check(n_lse * sizeof(float));
+    attention_forward(out, lse, cpu_scratch, qkv, B, T, C, NH);
+    floatX *d_qkv = to_device(qkv, n_qkv);
+    floatX *d_out = to_device(dout, n_out); // junk, overwritten
+    float *d_lse = to_device_f32(dout, n_lse);
+    if (path == 1) attention_forward_simt(d_out, d_lse, d_qkv, B, T, C, NH, ctx->stream);
+    else attention_forward(d_out, d_lse, d_qkv, B, T, C, NH, ctx->stream);
+    float *g_out = from_device(d_out, n_out), *g_lse = from_device_f32(d_lse, n_lse);
+    snprintf(name, sizeof(name), "attention_forward_out_%s", tag);
+    check(b, name, g_out, out, n_out, OUT_TOL * rms_of(out, n_out), OUT_TOL);
+    snprintf(name, sizeof(name), "attention_forward_lse_%s", tag);
+    check(b, name, g_lse, lse, n_lse, LSE_ATOL, LSE_RTOL);
+
+    // backward from the CPU forward's out (as stored in floatX) and lse, on both sides
+    for (size_t i = 0; i < n_out; i++) out[i] = round_floatx(out[i]);
+    float *dqkv = (float *)calloc_check(n_qkv, sizeof(float));
+    attention_backward(dqkv, cpu_scratch, dout, qkv, out, lse, B, T, C, NH);
+    to_device_into(d_out, out, n_out);
+    cudaCheck(cudaMemcpy(d_lse, lse, n_lse * sizeof(float), cudaMemcpyHostToDevice));
+    floatX *d_dout = to_device(dout, n_out);
+    floatX *d_dqkv = to_device(qkv, n_qkv); // junk: every element must be overwritten
+    float *scratch = NULL;
+    cudaCheck(cudaMalloc(&scratch, attention_backward_scratch_bytes(B, T, C, NH)));
+    auto backward = [&]() {
+        if (path == 1) {
+            attention_backward_D(scratch, d_dout, d_out, B, T, C, NH, ctx->stream);
+            attention_backward_simt(d_dqkv, d_dout, d_qkv, d_lse, scratch, B, T, C, NH, ctx->stream);
+        } else {
+            attention_backward(d_dqkv, d_dout, d_qkv, d_out, d_lse, scratch, B, T, C, NH, ctx->stream);
+        }
+    };
+    backward();
+    float *g_dqkv = from_device(d_dqkv, n_qkv);
+    snprintf(name, sizeof(name), "attention_backward_dqkv_%s", tag);
+    check(b, name, g_dqkv, dqkv, n_qkv, GRAD_TOL * rms_of(dqkv, n_qkv), GRAD_RTOL);
+    unsigned char *r1 = bytes_from_device(d_dqkv, n_qkv * sizeof(floatX));
+    to_device_into(d_dqkv, dout, n_out); // different junk in the first third
+    backward();
+    unsigned char *r2 = bytes_from_device(d_dqkv, n_qkv * sizeof(floatX));
+    snprintf(name, sizeof(name), "attention_backward_deterministic_%s", tag);
+    check_same(b, name, r1, r2, n_qkv * sizeof(floatX));
+
+    free(r1); free(r2);
+    free(qkv); free(dout); free(cpu_scratch); free(out); free(lse); free(g_out); free(g_lse); free(dqkv); free(g_dqkv);
+    cudaCheck(cudaFree(d_qkv)); cudaCheck(cudaFree(d_out)); cudaCheck(cudaFree(d_lse)); cudaCheck(cudaFree(d_dout));
+    cudaCheck(cudaFree(d_dqkv)); cudaCheck(cudaFree(scratch));
+}
+
+static void run_timing(Bench *b, const CudaContext *ctx, int B, int T, int C, int NH, int path) {
+    const size_t n_qkv = (size_t)B * T * 3 * C, n_out = (size_t)B * T * C, n_lse = (size_t)B * NH * T;
+    cudaStream_t s = ctx->stream;
+    floatX *qkv = bench_alloc_filled(n_qkv, 1, s), *out = bench_alloc_filled(n_out, 2, s);
+    floatX *dout = bench_alloc_filled(n_out, 3, s), *dqkv = bench_alloc_filled(n_qkv, 4, s);
+    float *lse, *scratch;
+    cudaCheck(cudaMalloc(&lse, n_lse * sizeof(float)));
+    cudaCheck(cudaMalloc(&scratch, attention_backward_scratch_bytes(B, T, C, NH)));
+    // useful causal FLOPs: QK^T and PV over the lower triangle
+    const double fwd_flops = 2.0 * 2.0 * B * NH * (double)T * (T + 1) / 2.0 * (C / NH);
+    char name[160];
+    const char *p = path ? " simt" : "";
+    const int reps = path ? 2 : 10;
+    float ms = time_ms(s, reps, [&]() {
+        if (path) attention_forward_simt(out, lse, qkv, B, T, C, NH, s);
+        else attention_forward(out, lse, qkv, B, T, C, NH, s);
+    });
+    snprintf(name, sizeof(name), "attention_forward%s B=%d T=%d C=%d NH=%d", p, B, T, C, NH);
+    report_flops(b, ctx, name, ms, fwd_flops);
+    ms = time_ms(s, reps, [&]() {
+        if (path) {
+            attention_backward_D(scratch, dout, out, B, T, C, NH, s);
+            attention_backward_simt(dqkv, dout, qkv, lse, scratch, B, T, C, NH, s);
+        } else {
+            attention_backward(dqkv, dout, qkv, out, lse, scratch, B, T, C, NH, s);
+        }
+    });
+    snprintf(name, sizeof(name), "attention_backward%s B=%d T=%d C=%d NH=%d (2.5x forward FLOPs)", p, B, T, C, NH);
+    report_flops(b, ctx, name, ms, 2.5 * fwd_flops);
+    cudaCheck(cudaFree(qkv)); cudaCheck(cudaFree(out)); cudaCheck(cudaFree(dout)); cudaCheck(cudaFree(dqkv));
+    cudaCheck(cudaFree(lse)); cudaCheck(cudaFree(scratch));
+}
+
+int main(void) {
+    CudaContext ctx;
+    cuda_context_init(&ctx, 0);
+    Bench b;
+    bench_init(&b, "attention", ctx.stream);
+    printf("# paths: %s\n", FLOATX_IS_FP32 ? "fp32 build: SIMT for every head size"
+                                           : "bf16 build: tensor cores for HS 64/128, SIMT otherwise");
+    run_case(&b, &ctx, 2, 256, 768, 12, 0);
+    run_case(&b, &ctx, 1, 200, 512, 4, 0);
+    run_case(&b, &ctx, 2, 5, 128, 2, 0);
+    run_case(&b, &ctx, 2, 37, 48, 3, 0);
+    run_case(&b, &ctx, 1, 129, 192, 2, 0);
+    run_case(&b, &ctx, 1, 40, 320, 1, 0);
+    if (!FLOATX_IS_FP32) run_case(&b, &ctx, 2, 256, 768, 12, 1);
+    bench_gemm_ceiling(&b, &ctx);
+    run_timing(&b, &ctx, 64, 1024, 768, 12, 0);
+    run_timing(&b, &ctx, 32, 1024, 1024, 8, 0);
+    run_timing(&b, &ctx, 4, 1024, 768, 12, 1);
+    int rc = bench_finish(&b);
+    cuda_context_free(&ctx);
+    return rc;
+}

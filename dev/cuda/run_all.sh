@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# dev/cuda/run_all.sh: builds and runs every kernel benchmark (validation against the CPU layers,
+# then timing) and prints a summary table. Needs a GPU; called by scripts/gpu_check.sh.
+#
+#   bash dev/cuda/run_all.sh                       # both precisions, logs in ./gpu_out/cuda
+#   PRECISIONS=BF16 GPU_ARCHS=90 OUT=/tmp/x bash dev/cuda/run_all.sh
+#
+# Environment: PRECISIONS (default "BF16 FP32"), GPU_ARCHS (default 90), OUT (default ./gpu_out),
+# TIMEOUT per program in seconds (default 90), JOBS for the parallel build (default: CPU count).
+# Each program prints "ok NAME: ..." / "not ok NAME: ..." per check and "perf NAME: ..." lines;
+# the table counts them. The last line is a one-line summary. Exit status 0 iff everything passed.
+set -u -o pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+OUT=${OUT:-./gpu_out}
+mkdir -p "$OUT/cuda"
+LOGDIR=$(cd "$OUT/cuda" && pwd)
+PRECISIONS=${PRECISIONS:-BF16 FP32}
+GPU_ARCHS=${GPU_ARCHS:-90}
+TIMEOUT=${TIMEOUT:-90}
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 4)}
+PROGRAMS="encoder layernorm matmul attention gelu classifier global_norm adamw"
+export PATH="${CUDA_HOME:-/usr/local/cuda}/bin:$PATH"
+
+cd "$HERE" || exit 1
+rows=()
+programs_ok=0
+programs_all=0
+checks_ok=0
+checks_bad=0
+for prec in $PRECISIONS; do
+    echo "== build $prec (GPU_ARCHS=$GPU_ARCHS)"
+    if ! make -j"$JOBS" all PRECISION="$prec" GPU_ARCHS="$GPU_ARCHS" >"$LOGDIR/build_$prec.log" 2>&1; then
+        echo "build $prec failed:"
+        grep -m 5 -E 'error|warning' "$LOGDIR/build_$prec.log"
+    fi
+    for p in $PROGRAMS; do
+        programs_all=$((programs_all + 1))
+        log="$LOGDIR/${prec}_$p.log"
+        if [[ ! -x "bin/$prec/$p" ]]; then
+            echo "not built" >"$log"
+            rows+=("$(printf '%-12s %-5s %5s %6s %7s  %s' "$p" "$prec" 0 0 "-" "NOT BUILT (see build_$prec.log)")")
+            checks_bad=$((checks_bad + 1))
+            continue
+        fi
+        t0=$SECONDS
+        timeout -k 5 "$TIMEOUT" "./bin/$prec/$p" >"$log" 2>&1
+        rc=$?
+        dt=$((SECONDS - t0))
+        ok=$(grep -c '^ok ' "$log")
+        bad=$(grep -c '^not ok ' "$log")
+        checks_ok=$((checks_ok + ok))
+        checks_bad=$((checks_bad + bad))
+        if ((rc == 0 && bad == 0)); then
+            status=PASS
+            programs_ok=$((programs_ok + 1))
+        elif ((rc == 124 || rc == 137)); then
+            status="TIMEOUT after ${TIMEOUT}s"
+        elif ((bad > 0)); then
+            status="FAIL: $(grep -m 1 '^not ok ' "$log" | cut -c1-100)"
+        else
+            status="FAIL: exit $rc: $(grep -v '^\s*$' "$log" | tail -1 | cut -c1-100)"
+            ((bad == 0)) && checks_bad=$((checks_bad + 1))
+        fi
+        rows+=("$(printf '%-12s %-5s %5d %6d %6ss  %s' "$p" "$prec" "$ok" "$bad" "$dt" "$status")")
+        echo "-- $prec $p: $status"
+        grep '^perf ' "$log" | sed 's/^/   /'
+    done
+done
+
+echo
+printf '%-12s %-5s %5s %6s %7s  %s\n' program prec ok failed time status
+for r in "${rows[@]}"; do echo "$r"; done
+echo
+echo "kernel benchmarks: $programs_ok/$programs_all programs passed, $checks_ok checks ok, $checks_bad failed (logs in $LOGDIR)"
+((programs_ok == programs_all))

@@ -1092,6 +1092,25 @@ static void shard_close(ShardWriter *w) {
     }
 }
 
+// Creates the directories above an output prefix ("data/fineweb/fineweb" -> data/fineweb).
+static void make_parent_dirs(const char *prefix) {
+    char buf[4096];
+    if (strlen(prefix) >= sizeof(buf)) {
+        die("--out: path too long");
+    }
+    strcpy(buf, prefix);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') {
+            continue;
+        }
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+            die("cannot create directory %s: %s", buf, strerror(errno));
+        }
+        *p = '/';
+    }
+}
+
 static void shard_open(ShardWriter *w) {
     const char *name = w->split == 0 ? "val" : "train";
     int n = w->single ? snprintf(w->path, sizeof(w->path), "%s_%s.bin", w->prefix, name)
@@ -1213,6 +1232,7 @@ static int cmd_shards(const Options *opt, const char **files, int n_files) {
     w.split = (opt->val_tokens > 0 || opt->val_docs > 0) ? 0 : 1;
     w.quiet = opt->quiet;
     w.buf = (uint16_t *)malloc_check(SHARD_BUF * sizeof(uint16_t));
+    make_parent_dirs(opt->out);
 
     Reader r;
     memset(&r, 0, sizeof(r));

@@ -77,6 +77,7 @@ typedef struct {
     TokenizerSlot *lookup; // (lookup_mask + 1) open-addressing table: token bytes -> id
     uint64_t lookup_mask;
     unsigned ws_bit; // UCLASS_WS (tiktoken) or UCLASS_WS_JS (js-tiktoken)
+    uint64_t stamp;  // hash of the file's contents: tells TokenBuf caches which tokenizer they hold
 } Tokenizer;
 
 // Cache of recent pieces that needed merging (real text repeats its words), per TokenBuf.
@@ -99,7 +100,7 @@ typedef struct {
     uint32_t *scratch; // BPE work arrays
     size_t scratch_cap;
     TokenizerCacheEntry *cache; // (TOKENIZER_CACHE_SLOTS), allocated on first use
-    const void *cache_owner;    // the Tokenizer the cached ids belong to
+    uint64_t cache_stamp;       // Tokenizer.stamp of the cached ids (0: none)
     unsigned cache_ws;          // and its whitespace flavor
 } TokenBuf;
 
@@ -393,6 +394,7 @@ static inline int tokenizer_load_(Tokenizer *t, const char *path, int missing_ok
     if (t->version == 3 && tokenizer_fnv1a32_(data, payload) != header[6]) {
         die("%s: checksum mismatch (damaged file)", path);
     }
+    t->stamp = tokenizer_hash_bytes_(data, payload) | 1;
     // decode table
     t->offsets = (uint32_t *)malloc_check(((size_t)t->vocab_size + 1) * sizeof(uint32_t));
     size_t pos = 0;
@@ -746,13 +748,13 @@ static inline void tokenizer_encode_piece(const Tokenizer *t, const unsigned cha
     }
     TokenizerCacheEntry *e = NULL;
     if (n <= TOKENIZER_CACHE_KEY) {
-        if (out->cache == NULL || out->cache_owner != (const void *)t || out->cache_ws != t->ws_bit) {
+        if (out->cache == NULL || out->cache_stamp != t->stamp || out->cache_ws != t->ws_bit) {
             if (out->cache == NULL) {
                 out->cache = (TokenizerCacheEntry *)malloc_check(TOKENIZER_CACHE_SLOTS *
                                                                  sizeof(TokenizerCacheEntry));
             }
             memset(out->cache, 0, TOKENIZER_CACHE_SLOTS * sizeof(TokenizerCacheEntry));
-            out->cache_owner = t;
+            out->cache_stamp = t->stamp;
             out->cache_ws = t->ws_bit;
         }
         e = &out->cache[(h >> 40) & (TOKENIZER_CACHE_SLOTS - 1)];

@@ -11,7 +11,8 @@
 #   gpu-clean         removes them
 #
 # Variables: GPU_ARCHS (default "80 90": one SASS per architecture, sm_80 = A100, sm_90 = H100/H200;
-# `make -f dev/gpu.mk gpu GPU_ARCHS=90` builds faster for one GPU), CUDA_HOME, NVCC.
+# `make -f dev/gpu.mk gpu GPU_ARCHS=90` builds faster for one GPU), CUDA_HOME, NVCC, GPU_OUT
+# (a directory prefix with a trailing slash for the binaries; default: the repository root).
 
 GPU_MK_PREVIOUS_GOAL := $(.DEFAULT_GOAL)
 
@@ -30,28 +31,29 @@ GPU_FLAGS_BF16 = $(GPU_FLAGS) --use_fast_math
 GPU_FLAGS_FP32 = $(GPU_FLAGS) -DENABLE_FP32
 GPU_LIBS = -lcublasLt -lpthread
 GPU_HEADERS = $(wildcard llmc/*.h llmc/*.cuh)
+GPU_OUT ?=
 GPU_TARGETS = train_gpt2cu test_gpt2cu train_gpt2fp32cu test_gpt2fp32cu
 
 .PHONY: gpu gpu-werror gpu-clean
-gpu: $(GPU_TARGETS)
+gpu: $(addprefix $(GPU_OUT),$(GPU_TARGETS))
 
-train_gpt2cu: train_gpt2.cu $(GPU_HEADERS)
+$(GPU_OUT)train_gpt2cu: train_gpt2.cu $(GPU_HEADERS)
 	$(NVCC) $(GPU_FLAGS_BF16) -o $@ $< $(GPU_LIBS)
 
-test_gpt2cu: test_gpt2.cu train_gpt2.cu $(GPU_HEADERS)
+$(GPU_OUT)test_gpt2cu: test_gpt2.cu train_gpt2.cu $(GPU_HEADERS)
 	$(NVCC) $(GPU_FLAGS_BF16) -o $@ $< $(GPU_LIBS)
 
-train_gpt2fp32cu: train_gpt2.cu $(GPU_HEADERS)
+$(GPU_OUT)train_gpt2fp32cu: train_gpt2.cu $(GPU_HEADERS)
 	$(NVCC) $(GPU_FLAGS_FP32) -o $@ $< $(GPU_LIBS)
 
-test_gpt2fp32cu: test_gpt2.cu train_gpt2.cu $(GPU_HEADERS)
+$(GPU_OUT)test_gpt2fp32cu: test_gpt2.cu train_gpt2.cu $(GPU_HEADERS)
 	$(NVCC) $(GPU_FLAGS_FP32) -o $@ $< $(GPU_LIBS)
 
 gpu-werror:
-	$(MAKE) -f $(firstword $(MAKEFILE_LIST)) -B $(GPU_TARGETS) GPU_WERROR=1
+	$(MAKE) -f $(firstword $(MAKEFILE_LIST)) -B gpu GPU_WERROR=1
 
 gpu-clean:
-	rm -f $(GPU_TARGETS)
+	rm -f $(addprefix $(GPU_OUT),$(GPU_TARGETS))
 
 # When included, give the default goal back to the including Makefile (an empty value makes
 # its next target the default).

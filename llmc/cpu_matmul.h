@@ -34,6 +34,7 @@
 #ifndef LLMC_CPU_MATMUL_H
 #define LLMC_CPU_MATMUL_H
 
+#include <math.h>
 #include <stddef.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -58,6 +59,7 @@
 #define CPUMM_MR 6
 #define CPUMM_NR 64
 #define CPUMM_ISA "avx512"
+#define CPUMM_LANES 32.0 // FMA lanes per cycle: 2 pipes x 16
 static inline void cpumm_kernel(size_t kc, const float *a, size_t ars, size_t acs,
                                 const float *bp, float *Cm, size_t ldc, const float *init) {
     // c<r><v>: row r, columns 16v..16v+15 of the tile.
@@ -108,6 +110,7 @@ static inline void cpumm_kernel(size_t kc, const float *a, size_t ars, size_t ac
 #define CPUMM_MR 6
 #define CPUMM_NR 16
 #define CPUMM_ISA "avx2"
+#define CPUMM_LANES 16.0
 static inline void cpumm_kernel(size_t kc, const float *a, size_t ars, size_t acs,
                                 const float *bp, float *Cm, size_t ldc, const float *init) {
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
@@ -150,6 +153,7 @@ static inline void cpumm_kernel(size_t kc, const float *a, size_t ars, size_t ac
 #define CPUMM_MR 4
 #define CPUMM_NR 16
 #define CPUMM_ISA "portable"
+#define CPUMM_LANES 8.0
 static inline void cpumm_kernel(size_t kc, const float *a, size_t ars, size_t acs,
                                 const float *bp, float *Cm, size_t ldc, const float *init) {
     float acc[CPUMM_MR][CPUMM_NR];
@@ -174,13 +178,15 @@ static inline void cpumm_kernel(size_t kc, const float *a, size_t ars, size_t ac
 }
 #endif
 
-// Block sizes. KC x NC floats of packed B per thread (384 KiB with AVX-512: a third of a Zen 4/5
-// L2); NC is large so that A, which is repacked for every NC columns, is read few times (that
-// matters for dweight, whose A is dout^T). MC rows of A are packed at a time (dweight only),
-// 3 cache lines of each dout row.
-#define CPUMM_KC 256
+// Block sizes. Each thread packs into one stack buffer of CPUMM_WORK floats (512 KiB, half a
+// Zen 4/5 L2): a kc x nc block of B and an MC x kc block of A. nc is up to NC columns, large so
+// that A, read again for every nc columns, is read few times (it matters for dweight, whose A
+// is dout^T); kc takes the rest of the buffer, so narrow products get long K blocks and Cm is
+// swept fewer times. The blocking depends only on (M, N, K), never on the thread count, so every
+// output is summed in the same order however many threads run.
+#define CPUMM_WORK (128 * 1024)
 #define CPUMM_NC (6 * CPUMM_NR)
-#define CPUMM_MC (8 * CPUMM_MR)
+#define CPUMM_MC (16 * CPUMM_MR)
 
 // ----------------------------------------------------------------------------
 // packing
@@ -285,10 +291,14 @@ static void cpumm_pack_a(float *ap, const float *A, size_t ars, size_t acs, size
     for (size_t k = 0; k < kc; k++) {
         const float *src = A + ic * ars + (pc + k) * acs;
 #if defined(__AVX512F__)
-        if (ars == 1 && k + 8 < kc) {
-            // rows of dout are far apart, so hardware prefetch does not see the pattern
+        if (ars == 1) {
+            // dweight walks down kc rows of dout that are far apart, too many streams for the
+            // hardware prefetcher: fetch 32 rows ahead, and this row's part for the next block
             for (size_t m = 0; m < mc; m += 16) {
-                _mm_prefetch((const char *)(src + 8 * acs + m), _MM_HINT_T0);
+                if (k + 32 < kc) {
+                    _mm_prefetch((const char *)(src + 32 * acs + m), _MM_HINT_T0);
+                }
+                _mm_prefetch((const char *)(src + mc + m), _MM_HINT_T1);
             }
         }
 #endif
@@ -315,26 +325,27 @@ static void cpumm_pack_a(float *ap, const float *A, size_t ars, size_t acs, size
 
 static void cpumm_gemm_tile(float *Cm, size_t ldc, const float *A, size_t ars, size_t acs,
                             const float *B, size_t brs, size_t bcs, size_t K, const float *bias,
-                            int accumulate, size_t m0, size_t m1, size_t n0, size_t n1) {
+                            int accumulate, size_t m0, size_t m1, size_t n0, size_t n1,
+                            size_t nc_max, size_t kc_max) {
 #if defined(__GNUC__)
-    float bp[CPUMM_KC * CPUMM_NC] __attribute__((aligned(64)));
-    float ap[CPUMM_MC * CPUMM_KC] __attribute__((aligned(64)));
+    float work[CPUMM_WORK] __attribute__((aligned(64)));
     float edge[CPUMM_MR * CPUMM_NR] __attribute__((aligned(64)));
 #else
-    float bp[CPUMM_KC * CPUMM_NC];
-    float ap[CPUMM_MC * CPUMM_KC];
+    float work[CPUMM_WORK];
     float edge[CPUMM_MR * CPUMM_NR];
 #endif
-    float binit[CPUMM_NC]; // bias (or zeros) for this column block, padded to whole panels
-    for (size_t jc = n0; jc < n1; jc += CPUMM_NC) {
-        size_t nc = n1 - jc < CPUMM_NC ? n1 - jc : CPUMM_NC;
+    float *bp = work;                   // (kc_max, nc_max) as NR-wide panels
+    float *ap = work + kc_max * nc_max; // (MC, kc_max) as MR-row strips
+    float binit[CPUMM_NC];              // bias (or zeros) for this column block, padded
+    for (size_t jc = n0; jc < n1; jc += nc_max) {
+        size_t nc = n1 - jc < nc_max ? n1 - jc : nc_max;
         if (!accumulate) {
-            for (size_t j = 0; j < CPUMM_NC; j++) {
+            for (size_t j = 0; j < nc_max; j++) {
                 binit[j] = (bias != NULL && j < nc) ? bias[jc + j] : 0.0f;
             }
         }
-        for (size_t pc = 0; pc < K || pc == 0; pc += CPUMM_KC) {
-            size_t kc = K - pc < CPUMM_KC ? K - pc : CPUMM_KC;
+        for (size_t pc = 0; pc < K || pc == 0; pc += kc_max) {
+            size_t kc = K - pc < kc_max ? K - pc : kc_max;
             cpumm_pack_b(bp, B, brs, bcs, pc, kc, jc, nc);
             int first = !accumulate && pc == 0; // Cm is written, not read, on this block
             for (size_t ic0 = m0; ic0 < m1; ic0 += CPUMM_MC) {
@@ -387,31 +398,34 @@ static void cpumm_gemm_tile(float *Cm, size_t ldc, const float *A, size_t ars, s
     }
 }
 
-// Chooses a tm x tn grid of thread tiles (tm * tn = nthreads) that minimizes the largest
-// tile's padded area plus its B-packing work, so both cores get the same amount of work.
-static void cpumm_split(size_t M, size_t N, int nthreads, int *tm_out, int *tn_out) {
+// Chooses a tm x tn grid of thread tiles (tm * tn = nthreads) with the least work on the
+// busiest thread, in rough cycles: its FMAs (at CPUMM_LANES per cycle), packing its columns
+// of B (a transpose costs more than a copy) and, when A is packed (dweight), packing its rows
+// of A once per nc columns. For dweight with a huge M (the classifier) that means splitting M,
+// so each thread reads only half of dout^T.
+static void cpumm_split(size_t M, size_t N, size_t K, int a_packed, int b_transposed,
+                        size_t nc_max, int nthreads, int *tm_out, int *tn_out) {
     size_t mb = (M + CPUMM_MR - 1) / CPUMM_MR, nb = (N + CPUMM_NR - 1) / CPUMM_NR;
     double best = -1.0;
+    *tm_out = 1;
+    *tn_out = 1;
     for (int tm = 1; tm <= nthreads; tm++) {
-        if (nthreads % tm != 0) {
-            continue;
-        }
         int tn = nthreads / tm;
-        if ((size_t)tm > mb || (size_t)tn > nb) {
+        if (nthreads % tm != 0 || (size_t)tm > mb || (size_t)tn > nb) {
             continue;
         }
         double rows = (double)((mb + tm - 1) / tm * CPUMM_MR);
         double cols = (double)((nb + tn - 1) / tn * CPUMM_NR);
-        double cost = rows * cols / 32.0 + cols; // FMAs at ~32 lanes/cycle, packing ~1/cycle
+        double cost = rows * cols * (double)K / CPUMM_LANES;
+        cost += cols * (double)K * (b_transposed ? 1.0 : 0.5);
+        if (a_packed) {
+            cost += rows * (double)K * ceil(cols / (double)nc_max);
+        }
         if (best < 0.0 || cost < best) {
             best = cost;
             *tm_out = tm;
             *tn_out = tn;
         }
-    }
-    if (best < 0.0) {
-        *tm_out = 1;
-        *tn_out = 1;
     }
 }
 
@@ -422,6 +436,13 @@ static void cpumm_gemm(float *Cm, size_t ldc, const float *A, size_t ars, size_t
     if (M == 0 || N == 0) {
         return;
     }
+    // blocking from the whole problem (see CPUMM_WORK): nc whole panels, then the longest kc
+    // that fits, evened out over the K blocks
+    size_t nc_max = (N + CPUMM_NR - 1) / CPUMM_NR * CPUMM_NR;
+    nc_max = nc_max < CPUMM_NC ? nc_max : CPUMM_NC;
+    size_t kc_max = CPUMM_WORK / (nc_max + CPUMM_MC);
+    size_t nkb = K == 0 ? 1 : (K + kc_max - 1) / kc_max;
+    kc_max = K == 0 ? 1 : (K + nkb - 1) / nkb;
 #ifdef _OPENMP
     int nthreads = omp_in_parallel() ? 1 : omp_get_max_threads();
     // small products are not worth waking the other threads for
@@ -432,7 +453,7 @@ static void cpumm_gemm(float *Cm, size_t ldc, const float *A, size_t ars, size_t
     int nthreads = 1;
 #endif
     int tm = 1, tn = 1;
-    cpumm_split(M, N, nthreads, &tm, &tn);
+    cpumm_split(M, N, K, acs != 1, bcs != 1, nc_max, nthreads, &tm, &tn);
     size_t mb = (M + CPUMM_MR - 1) / CPUMM_MR, nb = (N + CPUMM_NR - 1) / CPUMM_NR;
 #pragma omp parallel num_threads(tm * tn) if (tm * tn > 1)
     {
@@ -449,7 +470,7 @@ static void cpumm_gemm(float *Cm, size_t ldc, const float *A, size_t ars, size_t
         n1 = n1 < N ? n1 : N;
         if (m0 < m1 && n0 < n1) {
             cpumm_gemm_tile(Cm, ldc, A, ars, acs, B, brs, bcs, K, bias, accumulate, m0, m1, n0,
-                            n1);
+                            n1, nc_max, kc_max);
         }
     }
 }

@@ -84,8 +84,8 @@ int main(int argc, char **argv) {
     static const size_t shapes[][2] = {{768, 2304}, {768, 768}, {768, 3072}, {3072, 768},
                                        {768, 50304}};
     size_t nshapes = quick ? 4 : sizeof shapes / sizeof shapes[0];
-    printf("# cpu_matmul micro-kernel %s MR=%d NR=%d KC=%d NC=%d\n", CPUMM_ISA, CPUMM_MR,
-           CPUMM_NR, CPUMM_KC, CPUMM_NC);
+    printf("# cpu_matmul micro-kernel %s MR=%d NR=%d NC=%d work=%d floats\n", CPUMM_ISA, CPUMM_MR,
+           CPUMM_NR, CPUMM_NC, CPUMM_WORK);
     printf("%-3s %-5s %-5s %-6s %-4s %9s %9s %8s %6s\n", "thr", "BT", "C", "OC", "pass",
            "best_ms", "median_ms", "GFLOP/s", "%peak");
     for (int nt = 1; nt <= 2; nt++) {

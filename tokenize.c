@@ -820,6 +820,17 @@ static void show_escape(Bytes *o, const unsigned char *p, size_t n, int brackets
     }
 }
 
+static int utf8_valid(const unsigned char *p, size_t n) {
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        i += tokenizer_utf8_(p, i, n, &cp);
+        if (cp == TOKENIZER_NONE) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static int cmd_show(const Options *opt, const char **files, int n_files) {
     if (n_files > 1) {
         die("show takes at most one FILE");
@@ -845,36 +856,65 @@ static int cmd_show(const Options *opt, const char **files, int n_files) {
     static const char *BG[] = {"\x1b[48;5;153m", "\x1b[48;5;222m", "\x1b[48;5;158m",
                                "\x1b[48;5;217m", "\x1b[48;5;183m", "\x1b[48;5;230m"};
     const size_t NBG = sizeof(BG) / sizeof(BG[0]);
-    Bytes o = {0};
+    Bytes o = {0}, group = {0};
     char num[32];
-    for (size_t i = 0; i < tb.len; i++) {
+    size_t *color_of = (size_t *)malloc_check((tb.len + 1) * sizeof(size_t));
+    size_t n_groups = 0;
+    for (size_t i = 0; i < tb.len;) {
         size_t len;
         const unsigned char *p = tokenizer_decode(&t, tb.ids[i], &len);
-        if (color) {
-            bytes_append(&o, BG[i % NBG], strlen(BG[i % NBG]));
-            bytes_append(&o, "\x1b[30m", 5);
-            show_escape(&o, p, len, 0);
-            bytes_append(&o, "\x1b[0m", 4);
-            if (len && p[len - 1] == '\n') {
-                bytes_push(&o, '\n'); // keep the layout of the text
-            }
-        } else {
+        if (!color) {
             bytes_push(&o, '[');
             show_escape(&o, p, len, 1);
             int k = snprintf(num, sizeof(num), "]%u", tb.ids[i]);
             bytes_append(&o, num, (size_t)k);
             bytes_push(&o, i + 1 < tb.len ? ' ' : '\n');
+            i++;
+            continue;
         }
+        // On a terminal, tokens that each hold part of a character (CJK, emoji) are shown
+        // together as that text, underlined, in one color.
+        group.len = 0;
+        bytes_append(&group, p, len);
+        size_t end = i + 1;
+        if (!utf8_valid((const unsigned char *)group.data, group.len)) {
+            for (size_t j = i + 1; j < tb.len && j < i + 8; j++) {
+                const unsigned char *q = tokenizer_decode(&t, tb.ids[j], &len);
+                bytes_append(&group, q, len);
+                if (utf8_valid((const unsigned char *)group.data, group.len)) {
+                    end = j + 1;
+                    break;
+                }
+            }
+            if (end == i + 1) {
+                tokenizer_decode(&t, tb.ids[i], &len);
+                group.len = len;
+            }
+        }
+        const char *bg = BG[n_groups % NBG];
+        bytes_append(&o, bg, strlen(bg));
+        bytes_append(&o, end > i + 1 ? "\x1b[30;4m" : "\x1b[30m", end > i + 1 ? 7 : 5);
+        show_escape(&o, (const unsigned char *)group.data, group.len, 0);
+        bytes_append(&o, "\x1b[0m", 4);
+        if (group.len && group.data[group.len - 1] == '\n') {
+            bytes_push(&o, '\n'); // keep the layout of the text
+        }
+        for (; i < end; i++) {
+            color_of[i] = n_groups % NBG;
+        }
+        n_groups++;
     }
     if (color) {
         bytes_append(&o, "\n\n", 2);
         for (size_t i = 0; i < tb.len; i++) {
-            bytes_append(&o, BG[i % NBG], strlen(BG[i % NBG]));
+            bytes_append(&o, BG[color_of[i]], strlen(BG[color_of[i]]));
             int k = snprintf(num, sizeof(num), "\x1b[30m%u\x1b[0m%s", tb.ids[i],
                              i + 1 < tb.len ? " " : "\n");
             bytes_append(&o, num, (size_t)k);
         }
     }
+    free(color_of);
+    free(group.data);
     int k = snprintf(num, sizeof(num), "%zu tokens, ", tb.len);
     bytes_append(&o, num, (size_t)k);
     k = snprintf(num, sizeof(num), "%zu bytes\n", in.len);
@@ -978,7 +1018,7 @@ static int reader_fill(Reader *r, Batch *b, size_t limit) {
                 continue; // blank lines are not documents
             }
             if (r->mode == DOC_LINE) {
-                batch_add(b, r->line.data, r->line.len);
+                batch_add(b, r->line.data, len); // without its line ending ("\n" or "\r\n")
             } else {
                 batch_add(b, NULL, 0);
                 Doc *d = &b->docs[b->n - 1];

@@ -276,7 +276,7 @@ int main(int argc, char **argv) {
         uint64_t rng_saved = 0x123456789abcdefull;
         DataLoader loader;
         dataloader_init(&loader, shard, (size_t)B, (size_t)T, 0, 1, 0, seed);
-        gpt2_save_checkpoint(&model, dir, S, &loader, rng_saved, 0);
+        gpt2_save_checkpoint(&model, dir, S, &loader, rng_saved, 0, 0, 1);
         float first[RESUME_STEPS], first_norm[RESUME_STEPS], second[RESUME_STEPS], second_norm[RESUME_STEPS];
         for (int k = 0; k < RESUME_STEPS; k++) first[k] = train_step(&model, &loader, &s, S + k + 1, seed, &first_norm[k]);
         int batch_ok = memcmp(loader.inputs, ref.inputs, BT * sizeof(int)) == 0 &&
@@ -295,7 +295,7 @@ int main(int argc, char **argv) {
         gpt2_alloc_activations(&resumed, B, T, 1);
         dataloader_init(&loader, shard, (size_t)B, (size_t)T, 0, 1, 0, seed);
         uint64_t rng_loaded = 0;
-        int step = gpt2_resume(&resumed, dir, &loader, &rng_loaded);
+        int step = gpt2_resume(&resumed, dir, &loader, &rng_loaded, 0, 1);
         for (int k = 0; k < RESUME_STEPS; k++) second[k] = train_step(&resumed, &loader, &s, S + k + 1, seed, &second_norm[k]);
         float *params_second = (float *)malloc_check(2 * n * sizeof(float));
         gpt2_download_params(&resumed, params_second, 0);

@@ -718,13 +718,116 @@ static void gpt2_print_memory(GPT2 *model, int T) {
 }
 
 // ----------------------------------------------------------------------------
+// Processes. Built with -DUSE_MPI (make -f dev/gpu.mk USE_MPI=1), one process per GPU is started
+// by mpirun or srun: each takes every P-th batch (llmc/dataloader.h), NCCL sums the gradients
+// before the update, and MPI sums the few numbers the host reports. Without USE_MPI there is one
+// process, rank 0 of 1, and every function below is trivial.
+
+#ifdef USE_MPI
+#define OMPI_SKIP_MPICXX 1  // the C API only: MPI's C++ bindings are deprecated and warn
+#define MPICH_SKIP_MPICXX 1
+#include <mpi.h>
+#include <nccl.h>
+
+static void nccl_check_(ncclResult_t r, const char *what, const char *file, int line) {
+    if (r != ncclSuccess) die("NCCL %s (%s) at %s:%d", ncclGetErrorString(r), what, file, line);
+}
+#define ncclCheck(x) nccl_check_((x), #x, __FILE__, __LINE__)
+static void mpi_check_(int rc, const char *what, const char *file, int line) {
+    if (rc != MPI_SUCCESS) die("MPI error %d (%s) at %s:%d", rc, what, file, line);
+}
+#define mpiCheck(x) mpi_check_((x), #x, __FILE__, __LINE__)
+#endif
+
+typedef struct {
+    int rank;          // this process, in [0, num_processes)
+    int num_processes;
+    int local_rank;    // among the processes on this machine: the GPU this one uses
+#ifdef USE_MPI
+    ncclComm_t nccl;
+#endif
+} Processes;
+
+static void processes_init(Processes *p, int *argc, char ***argv) {
+    p->rank = 0;
+    p->num_processes = 1;
+    p->local_rank = 0;
+#ifdef USE_MPI
+    mpiCheck(MPI_Init(argc, argv));
+    mpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &p->rank));
+    mpiCheck(MPI_Comm_size(MPI_COMM_WORLD, &p->num_processes));
+    MPI_Comm local; // the processes sharing this machine
+    mpiCheck(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, p->rank, MPI_INFO_NULL, &local));
+    mpiCheck(MPI_Comm_rank(local, &p->local_rank));
+    mpiCheck(MPI_Comm_free(&local));
+#else
+    (void)argc;
+    (void)argv;
+#endif
+}
+
+// After the process's GPU is selected (cuda_context_init): joins the NCCL communicator.
+static void processes_init_nccl(Processes *p) {
+#ifdef USE_MPI
+    ncclUniqueId id;
+    if (p->rank == 0) ncclCheck(ncclGetUniqueId(&id));
+    mpiCheck(MPI_Bcast(&id, (int)sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD));
+    ncclCheck(ncclCommInitRank(&p->nccl, p->num_processes, id, p->rank));
+#else
+    (void)p;
+#endif
+}
+
+// Sum of v over all processes (every process gets it).
+static double processes_sum(const Processes *p, double v) {
+#ifdef USE_MPI
+    if (p->num_processes > 1) mpiCheck(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
+#else
+    (void)p;
+#endif
+    return v;
+}
+
+static void processes_barrier(const Processes *p) {
+#ifdef USE_MPI
+    if (p->num_processes > 1) mpiCheck(MPI_Barrier(MPI_COMM_WORLD));
+#else
+    (void)p;
+#endif
+}
+
+// grads (n) = their sum over all processes, in stream order. Each process's gradients were
+// scaled by 1 / (tokens of the whole step), so the sum is the gradient of the global mean loss.
+static void processes_sum_grads(const Processes *p, floatX *grads, size_t n, cudaStream_t stream) {
+#ifdef USE_MPI
+    if (p->num_processes > 1) {
+        ncclCheck(ncclAllReduce(grads, grads, n, FLOATX_IS_FP32 ? ncclFloat32 : ncclBfloat16, ncclSum, p->nccl, stream));
+    }
+#else
+    (void)p;
+    (void)grads;
+    (void)n;
+    (void)stream;
+#endif
+}
+
+static void processes_free(Processes *p) {
+#ifdef USE_MPI
+    ncclCheck(ncclCommDestroy(p->nccl));
+    mpiCheck(MPI_Finalize());
+#else
+    (void)p;
+#endif
+}
+
+// ----------------------------------------------------------------------------
 // Checkpoints (llmc/train_state.h, shared with the CPU trainer)
 
 // Writes model_<step>.bin in this build's precision, the optimizer and data-loader state, and the
 // DONE marker (llmc/train_state.h). The parameters are the device's floatX values converted to
 // fp32 exactly; m, v and the master weights go to the state file.
 static void gpt2_save_checkpoint(GPT2 *model, const char *dir, int step, const DataLoader *train, uint64_t sample_rng,
-                                 int keep) {
+                                 int keep, int rank, int num_processes) {
     size_t n = model->num_parameters;
     float *params = (float *)malloc_check(n * sizeof(float));
     float *m = (float *)malloc_check(n * sizeof(float));
@@ -735,8 +838,8 @@ static void gpt2_save_checkpoint(GPT2 *model, const char *dir, int step, const D
     copy_to_host(m, model->m, n * sizeof(float), stream);
     copy_to_host(v, model->v, n * sizeof(float), stream);
     if (master) copy_to_host(master, model->master, n * sizeof(float), stream);
-    train_state_save(dir, step, &model->config, params, m, v, master, n, train, sample_rng, 0, 1, keep);
-    if (CHECKPOINT_VERSION != GPT2_CHECKPOINT_FP32) {
+    train_state_save(dir, step, &model->config, params, m, v, master, n, train, sample_rng, rank, num_processes, keep);
+    if (CHECKPOINT_VERSION != GPT2_CHECKPOINT_FP32 && rank == 0) {
         // train_state_save writes the model in fp32; a bf16 build stores its own precision
         // (the same values, so the swap is invisible except for the file size). The rename is
         // atomic: the file is complete in either version at every moment.
@@ -754,7 +857,8 @@ static void gpt2_save_checkpoint(GPT2 *model, const char *dir, int step, const D
 // the model file, m and v, master weights from the state (or the model file's values when the
 // state has none, e.g. a checkpoint of an fp32 run), the loader position and the sampler RNG.
 // Returns the step, or -1 if dir holds no complete checkpoint.
-static int gpt2_resume(GPT2 *model, const char *dir, DataLoader *train, uint64_t *sample_rng) {
+static int gpt2_resume(GPT2 *model, const char *dir, DataLoader *train, uint64_t *sample_rng, int rank,
+                       int num_processes) {
     int step = train_state_latest(dir);
     if (step < 0) return -1;
     size_t n = model->num_parameters;
@@ -771,7 +875,7 @@ static int gpt2_resume(GPT2 *model, const char *dir, DataLoader *train, uint64_t
     float *master = (float *)malloc_check(n * sizeof(float));
     float *clobbered = (float *)malloc_check(n * sizeof(float)); // train_state_resume's params copy
     memcpy(master, params, n * sizeof(float));
-    int got = train_state_resume(dir, &model->config, clobbered, m, v, master, n, train, sample_rng, 0, 1);
+    int got = train_state_resume(dir, &model->config, clobbered, m, v, master, n, train, sample_rng, rank, num_processes);
     if (got != step) die("%s: the newest checkpoint changed while resuming (step %d, then %d)", dir, step, got);
     cudaStream_t stream = model->ctx->stream;
     floatX *tmp = (floatX *)malloc_check(n * sizeof(floatX));
@@ -798,8 +902,9 @@ static double now_seconds(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-// Mean loss over up to max_batches val batches (all if max_batches < 0), from the start of val.
-static float evaluate_val(GPT2 *model, DataLoader *val, int max_batches, int B, int T) {
+// Mean loss over up to max_batches val batches per process (all if max_batches < 0), from the
+// start of val; every process has the same number of batches (llmc/dataloader.h).
+static float evaluate_val(GPT2 *model, DataLoader *val, int max_batches, int B, int T, const Processes *procs) {
     dataloader_reset(val);
     size_t n = dataloader_num_batches(val);
     if (max_batches >= 0 && (size_t)max_batches < n) n = (size_t)max_batches;
@@ -810,11 +915,12 @@ static float evaluate_val(GPT2 *model, DataLoader *val, int max_batches, int B, 
         gpt2_forward(model, B, T, FORWARD_LOSSES, 0.0f);
         sum += gpt2_mean_loss(model, B, T);
     }
-    return n > 0 ? (float)(sum / (double)n) : -1.0f;
+    sum = processes_sum(procs, sum);
+    return n > 0 ? (float)(sum / ((double)n * procs->num_processes)) : -1.0f;
 }
 
 // HellaSwag accuracy: each example is 4 rows; the completion with the lowest mean loss wins.
-static float evaluate_hellaswag(GPT2 *model, EvalLoader *eval, int B, int T) {
+static float evaluate_hellaswag(GPT2 *model, EvalLoader *eval, int B, int T, const Processes *procs) {
     evalloader_reset(eval);
     size_t batches = evalloader_num_batches(eval);
     long correct = 0, total = 0;
@@ -826,7 +932,8 @@ static float evaluate_hellaswag(GPT2 *model, EvalLoader *eval, int B, int T) {
         correct += evalloader_stat_losses(eval, model->losses_host);
         total += (long)eval->batch_examples;
     }
-    return total > 0 ? (float)correct / (float)total : 0.0f;
+    double all_correct = processes_sum(procs, (double)correct), all_total = processes_sum(procs, (double)total);
+    return all_total > 0 ? (float)(all_correct / all_total) : 0.0f;
 }
 
 // Prints gen_T sampled tokens continuing an end-of-text token, decoded when a tokenizer is loaded.
@@ -875,74 +982,98 @@ static void format_duration(char *out, size_t size, double seconds) {
 // Training loop
 #ifndef TESTING
 
+// Writes a checkpoint from every process: the others' states first, then (after a barrier)
+// process 0's model, state and DONE marker, so DONE never exists before all the states.
+static void save_checkpoint(GPT2 *model, const char *dir, int step, const DataLoader *train, uint64_t sample_rng, int keep,
+                            const Processes *procs) {
+    if (procs->rank != 0) gpt2_save_checkpoint(model, dir, step, train, sample_rng, keep, procs->rank, procs->num_processes);
+    processes_barrier(procs);
+    if (procs->rank == 0) gpt2_save_checkpoint(model, dir, step, train, sample_rng, keep, 0, procs->num_processes);
+    processes_barrier(procs);
+}
+
 int main(int argc, char **argv) {
+    Processes procs;
+    processes_init(&procs, &argc, &argv);
+    int master = procs.rank == 0; // the process that prints, logs and samples
     TrainOptions o;
     train_options_parse(&o, argc, argv, 1);
 
     int device_count = 0;
     cudaCheck(cudaGetDeviceCount(&device_count));
     if (device_count < 1) die("no CUDA device found");
+    if (procs.local_rank >= device_count) {
+        die("process %d is number %d on its machine, which has only %d GPUs", procs.rank, procs.local_rank, device_count);
+    }
     CudaContext ctx;
-    cuda_context_init(&ctx, 0);
+    cuda_context_init(&ctx, procs.local_rank);
+    processes_init_nccl(&procs);
     cudaStream_t stream = ctx.stream;
 
     GPT2 model;
     gpt2_build(&model, &ctx, o.load_filename, (uint64_t)o.seed, o.use_master_weights);
     const GPT2Config *c = &model.config;
-    int B = o.B, T = o.T;
+    int B = o.B, T = o.T, P = procs.num_processes;
     if (T > c->max_seq_len) die("flag -t: %d exceeds the model's max_seq_len %d", T, c->max_seq_len);
-    long tokens_per_micro = (long)B * T;
+    long tokens_per_micro = (long)B * T * P; // over all processes
     long total_batch = o.total_batch_size < 0 ? tokens_per_micro : o.total_batch_size;
-    if (total_batch % tokens_per_micro != 0) die("flag -d: total batch %ld is not a multiple of B*T = %ld", total_batch, tokens_per_micro);
+    if (total_batch % tokens_per_micro != 0) {
+        die("flag -d: total batch %ld is not a multiple of B*T*processes = %ld", total_batch, tokens_per_micro);
+    }
     int grad_accum = (int)(total_batch / tokens_per_micro);
 
     DataLoader train, val;
-    dataloader_init(&train, o.train_data_pattern, (size_t)B, (size_t)T, 0, 1, o.shuffle, (uint64_t)o.seed);
+    dataloader_init(&train, o.train_data_pattern, (size_t)B, (size_t)T, procs.rank, P, o.shuffle, (uint64_t)o.seed);
     int have_val = o.val_data_pattern[0] != '\0' && o.val_loss_every > 0;
-    if (have_val) dataloader_init(&val, o.val_data_pattern, (size_t)B, (size_t)T, 0, 1, 0, (uint64_t)o.seed);
+    if (have_val) dataloader_init(&val, o.val_data_pattern, (size_t)B, (size_t)T, procs.rank, P, 0, (uint64_t)o.seed);
     int max_steps = o.max_steps;
     if (max_steps < 0) max_steps = (int)(dataloader_num_batches(&train) / (size_t)grad_accum);
     if (max_steps < 1) die("flag -x: the train data holds fewer than one step of %ld tokens", total_batch);
     EvalLoader hellaswag;
     if (o.hellaswag_eval) {
         if (B % 4 != 0) die("flag -h: HellaSwag needs B to be a multiple of 4 (got %d)", B);
-        evalloader_init(&hellaswag, o.hellaswag_path, (size_t)B, (size_t)T, 0, 1);
+        evalloader_init(&hellaswag, o.hellaswag_path, (size_t)B, (size_t)T, procs.rank, P);
     }
     Tokenizer tokenizer;
     int have_tok = tokenizer_try_init(&tokenizer, o.tokenizer_path);
 
     gpt2_alloc_activations(&model, B, T, o.recompute);
     double peak_tflops = device_peak_tflops(&ctx.props);
-    printf("+-----------------------+----------------------------------------------------+\n");
-    train_options_print(&o, 1);
-    printf("| device                | %s (compute %d.%d), peak %s %.1f TFLOP/s%s\n", ctx.props.name, ctx.props.major,
-           ctx.props.minor, FLOATX_NAME, peak_tflops, peak_tflops > 0 ? "" : " (unknown: no MFU)");
-    printf("| precision             | %s%s\n", FLOATX_NAME, model.master ? " with fp32 master weights" : "");
-    printf("| model                 | L=%d NH=%d C=%d V=%d Vp=%d maxT=%d\n", c->num_layers, c->num_heads, c->channels,
-           c->vocab_size, c->padded_vocab_size, c->max_seq_len);
-    printf("| parameters            | %zu\n", model.num_parameters);
-    printf("| train tokens          | %zu batches of B*T per epoch\n", dataloader_num_batches(&train));
-    printf("| grad accumulation     | %d micro-steps of %ld tokens = %ld tokens per step\n", grad_accum, tokens_per_micro, total_batch);
-    printf("| steps                 | %d\n", max_steps);
-    gpt2_print_memory(&model, T);
-    if (o.zero_stage != 0) printf("| note                  | -z %d has no effect with a single process\n", o.zero_stage);
-    printf("+-----------------------+----------------------------------------------------+\n");
-    fflush(stdout);
+    if (master) {
+        printf("+-----------------------+----------------------------------------------------+\n");
+        train_options_print(&o, 1);
+        printf("| device                | %s (compute %d.%d), peak %s %.1f TFLOP/s%s\n", ctx.props.name, ctx.props.major,
+               ctx.props.minor, FLOATX_NAME, peak_tflops, peak_tflops > 0 ? "" : " (unknown: no MFU)");
+        printf("| processes             | %d (one GPU each)\n", P);
+        printf("| precision             | %s%s\n", FLOATX_NAME, model.master ? " with fp32 master weights" : "");
+        printf("| model                 | L=%d NH=%d C=%d V=%d Vp=%d maxT=%d\n", c->num_layers, c->num_heads, c->channels,
+               c->vocab_size, c->padded_vocab_size, c->max_seq_len);
+        printf("| parameters            | %zu\n", model.num_parameters);
+        printf("| train tokens          | %zu batches of B*T per epoch and process\n", dataloader_num_batches(&train));
+        printf("| grad accumulation     | %d micro-steps of %ld tokens = %ld tokens per step\n", grad_accum, tokens_per_micro,
+               total_batch);
+        printf("| steps                 | %d\n", max_steps);
+        gpt2_print_memory(&model, T);
+        if (o.zero_stage != 0) printf("| note                  | -z %d: ZeRO is not implemented, optimizer state is replicated\n", o.zero_stage);
+        printf("+-----------------------+----------------------------------------------------+\n");
+        fflush(stdout);
+    }
 
     LRSchedule schedule;
     lr_schedule_init(&schedule, o.lr_schedule, o.learning_rate, o.warmup_iterations, max_steps, o.final_learning_rate_frac);
     AdamWSettings adamw = {o.learning_rate, o.beta1, o.beta2, o.eps, o.weight_decay, o.grad_clip};
     uint64_t sample_rng = (uint64_t)o.seed * 0x9E3779B97F4A7C15ull + 1;
     int start_step = 0;
-    if (o.output_log_dir[0] != '\0') make_dir_check(o.output_log_dir);
+    if (o.output_log_dir[0] != '\0' && master) make_dir_check(o.output_log_dir);
+    processes_barrier(&procs);
     if (o.resume) {
         if (o.output_log_dir[0] == '\0') die("flag -y: resuming needs an output directory (-o)");
-        start_step = gpt2_resume(&model, o.output_log_dir, &train, &sample_rng);
-        if (start_step >= 0) printf("resumed from step %d in %s\n", start_step, o.output_log_dir);
-        else start_step = 0;
+        start_step = gpt2_resume(&model, o.output_log_dir, &train, &sample_rng, procs.rank, P);
+        if (start_step >= 0 && master) printf("resumed from step %d in %s\n", start_step, o.output_log_dir);
+        if (start_step < 0) start_step = 0;
     }
     Logger logger;
-    logger_init(&logger, o.output_log_dir, o.resume);
+    logger_init(&logger, master ? o.output_log_dir : "", o.resume);
 
     size_t BT = (size_t)B * T;
     int *gen = (int *)malloc_check(((size_t)o.gen_T + 1) * sizeof(int));
@@ -950,7 +1081,7 @@ int main(int argc, char **argv) {
     float *sample_scratch = (float *)malloc_check((size_t)c->vocab_size * sizeof(float));
     floatX *sample_row_x;
     cudaCheck(cudaMallocHost((void **)&sample_row_x, (size_t)c->vocab_size * sizeof(floatX)));
-    float *step_losses; // (grad_accum, B, T) pinned: every micro-step's per-token losses
+    float *step_losses; // (grad_accum, B, T) pinned: this process's per-token losses of a step
     cudaCheck(cudaMallocHost((void **)&step_losses, (size_t)grad_accum * BT * sizeof(float)));
     double flops_per_token = gpt2_flops_per_token(c, T);
     double total_time = 0.0;
@@ -959,21 +1090,21 @@ int main(int argc, char **argv) {
     for (int step = start_step; step <= max_steps; step++) {
         int last = step == max_steps;
         if (have_val && (step % o.val_loss_every == 0 || last)) {
-            float val_loss = evaluate_val(&model, &val, o.val_max_steps, B, T);
-            printf("val loss %.6f\n", val_loss);
+            float val_loss = evaluate_val(&model, &val, o.val_max_steps, B, T, &procs);
+            if (master) printf("val loss %.6f\n", val_loss);
             logger_log_val(&logger, step, val_loss);
             if (o.hellaswag_eval) {
-                float acc = evaluate_hellaswag(&model, &hellaswag, B, T);
-                printf("HellaSwag: %.4f\n", acc);
+                float acc = evaluate_hellaswag(&model, &hellaswag, B, T, &procs);
+                if (master) printf("HellaSwag: %.4f\n", acc);
                 logger_log_eval(&logger, step, acc);
             }
         }
-        if (o.sample_every > 0 && (step % o.sample_every == 0 || last) && step > 0) {
+        if (master && o.sample_every > 0 && (step % o.sample_every == 0 || last) && step > 0) {
             print_sample(&model, &tokenizer, have_tok, &o, gen, sample_row_x, sample_row, sample_scratch, &sample_rng);
         }
         if (o.output_log_dir[0] != '\0' && step > start_step &&
             ((o.checkpoint_every > 0 && step % o.checkpoint_every == 0) || last)) {
-            gpt2_save_checkpoint(&model, o.output_log_dir, step, &train, sample_rng, o.checkpoints_keep);
+            save_checkpoint(&model, o.output_log_dir, step, &train, sample_rng, o.checkpoints_keep, &procs);
         }
         if (last) break;
 
@@ -987,12 +1118,13 @@ int main(int argc, char **argv) {
                                       cudaMemcpyDeviceToHost, stream));
             gpt2_backward(&model, B, T);
         }
+        processes_sum_grads(&procs, model.grads, model.num_parameters, stream);
         adamw.learning_rate = lr_schedule_get(&schedule, step);
         gpt2_update(&model, &adamw, step + 1, (uint64_t)o.seed);
         float norm = gpt2_grad_norm(&model); // synchronises: the step is done
         double loss_sum = 0.0;               // fixed order, so the printed loss is deterministic
         for (size_t i = 0; i < (size_t)grad_accum * BT; i++) loss_sum += step_losses[i];
-        float loss = (float)(loss_sum / (double)((size_t)grad_accum * BT));
+        float loss = (float)(processes_sum(&procs, loss_sum) / (double)total_batch);
         double dt = now_seconds() - t0;
         if (step > start_step) { // the first step warms up cuBLAS and the caches
             total_time += dt;
@@ -1002,14 +1134,17 @@ int main(int argc, char **argv) {
         double tok_s = (double)total_batch / dt;
         char eta[32], mfu[32];
         format_duration(eta, sizeof(eta), avg * (max_steps - step - 1));
-        if (peak_tflops > 0) snprintf(mfu, sizeof(mfu), "%.1f%%", 100.0 * tok_s * flops_per_token / (peak_tflops * 1e12));
+        // MFU per GPU: the step's FLOPs are spread over P of them
+        if (peak_tflops > 0) snprintf(mfu, sizeof(mfu), "%.1f%%", 100.0 * tok_s * flops_per_token / (P * peak_tflops * 1e12));
         else snprintf(mfu, sizeof(mfu), "n/a");
-        printf("step %5d/%d | loss %.6f | norm %.4f | lr %.2e | %.1f ms | %.0f tok/s | MFU %s | ETA %s\n", step + 1,
-               max_steps, loss, norm, adamw.learning_rate, dt * 1e3, tok_s, mfu, eta);
-        fflush(stdout);
+        if (master) {
+            printf("step %5d/%d | loss %.6f | norm %.4f | lr %.2e | %.1f ms | %.0f tok/s | MFU %s | ETA %s\n", step + 1,
+                   max_steps, loss, norm, adamw.learning_rate, dt * 1e3, tok_s, mfu, eta);
+            fflush(stdout);
+        }
         logger_log_train(&logger, step + 1, loss, adamw.learning_rate, norm);
     }
-    if (timed_steps > 0) {
+    if (timed_steps > 0 && master) {
         double avg = total_time / timed_steps;
         printf("average step time: %.1f ms, %.0f tok/s (steps after the first)\n", avg * 1e3, (double)total_batch / avg);
     }
@@ -1026,6 +1161,7 @@ int main(int argc, char **argv) {
     dataloader_free(&train);
     gpt2_free(&model);
     cuda_context_free(&ctx);
+    processes_free(&procs);
     return 0;
 }
 #endif // TESTING

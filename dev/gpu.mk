@@ -10,6 +10,10 @@
 #   gpu-werror        all four rebuilt with every warning an error (what CI runs; needs no GPU)
 #   gpu-clean         removes them
 #
+# USE_MPI=1 builds the trainers for several GPUs (one process per GPU, started by mpirun or srun;
+# NCCL sums the gradients): needs an MPI (flags from `mpicxx --showme`, OpenMPI's; set MPI_CFLAGS
+# and MPI_LIBS for another) and NCCL. The tests stay single-process.
+#
 # Variables: GPU_ARCHS (default "80 90": one SASS per architecture, sm_80 = A100, sm_90 = H100/H200;
 # `make -f dev/gpu.mk gpu GPU_ARCHS=90` builds faster for one GPU), CUDA_HOME, NVCC, GPU_OUT
 # (a directory prefix with a trailing slash for the binaries; default: the repository root).
@@ -30,6 +34,11 @@ GPU_FLAGS = -O3 -std=c++17 -lineinfo $(GPU_GENCODE) $(GPU_WARN) $(GPU_WERROR_FLA
 GPU_FLAGS_BF16 = $(GPU_FLAGS) --use_fast_math
 GPU_FLAGS_FP32 = $(GPU_FLAGS) -DENABLE_FP32
 GPU_LIBS = -lcublasLt -lpthread
+USE_MPI ?=
+MPI_CFLAGS ?= $(shell mpicxx --showme:compile 2>/dev/null)
+MPI_LIBS ?= $(shell mpicxx --showme:link 2>/dev/null)
+GPU_TRAIN_FLAGS = $(if $(USE_MPI),-DUSE_MPI $(MPI_CFLAGS),)
+GPU_TRAIN_LIBS = $(if $(USE_MPI),-lnccl $(MPI_LIBS),)
 GPU_HEADERS = $(wildcard llmc/*.h llmc/*.cuh)
 GPU_OUT ?=
 GPU_TARGETS = train_gpt2cu test_gpt2cu train_gpt2fp32cu test_gpt2fp32cu
@@ -38,13 +47,13 @@ GPU_TARGETS = train_gpt2cu test_gpt2cu train_gpt2fp32cu test_gpt2fp32cu
 gpu: $(addprefix $(GPU_OUT),$(GPU_TARGETS))
 
 $(GPU_OUT)train_gpt2cu: train_gpt2.cu $(GPU_HEADERS)
-	$(NVCC) $(GPU_FLAGS_BF16) -o $@ $< $(GPU_LIBS)
+	$(NVCC) $(GPU_FLAGS_BF16) $(GPU_TRAIN_FLAGS) -o $@ $< $(GPU_LIBS) $(GPU_TRAIN_LIBS)
 
 $(GPU_OUT)test_gpt2cu: test_gpt2.cu train_gpt2.cu $(GPU_HEADERS)
 	$(NVCC) $(GPU_FLAGS_BF16) -o $@ $< $(GPU_LIBS)
 
 $(GPU_OUT)train_gpt2fp32cu: train_gpt2.cu $(GPU_HEADERS)
-	$(NVCC) $(GPU_FLAGS_FP32) -o $@ $< $(GPU_LIBS)
+	$(NVCC) $(GPU_FLAGS_FP32) $(GPU_TRAIN_FLAGS) -o $@ $< $(GPU_LIBS) $(GPU_TRAIN_LIBS)
 
 $(GPU_OUT)test_gpt2fp32cu: test_gpt2.cu train_gpt2.cu $(GPU_HEADERS)
 	$(NVCC) $(GPU_FLAGS_FP32) -o $@ $< $(GPU_LIBS)

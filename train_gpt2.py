@@ -404,15 +404,15 @@ def expand_glob(pattern, what):
 
 class ShardLoader:
     """Sequential batches, no shuffling: shards in sorted glob order; batch k of a shard is tokens
-    [k*B*T, k*B*T + B*T + 1); when fewer than B*T+1 tokens remain, the next shard (wrapping)."""
+    [k*B*T, k*B*T + B*T + 1); when fewer than B*T+1 tokens remain, the next shard (wrapping).
+    A shard of N tokens holds (N-1)//(B*T) batches; shards holding none are skipped."""
 
     def __init__(self, pattern, B, T, vocab_size, what):
         self.files = expand_glob(pattern, what)
         self.B, self.T, self.V = B, T, vocab_size
         self.counts = [read_shard_header(p) for p in self.files]
-        for p, n in zip(self.files, self.counts):
-            if n < B * T + 1:
-                fail(f"{p}: shard has {n} tokens, fewer than B*T+1 = {B * T + 1}")
+        if self.batches_per_pass() == 0:
+            fail(f"{what}: no shard of '{pattern}' holds B*T+1 = {B * T + 1} tokens")
         self.reset()
 
     def batches_per_pass(self):
@@ -426,7 +426,7 @@ class ShardLoader:
     def next_batch(self):
         """-> inputs, targets: (B, T) int64 CPU tensors."""
         n = self.B * self.T
-        if self.pos + n + 1 > len(self.tokens):
+        while self.pos + n + 1 > len(self.tokens):  # ends: some shard holds a batch
             self.shard = (self.shard + 1) % len(self.files)
             self.pos = 0
             self.tokens = shard_tokens(self.files[self.shard])
@@ -687,9 +687,11 @@ def run_training(args, model, how):
     num_iterations = args.num_iterations
     if num_iterations < 0:  # one pass over the train shards
         num_iterations = max(1, train_loader.batches_per_pass() // grad_accum)
-    val_steps = args.val_max_steps
-    if val_loader is not None and val_steps < 0:
+    val_steps = 0
+    if val_loader is not None:  # at most one pass over the val shards, as the C trainer
         val_steps = val_loader.batches_per_pass()
+        if 0 <= args.val_max_steps < val_steps:
+            val_steps = args.val_max_steps
 
     print(f"model: {cfg} ({how})")
     print(f"B={B} T={T} total_batch_size={total} grad_accum={grad_accum} steps={num_iterations} "
@@ -748,7 +750,7 @@ def run_training(args, model, how):
         timings.append(dt)
         print(("step %4d/%d | loss " + fmt + " | norm %.4f | lr %.4e | %.2f ms | %.0f tok/s")
               % (step + 1, num_iterations, train_loss, norm, lr, dt * 1000, total / dt))
-        log_line("s:%d trl:%.6f" % (step, train_loss))
+        log_line("s:%d trl:%.6f lr:%.6e norm:%.4f" % (step, train_loss, lr, norm))
     if log is not None:
         log.close()
     if timings:
@@ -796,7 +798,7 @@ def parse_args(argv):
     a("--warmup_iters", type=int, default=0)
     a("--learning_rate_decay_frac", type=float, default=1.0)
     a("--val_loss_every", type=int, default=20, help="0: never")
-    a("--val_max_steps", type=int, default=20, help="-1: every full batch of the val shards")
+    a("--val_max_steps", type=int, default=20, help="val batches, at most one pass (-1: one pass)")
     a("--print_losses_exact", type=int, default=0, choices=[0, 1])
     a("--bench_skip", type=int, default=3, help="steps left out of the final average")
     args = p.parse_args(argv)

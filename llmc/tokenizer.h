@@ -9,7 +9,8 @@
  *   payload, version 3 only, after that: n_merges x (uint32 left id, uint32 right id), in rank
  *     order: merge r joins two adjacent parts into the token whose bytes are bytes(left) ++
  *     bytes(right), and r is that token's rank (lower merges first).
- * Version 2 is llm.c's decode-only file: it loads with can_encode = 0.
+ * Versions 1 and 2 are llm.c's decode-only files (version 1 has no [3]; its end-of-text is 50256):
+ * they load with can_encode = 0.
  *
  * Encoding follows OpenAI's tiktoken exactly:
  *   1. With TOKENIZER_ALLOW_SPECIAL, each "<|endoftext|>" in the text becomes eot_token and the text
@@ -371,12 +372,19 @@ static inline int tokenizer_load_(Tokenizer *t, const char *path, int missing_ok
     if (header[0] != TOKENIZER_MAGIC) {
         die("%s: not a tokenizer file (magic %u, expected %d)", path, header[0], TOKENIZER_MAGIC);
     }
-    if (header[1] != 2 && header[1] != 3) {
-        die("%s: unsupported tokenizer version %u (this build reads 2 and 3)", path, header[1]);
+    if (header[1] < 1 || header[1] > 3) {
+        die("%s: unsupported tokenizer version %u (this build reads 1, 2 and 3)", path, header[1]);
     }
     t->version = (int)header[1];
     t->vocab_size = header[2];
     t->eot_token = header[3];
+    if (t->version == 1) { // llm.c's first files had no end-of-text slot: GPT-2's is 50256
+        if (t->vocab_size != 50257) {
+            die("%s: version 1 tokenizer with %u tokens (only GPT-2's 50257 are known)", path,
+                t->vocab_size);
+        }
+        t->eot_token = 50256;
+    }
     if (t->vocab_size == 0 || t->vocab_size > (1u << 24) || t->eot_token >= t->vocab_size) {
         die("%s: bad header: vocab_size %u, end-of-text id %u", path, t->vocab_size, t->eot_token);
     }

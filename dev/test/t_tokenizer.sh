@@ -287,6 +287,12 @@ same_pieces random_unicode_pieces_match_regex "$T/fuzz.txt" unicode "$T/pieces_r
 "$PY" dev/data/gpt2_tokenizer.py --version 2 -o "$T/tok_v2.bin" > /dev/null
 if cmp -s <(./tokenize decode --tokenizer "$T/tok_v2.bin" "$T/ts_ours.txt") "$TS"; then ok v2_file_decodes
 else notok v2_file_decodes "decode with the version 2 file differs"; fi
+"$PY" -c "
+import struct,sys
+d=bytearray(open(sys.argv[1],'rb').read()); d[4:8]=struct.pack('<i',1); d[12:16]=struct.pack('<i',0)
+open(sys.argv[2],'wb').write(d)" "$T/tok_v2.bin" "$T/tok_v1.bin"
+if cmp -s <(./tokenize decode --tokenizer "$T/tok_v1.bin" "$T/tor_ours_sp.txt") <(./tokenize decode "$T/tor_ours_sp.txt"); then
+    ok v1_file_decodes; else notok v1_file_decodes "decode with a version 1 file differs"; fi
 head -c "$(stat -c %s "$T/tok_v2.bin")" gpt2_tokenizer.bin | tail -c +1025 | cmp -s - <(tail -c +1025 "$T/tok_v2.bin") &&
     ok v3_keeps_v2_decode_table || notok v3_keeps_v2_decode_table "payload prefix differs"
 "$T/tok_api_test" gpt2_tokenizer.bin "$T/tok_v2.bin" "$TORTURE" 2> "$T/api.err" | tee "$T/api.out"

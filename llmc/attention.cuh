@@ -22,7 +22,9 @@
  *   - general SIMT path (fp32 builds, any other HS, any T): fp32 CUDA-core math, one warp per
  *     query (key) row, 32 keys (queries) per step, lanes own output dims (chunks of 128 dims, so
  *     any HS works).
- *   Define ATTENTION_FORCE_SIMT to always take the general path.
+ *   Define ATTENTION_FORCE_SIMT to always take the general path. ATT_PREFETCH_FWD(HS) /
+ *   ATT_PREFETCH_BWD(HS) (macros, 0 or 1) choose whether the tensor-core kernels stage the next
+ *   K/V (Q/dO) tile in registers while computing on the current one; defaults in the code.
  * All accumulation is fp32; T need not be a multiple of anything.
  */
 #ifndef LLMC_ATTENTION_CUH
@@ -105,6 +107,8 @@ __global__ void __launch_bounds__(32 * ATT_SIMT_WARPS)
 }
 
 // D[b,h,t] = dout[b,t,h,:] . out[b,t,h,:]   (one thread per row; shared by both backward paths)
+// VEC: 16-byte loads (HS % 8 == 0 and aligned tensors), else scalar.
+template <bool VEC>
 __global__ void attention_backward_D_kernel(float *Dbuf, const floatX *dout, const floatX *out, int B, int T, int C,
                                             int NH) {
     const size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -114,7 +118,17 @@ __global__ void attention_backward_D_kernel(float *Dbuf, const floatX *dout, con
     const int h = bh % NH, b = bh / NH;
     const int HS = C / NH;
     const size_t off = ((size_t)b * T + t) * C + (size_t)h * HS;
-    Dbuf[idx] = att_dot(dout + off, out + off, HS);
+    if (VEC) {
+        float s = 0.0f;
+        for (int i = 0; i < HS; i += x128::size) {
+            x128 a = load128(dout + off + i), o = load128(out + off + i);
+#pragma unroll
+            for (int k = 0; k < x128::size; k++) s += to_float(a[k]) * to_float(o[k]);
+        }
+        Dbuf[idx] = s;
+    } else {
+        Dbuf[idx] = att_dot(dout + off, out + off, HS);
+    }
 }
 
 // dQ: warp per query row; lane scores key kb0 + lane.
@@ -248,7 +262,12 @@ static void attention_backward_D(float *Dbuf, const floatX *dout, const floatX *
                                  cudaStream_t stream) {
     const size_t rows = (size_t)B * NH * T;
     const int block = 256;
-    attention_backward_D_kernel<<<(unsigned)ceil_div_sz(rows, block), block, 0, stream>>>(Dbuf, dout, out, B, T, C, NH);
+    const unsigned grid = (unsigned)ceil_div_sz(rows, block);
+    if ((C / NH) % x128::size == 0 && C % x128::size == 0 && is_aligned16(dout) && is_aligned16(out)) {
+        attention_backward_D_kernel<true><<<grid, block, 0, stream>>>(Dbuf, dout, out, B, T, C, NH);
+    } else {
+        attention_backward_D_kernel<false><<<grid, block, 0, stream>>>(Dbuf, dout, out, B, T, C, NH);
+    }
     CUDA_CHECK_LAST();
 }
 
@@ -361,9 +380,36 @@ __device__ __forceinline__ void att_load_tile(__nv_bfloat16 *dst, const __nv_bfl
     }
 }
 
+// Register staging of one ROWS x HS tile for software pipelining: fetch() issues the global loads
+// of the next tile (rows >= T give zeros) before the current tile is computed on, store() writes
+// them to shared memory (row stride HS + 8) after the block has finished with the old contents.
+// Thread i handles 16-byte vectors i, i + 128, ... (blockDim.x == 32 * ATT_TC_WARPS).
+template <int HS, int ROWS> struct AttTileRegs {
+    static constexpr int VPR = HS / 8;
+    static constexpr int CNT = ROWS * VPR / (32 * ATT_TC_WARPS);
+    static_assert((ROWS * VPR) % (32 * ATT_TC_WARPS) == 0, "tile must split evenly over the block");
+    int4 v[CNT];
+    __device__ __forceinline__ void fetch(const __nv_bfloat16 *src, size_t stride, int row0, int T) {
+#pragma unroll
+        for (int i = 0; i < CNT; i++) {
+            const int idx = threadIdx.x + i * 32 * ATT_TC_WARPS;
+            const int r = idx / VPR, cv = idx % VPR, row = row0 + r;
+            v[i] = row < T ? *reinterpret_cast<const int4 *>(src + (size_t)row * stride + cv * 8) : make_int4(0, 0, 0, 0);
+        }
+    }
+    __device__ __forceinline__ void store(__nv_bfloat16 *dst) const {
+#pragma unroll
+        for (int i = 0; i < CNT; i++) {
+            const int idx = threadIdx.x + i * 32 * ATT_TC_WARPS;
+            const int r = idx / VPR, cv = idx % VPR;
+            *reinterpret_cast<int4 *>(dst + r * (HS + 8) + cv * 8) = v[i];
+        }
+    }
+};
+
 // Forward. grid (ceil(T/64) query tiles, B*NH), 4 warps; warp w owns query rows qt*64 + 16w + {g, g+8}.
 // Key tiles of 64 from 0 to the diagonal tile; online softmax state (m, l) per row in registers.
-template <int HS>
+template <int HS, bool PREFETCH>
 __global__ void __launch_bounds__(32 * ATT_TC_WARPS)
     attention_forward_tc_kernel(__nv_bfloat16 *out, float *lse, const __nv_bfloat16 *qkv, int T, int C, int NH) {
     constexpr int LD = HS + 8, BK = 64, KS = HS / 16, NT = BK / 8, NO = HS / 8;
@@ -394,11 +440,25 @@ __global__ void __launch_bounds__(32 * ATT_TC_WARPS)
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 
     const int last_kt = (qt * ATT_TC_ROWS + ATT_TC_ROWS - 1) / BK; // == qt (BK == 64)
+    AttTileRegs<HS, BK> kr, vr;
+    if (PREFETCH) {
+        kr.fetch(kbase, C3, 0, T);
+        vr.fetch(vbase, C3, 0, T);
+    }
     for (int kt = 0; kt <= last_kt; kt++) {
         __syncthreads(); // everyone is done with the previous K/V tile
-        att_load_tile<HS>(Ks, kbase, C3, kt * BK, BK, T);
-        att_load_tile<HS>(Vs, vbase, C3, kt * BK, BK, T);
+        if (PREFETCH) {
+            kr.store(Ks);
+            vr.store(Vs);
+        } else {
+            att_load_tile<HS>(Ks, kbase, C3, kt * BK, BK, T);
+            att_load_tile<HS>(Vs, vbase, C3, kt * BK, BK, T);
+        }
         __syncthreads();
+        if (PREFETCH && kt < last_kt) { // next tile's loads fly while this one is computed on
+            kr.fetch(kbase, C3, (kt + 1) * BK, T);
+            vr.fetch(vbase, C3, (kt + 1) * BK, T);
+        }
         // S = Q K^T for 16 rows x 64 keys
         float s[NT][4];
 #pragma unroll
@@ -488,7 +548,7 @@ __global__ void __launch_bounds__(32 * ATT_TC_WARPS)
 // Loops over the query tiles (BQ rows) at or after the key tile. Per tile, with the warp's keys
 // as rows: S^T = K Q^T, dP^T = V dO^T, P^T = exp(scale S^T - lse[query]) (causal: query >= key),
 // dS^T = P^T (dP^T - D[query]); dV += P^T dO, dK += dS^T Q (scaled at the end).
-template <int HS, int BQ>
+template <int HS, int BQ, bool PREFETCH>
 __global__ void __launch_bounds__(32 * ATT_TC_WARPS)
     attention_backward_dkdv_tc_kernel(__nv_bfloat16 *dqkv, const __nv_bfloat16 *dout, const __nv_bfloat16 *qkv,
                                       const float *lse, const float *Dbuf, int T, int C, int NH) {
@@ -525,16 +585,30 @@ __global__ void __launch_bounds__(32 * ATT_TC_WARPS)
     }
     const int first_qt = (kt * ATT_TC_ROWS) / BQ;
     const int num_qt = (T + BQ - 1) / BQ;
+    AttTileRegs<HS, BQ> qr, dr;
+    if (PREFETCH) {
+        qr.fetch(qbase, C3, first_qt * BQ, T);
+        dr.fetch(dobase, (size_t)C, first_qt * BQ, T);
+    }
     for (int qt = first_qt; qt < num_qt; qt++) {
         __syncthreads(); // previous Q/dO tile no longer in use (and K/V loads above ordered)
-        att_load_tile<HS>(Qs, qbase, C3, qt * BQ, BQ, T);
-        att_load_tile<HS>(dOs, dobase, (size_t)C, qt * BQ, BQ, T);
+        if (PREFETCH) {
+            qr.store(Qs);
+            dr.store(dOs);
+        } else {
+            att_load_tile<HS>(Qs, qbase, C3, qt * BQ, BQ, T);
+            att_load_tile<HS>(dOs, dobase, (size_t)C, qt * BQ, BQ, T);
+        }
         for (int i = threadIdx.x; i < BQ; i += blockDim.x) {
             const int t = qt * BQ + i;
             lse_s[i] = t < T ? lse_bh[t] : 0.0f;
             D_s[i] = t < T ? D_bh[t] : 0.0f;
         }
         __syncthreads();
+        if (PREFETCH && qt + 1 < num_qt) { // prefetch the next query tile during this one's math
+            qr.fetch(qbase, C3, (qt + 1) * BQ, T);
+            dr.fetch(dobase, (size_t)C, (qt + 1) * BQ, T);
+        }
         float st[NT][4], dpt[NT][4];
 #pragma unroll
         for (int nt = 0; nt < NT; nt++) {
@@ -603,7 +677,7 @@ __global__ void __launch_bounds__(32 * ATT_TC_WARPS)
 // dQ. grid (ceil(T/64) query tiles, B*NH), 4 warps; warp w owns queries qt*64 + 16w + {g, g+8}.
 // Loops over key tiles (BK keys) up to the diagonal: S = Q K^T, dP = dO V^T, P = exp(scale S - lse),
 // dS = P (dP - D); dQ += dS K (scaled at the end).
-template <int HS, int BK>
+template <int HS, int BK, bool PREFETCH>
 __global__ void __launch_bounds__(32 * ATT_TC_WARPS)
     attention_backward_dq_tc_kernel(__nv_bfloat16 *dqkv, const __nv_bfloat16 *dout, const __nv_bfloat16 *qkv,
                                     const float *lse, const float *Dbuf, int T, int C, int NH) {
@@ -638,11 +712,25 @@ __global__ void __launch_bounds__(32 * ATT_TC_WARPS)
     for (int j = 0; j < NO; j++) dq[j][0] = dq[j][1] = dq[j][2] = dq[j][3] = 0.0f;
     const int last_row = min(qt * ATT_TC_ROWS + ATT_TC_ROWS, T) - 1;
     const int last_kt = last_row / BK;
+    AttTileRegs<HS, BK> kr, vr;
+    if (PREFETCH) {
+        kr.fetch(kbase, C3, 0, T);
+        vr.fetch(vbase, C3, 0, T);
+    }
     for (int kt = 0; kt <= last_kt; kt++) {
+        __syncthreads(); // previous K/V tile no longer in use (and Q/dO loads above ordered)
+        if (PREFETCH) {
+            kr.store(Ks);
+            vr.store(Vs);
+        } else {
+            att_load_tile<HS>(Ks, kbase, C3, kt * BK, BK, T);
+            att_load_tile<HS>(Vs, vbase, C3, kt * BK, BK, T);
+        }
         __syncthreads();
-        att_load_tile<HS>(Ks, kbase, C3, kt * BK, BK, T);
-        att_load_tile<HS>(Vs, vbase, C3, kt * BK, BK, T);
-        __syncthreads();
+        if (PREFETCH && kt < last_kt) {
+            kr.fetch(kbase, C3, (kt + 1) * BK, T);
+            vr.fetch(vbase, C3, (kt + 1) * BK, T);
+        }
         float s[NT][4], dp[NT][4];
 #pragma unroll
         for (int nt = 0; nt < NT; nt++) {
@@ -709,32 +797,61 @@ template <int HS> struct AttTC {
     static constexpr size_t dq_smem = (size_t)(2 * ATT_TC_ROWS + 2 * BK_DQ) * (HS + 8) * sizeof(__nv_bfloat16);
 };
 
+// Default for the register prefetch of the next tile (see AttTileRegs): on for the HS = 64 forward
+// (no occupancy cost: 3 blocks/SM either way), off where its registers would cost occupancy or
+// spill. dev/cuda/attention.cu times both variants.
+#ifndef ATT_PREFETCH_FWD
+#define ATT_PREFETCH_FWD(HS) ((HS) == 64)
+#endif
+#ifndef ATT_PREFETCH_BWD
+#define ATT_PREFETCH_BWD(HS) 0
+#endif
+
+template <int HS, bool PREFETCH>
+static void attention_forward_tc_launch(floatX *out, float *lse, const floatX *qkv, int B, int T, int C, int NH,
+                                        cudaStream_t stream) {
+    const size_t smem = AttTC<HS>::fwd_smem;
+    cudaCheck(cudaFuncSetAttribute(attention_forward_tc_kernel<HS, PREFETCH>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                   (int)smem));
+    dim3 grid((unsigned)ceil_div(T, ATT_TC_ROWS), (unsigned)(B * NH));
+    attention_forward_tc_kernel<HS, PREFETCH><<<grid, 32 * ATT_TC_WARPS, smem, stream>>>(out, lse, qkv, T, C, NH);
+    CUDA_CHECK_LAST();
+}
+
+template <int HS, bool PREFETCH>
+static void attention_backward_tc_launch(floatX *dqkv, const floatX *dout, const floatX *qkv, const float *lse,
+                                         const float *Dbuf, int B, int T, int C, int NH, cudaStream_t stream) {
+    constexpr int BQ = AttTC<HS>::BQ_DKDV, BK = AttTC<HS>::BK_DQ;
+    const size_t smem_kv = AttTC<HS>::dkdv_smem, smem_q = AttTC<HS>::dq_smem;
+    cudaCheck(cudaFuncSetAttribute(attention_backward_dkdv_tc_kernel<HS, BQ, PREFETCH>,
+                                   cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kv));
+    cudaCheck(cudaFuncSetAttribute(attention_backward_dq_tc_kernel<HS, BK, PREFETCH>,
+                                   cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_q));
+    dim3 grid((unsigned)ceil_div(T, ATT_TC_ROWS), (unsigned)(B * NH));
+    attention_backward_dkdv_tc_kernel<HS, BQ, PREFETCH><<<grid, 32 * ATT_TC_WARPS, smem_kv, stream>>>(
+        dqkv, dout, qkv, lse, Dbuf, T, C, NH);
+    CUDA_CHECK_LAST();
+    attention_backward_dq_tc_kernel<HS, BK, PREFETCH><<<grid, 32 * ATT_TC_WARPS, smem_q, stream>>>(dqkv, dout, qkv, lse,
+                                                                                                 Dbuf, T, C, NH);
+    CUDA_CHECK_LAST();
+}
+
+// prefetch: -1 = the default above, 0 / 1 = force (benchmarks).
 template <int HS>
 static void attention_forward_tc(floatX *out, float *lse, const floatX *qkv, int B, int T, int C, int NH,
-                                 cudaStream_t stream) {
-    const size_t smem = AttTC<HS>::fwd_smem;
-    cudaCheck(cudaFuncSetAttribute(attention_forward_tc_kernel<HS>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    dim3 grid((unsigned)ceil_div(T, ATT_TC_ROWS), (unsigned)(B * NH));
-    attention_forward_tc_kernel<HS><<<grid, 32 * ATT_TC_WARPS, smem, stream>>>(out, lse, qkv, T, C, NH);
-    CUDA_CHECK_LAST();
+                                 cudaStream_t stream, int prefetch = -1) {
+    if (prefetch < 0) prefetch = ATT_PREFETCH_FWD(HS);
+    if (prefetch) attention_forward_tc_launch<HS, true>(out, lse, qkv, B, T, C, NH, stream);
+    else attention_forward_tc_launch<HS, false>(out, lse, qkv, B, T, C, NH, stream);
 }
 
 template <int HS>
 static void attention_backward_tc(floatX *dqkv, const floatX *dout, const floatX *qkv, const float *lse,
-                                  const float *Dbuf, int B, int T, int C, int NH, cudaStream_t stream) {
-    constexpr int BQ = AttTC<HS>::BQ_DKDV, BK = AttTC<HS>::BK_DQ;
-    const size_t smem_kv = AttTC<HS>::dkdv_smem, smem_q = AttTC<HS>::dq_smem;
-    cudaCheck(cudaFuncSetAttribute(attention_backward_dkdv_tc_kernel<HS, BQ>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   (int)smem_kv));
-    cudaCheck(cudaFuncSetAttribute(attention_backward_dq_tc_kernel<HS, BK>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   (int)smem_q));
-    dim3 grid((unsigned)ceil_div(T, ATT_TC_ROWS), (unsigned)(B * NH));
-    attention_backward_dkdv_tc_kernel<HS, BQ><<<grid, 32 * ATT_TC_WARPS, smem_kv, stream>>>(dqkv, dout, qkv, lse, Dbuf,
-                                                                                          T, C, NH);
-    CUDA_CHECK_LAST();
-    attention_backward_dq_tc_kernel<HS, BK><<<grid, 32 * ATT_TC_WARPS, smem_q, stream>>>(dqkv, dout, qkv, lse, Dbuf, T,
-                                                                                       C, NH);
-    CUDA_CHECK_LAST();
+                                  const float *Dbuf, int B, int T, int C, int NH, cudaStream_t stream,
+                                  int prefetch = -1) {
+    if (prefetch < 0) prefetch = ATT_PREFETCH_BWD(HS);
+    if (prefetch) attention_backward_tc_launch<HS, true>(dqkv, dout, qkv, lse, Dbuf, B, T, C, NH, stream);
+    else attention_backward_tc_launch<HS, false>(dqkv, dout, qkv, lse, Dbuf, B, T, C, NH, stream);
 }
 #endif // !FLOATX_IS_FP32
 

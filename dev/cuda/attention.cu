@@ -29,12 +29,46 @@ static int omp_threads(void) {
 #endif
 }
 
-// path: 0 = dispatch (attention_forward/_backward), 1 = force the SIMT kernels
+// path: 0 = dispatch (attention_forward/_backward), 1 = force the SIMT kernels,
+// 2 / 3 = tensor-core kernels with the register prefetch forced on / off (bf16, HS 64 or 128)
+static const char *PATH_NAMES[] = {"", "_simt", "_tc_prefetch", "_tc_noprefetch"};
+
+static void att_forward_path(int path, floatX *out, float *lse, const floatX *qkv, int B, int T, int C, int NH,
+                             cudaStream_t s) {
+#if !FLOATX_IS_FP32
+    if (path >= 2) {
+        if (C / NH == 64) attention_forward_tc<64>(out, lse, qkv, B, T, C, NH, s, path == 2);
+        else attention_forward_tc<128>(out, lse, qkv, B, T, C, NH, s, path == 2);
+        return;
+    }
+#endif
+    if (path == 1) attention_forward_simt(out, lse, qkv, B, T, C, NH, s);
+    else attention_forward(out, lse, qkv, B, T, C, NH, s);
+}
+
+static void att_backward_path(int path, floatX *dqkv, const floatX *dout, const floatX *qkv, const floatX *out,
+                              const float *lse, float *scratch, int B, int T, int C, int NH, cudaStream_t s) {
+#if !FLOATX_IS_FP32
+    if (path >= 2) {
+        attention_backward_D(scratch, dout, out, B, T, C, NH, s);
+        if (C / NH == 64) attention_backward_tc<64>(dqkv, dout, qkv, lse, scratch, B, T, C, NH, s, path == 2);
+        else attention_backward_tc<128>(dqkv, dout, qkv, lse, scratch, B, T, C, NH, s, path == 2);
+        return;
+    }
+#endif
+    if (path == 1) {
+        attention_backward_D(scratch, dout, out, B, T, C, NH, s);
+        attention_backward_simt(dqkv, dout, qkv, lse, scratch, B, T, C, NH, s);
+    } else {
+        attention_backward(dqkv, dout, qkv, out, lse, scratch, B, T, C, NH, s);
+    }
+}
+
 static void run_case(Bench *b, const CudaContext *ctx, int B, int T, int C, int NH, int path) {
     const size_t n_qkv = (size_t)B * T * 3 * C, n_out = (size_t)B * T * C, n_lse = (size_t)B * NH * T;
     const int HS = C / NH;
     char tag[96], name[160];
-    snprintf(tag, sizeof(tag), "B%d_T%d_C%d_NH%d_HS%d%s", B, T, C, NH, HS, path ? "_simt" : "");
+    snprintf(tag, sizeof(tag), "B%d_T%d_C%d_NH%d_HS%d%s", B, T, C, NH, HS, PATH_NAMES[path]);
     float *qkv = bench_random(n_qkv, 0.0f, 1.5f, 1);
     float *dout = bench_random(n_out, 0.0f, 1.0f, 2);
     float *cpu_scratch = (float *)malloc_check((size_t)omp_threads() * T * sizeof(float));
@@ -45,8 +79,7 @@ static void run_case(Bench *b, const CudaContext *ctx, int B, int T, int C, int 
     floatX *d_qkv = to_device(qkv, n_qkv);
     floatX *d_out = to_device(dout, n_out); // junk, overwritten
     float *d_lse = to_device_f32(dout, n_lse);
-    if (path == 1) attention_forward_simt(d_out, d_lse, d_qkv, B, T, C, NH, ctx->stream);
-    else attention_forward(d_out, d_lse, d_qkv, B, T, C, NH, ctx->stream);
+    att_forward_path(path, d_out, d_lse, d_qkv, B, T, C, NH, ctx->stream);
     float *g_out = from_device(d_out, n_out), *g_lse = from_device_f32(d_lse, n_lse);
     snprintf(name, sizeof(name), "attention_forward_out_%s", tag);
     check(b, name, g_out, out, n_out, OUT_TOL * rms_of(out, n_out), OUT_TOL);
@@ -64,12 +97,7 @@ static void run_case(Bench *b, const CudaContext *ctx, int B, int T, int C, int 
     float *scratch = NULL;
     cudaCheck(cudaMalloc(&scratch, attention_backward_scratch_bytes(B, T, C, NH)));
     auto backward = [&]() {
-        if (path == 1) {
-            attention_backward_D(scratch, d_dout, d_out, B, T, C, NH, ctx->stream);
-            attention_backward_simt(d_dqkv, d_dout, d_qkv, d_lse, scratch, B, T, C, NH, ctx->stream);
-        } else {
-            attention_backward(d_dqkv, d_dout, d_qkv, d_out, d_lse, scratch, B, T, C, NH, ctx->stream);
-        }
+        att_backward_path(path, d_dqkv, d_dout, d_qkv, d_out, d_lse, scratch, B, T, C, NH, ctx->stream);
     };
     backward();
     float *g_dqkv = from_device(d_dqkv, n_qkv);
@@ -99,22 +127,12 @@ static void run_timing(Bench *b, const CudaContext *ctx, int B, int T, int C, in
     // useful causal FLOPs: QK^T and PV over the lower triangle
     const double fwd_flops = 2.0 * 2.0 * B * NH * (double)T * (T + 1) / 2.0 * (C / NH);
     char name[160];
-    const char *p = path ? " simt" : "";
-    const int reps = path ? 2 : 10;
-    float ms = time_ms(s, reps, [&]() {
-        if (path) attention_forward_simt(out, lse, qkv, B, T, C, NH, s);
-        else attention_forward(out, lse, qkv, B, T, C, NH, s);
-    });
+    const char *p = PATH_NAMES[path];
+    const int reps = path == 1 ? 2 : 10;
+    float ms = time_ms(s, reps, [&]() { att_forward_path(path, out, lse, qkv, B, T, C, NH, s); });
     snprintf(name, sizeof(name), "attention_forward%s B=%d T=%d C=%d NH=%d", p, B, T, C, NH);
     report_flops(b, ctx, name, ms, fwd_flops);
-    ms = time_ms(s, reps, [&]() {
-        if (path) {
-            attention_backward_D(scratch, dout, out, B, T, C, NH, s);
-            attention_backward_simt(dqkv, dout, qkv, lse, scratch, B, T, C, NH, s);
-        } else {
-            attention_backward(dqkv, dout, qkv, out, lse, scratch, B, T, C, NH, s);
-        }
-    });
+    ms = time_ms(s, reps, [&]() { att_backward_path(path, dqkv, dout, qkv, out, lse, scratch, B, T, C, NH, s); });
     snprintf(name, sizeof(name), "attention_backward%s B=%d T=%d C=%d NH=%d (2.5x forward FLOPs)", p, B, T, C, NH);
     report_flops(b, ctx, name, ms, 2.5 * fwd_flops);
     cudaCheck(cudaFree(qkv)); cudaCheck(cudaFree(out)); cudaCheck(cudaFree(dout)); cudaCheck(cudaFree(dqkv));
@@ -134,10 +152,21 @@ int main(void) {
     run_case(&b, &ctx, 2, 37, 48, 3, 0);
     run_case(&b, &ctx, 1, 129, 192, 2, 0);
     run_case(&b, &ctx, 1, 40, 320, 1, 0);
-    if (!FLOATX_IS_FP32) run_case(&b, &ctx, 2, 256, 768, 12, 1);
+    if (!FLOATX_IS_FP32) {
+        run_case(&b, &ctx, 2, 256, 768, 12, 1);  // SIMT on the GPT-2 head size
+        run_case(&b, &ctx, 2, 200, 768, 12, 2);  // both prefetch variants, T not a tile multiple
+        run_case(&b, &ctx, 2, 200, 768, 12, 3);
+        run_case(&b, &ctx, 1, 100, 256, 2, 2);   // HS 128
+        run_case(&b, &ctx, 1, 100, 256, 2, 3);
+    }
     bench_gemm_ceiling(&b, &ctx);
     run_timing(&b, &ctx, 64, 1024, 768, 12, 0);
     run_timing(&b, &ctx, 32, 1024, 1024, 8, 0);
+    if (!FLOATX_IS_FP32) {
+        run_timing(&b, &ctx, 64, 1024, 768, 12, 2);
+        run_timing(&b, &ctx, 64, 1024, 768, 12, 3);
+        run_timing(&b, &ctx, 32, 1024, 1024, 8, 3);
+    }
     run_timing(&b, &ctx, 4, 1024, 768, 12, 1);
     int rc = bench_finish(&b);
     cuda_context_free(&ctx);

@@ -3,7 +3,7 @@
  *
  * File (gpt2_tokenizer.bin, little-endian; see doc/formats.md "Tokenizer v3"):
  *   header: 256 x uint32
- *     [0] magic 20240328  [1] version (2 or 3)  [2] vocab_size  [3] end-of-text id
+ *     [0] magic 20240328  [1] version (1, 2 or 3)  [2] vocab_size  [3] end-of-text id
  *     version 3 only: [4] n_merges  [5] payload bytes after the header  [6] FNV-1a 32 of the payload
  *   payload, both versions: for each token id in order, one byte length n (1..255) then n bytes
  *   payload, version 3 only, after that: n_merges x (uint32 left id, uint32 right id), in rank
@@ -30,7 +30,7 @@
  * pieces split where they would after that substitution, but the original bytes are encoded:
  * decode(encode(x)) == x for every byte string x.
  *
- * Header-only; all functions static. Compiles as C11 and as C++ (nvcc).
+ * Header-only; all functions static inline. Compiles as C11 and as C++ (nvcc).
  */
 #ifndef LLMC_TOKENIZER_H
 #define LLMC_TOKENIZER_H

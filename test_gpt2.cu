@@ -8,8 +8,8 @@
  * The debug state (written by train_gpt2.py, llmc/debug_state.h) holds one batch, PyTorch's
  * logits, loss and the gradients of all 16 parameter tensors (fp32, on the CPU), and the losses
  * of S AdamW steps on that batch. The checks, in order:
- *   1. logits, loss and every gradient at the default recompute level (-r 1), then the gradients
- *      again with -r 0 and -r 2 (the recompute paths run different kernels);
+ *   1. the gradients with recompute -r 0 and -r 2 (the recompute paths run different kernels),
+ *      then logits, loss and every gradient, tensor by tensor, at the default -r 1;
  *   2. the losses of the S AdamW steps (learning rate etc. from the file);
  *   3. a checkpoint (model + optimizer + data-loader state, llmc/train_state.h) after the S steps,
  *      K more steps, then a fresh model resumed from the checkpoint runs the same K steps: losses,
@@ -201,7 +201,7 @@ int main(int argc, char **argv) {
         free_activations(&model);
     }
 
-    // 1. logits, loss and gradients at -r 1, tensor by tensor
+    // 1. (continued) logits, loss and gradients at -r 1, tensor by tensor
     gpt2_alloc_activations(&model, B, T, 1);
     gpt2_set_batch(&model, ref.inputs, ref.targets, B, T);
     gpt2_forward(&model, B, T, FORWARD_LOSSES, 0.0f);

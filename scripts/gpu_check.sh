@@ -169,7 +169,9 @@ done
 # ---------------------------------------------------------------------------------------------
 # kernel checks
 if [[ -f dev/cuda/run_all.sh ]]; then
-    run kernels 150 env GPU_ARCHS="$GPU_ARCHS" bash dev/cuda/run_all.sh
+    kernel_budget=$(($(remaining) - 20))
+    ((kernel_budget > 135)) && kernel_budget=135
+    run kernels 150 env GPU_ARCHS="$GPU_ARCHS" OUT="$LOGS" BUDGET="$kernel_budget" bash dev/cuda/run_all.sh
     rc=$?
     tail_line=$(grep -v '^\s*$' "$LOGS/kernels.log" | tail -1)
     if ((rc == 0)); then record kernels PASS "$tail_line"; else record kernels FAIL "$(why $rc); $tail_line"; fi

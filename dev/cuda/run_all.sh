@@ -8,7 +8,8 @@
 # Environment: PRECISIONS (default "BF16 FP32"), GPU_ARCHS (default 90), OUT (default ./gpu_out),
 # TIMEOUT per program in seconds (default 90), BUDGET for the whole script in seconds (default 135:
 # programs that would start later are skipped, each one's timeout is cut to what is left, so a
-# caller's outer timeout never hits), JOBS for the parallel build (default: CPU count).
+# caller's outer timeout never hits), JOBS for the parallel build (default: CPU count), SKIP_BUILD=1
+# to run binaries built beforehand (bin/<precision>/).
 # Each program prints "ok NAME: ..." / "not ok NAME: ..." per check and "perf NAME: ..." lines;
 # the table counts them. The last line is a one-line summary. Exit status 0 iff every program that
 # ran passed (programs skipped for time are listed, not failed).
@@ -42,7 +43,9 @@ for prec in $PRECISIONS; do
         continue
     fi
     echo "== build $prec (GPU_ARCHS=$GPU_ARCHS)"
-    if ! make -j"$JOBS" all PRECISION="$prec" GPU_ARCHS="$GPU_ARCHS" >"$LOGDIR/build_$prec.log" 2>&1; then
+    if [[ ${SKIP_BUILD:-0} == 1 && -d bin/$prec ]]; then
+        echo "   SKIP_BUILD=1: using the binaries in bin/$prec"
+    elif ! make -j"$JOBS" all PRECISION="$prec" GPU_ARCHS="$GPU_ARCHS" >"$LOGDIR/build_$prec.log" 2>&1; then
         echo "build $prec failed:"
         grep -m 5 -E 'error|warning' "$LOGDIR/build_$prec.log"
     fi

@@ -11,17 +11,20 @@ if ! command -v nvcc > /dev/null; then
   echo "not ok nvcc_present: no nvcc in PATH or /usr/local/cuda/bin"
   exit 1
 fi
-for target in train_gpt2cu test_gpt2cu train_gpt2fp32cu test_gpt2fp32cu; do
-  if make -B -f dev/gpu.mk "$target" GPU_WERROR=1 GPU_ARCHS="80 90" > "$TMP/$target.log" 2>&1; then
+# into a scratch directory, so binaries built for one GPU (GPU_ARCHS=90) are left alone
+targets=(train_gpt2cu test_gpt2cu train_gpt2fp32cu test_gpt2fp32cu)
+make -k -B -j2 -f dev/gpu.mk "${targets[@]/#/$TMP/}" GPU_OUT="$TMP/" GPU_WERROR=1 GPU_ARCHS="80 90" > "$TMP/trainers.log" 2>&1
+for target in "${targets[@]}"; do
+  if [ -x "$TMP/$target" ]; then
     echo "ok build_${target}_sm80_sm90_no_warnings"
   else
-    echo "not ok build_${target}_sm80_sm90_no_warnings: $(grep -m 3 -E 'error|warning' "$TMP/$target.log" | tr '\n' ' ')"
+    echo "not ok build_${target}_sm80_sm90_no_warnings: $(grep -m 3 -E 'error|warning' "$TMP/trainers.log" | tr '\n' ' ')"
     fails=$((fails + 1))
   fi
 done
 if [ -f dev/cuda/Makefile ]; then
   for precision in BF16 FP32; do
-    if make -B -C dev/cuda all PRECISION=$precision WERROR=1 > "$TMP/dev_cuda_$precision.log" 2>&1; then
+    if make -B -j2 -C dev/cuda all PRECISION=$precision WERROR=1 BIN="$(cd "$TMP" && pwd)/dev_cuda_$precision" > "$TMP/dev_cuda_$precision.log" 2>&1; then
       echo "ok build_dev_cuda_benchmarks_$precision"
     else
       echo "not ok build_dev_cuda_benchmarks_$precision: $(grep -m 3 -E 'error|warning' "$TMP/dev_cuda_$precision.log" | tr '\n' ' ')"

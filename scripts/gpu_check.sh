@@ -180,7 +180,7 @@ done
 if [[ -f dev/cuda/run_all.sh ]]; then
     kernel_budget=$(($(remaining) - 20))
     ((kernel_budget > 135)) && kernel_budget=135
-    run kernels 150 env GPU_ARCHS="$GPU_ARCHS" OUT="$LOGS" BUDGET="$kernel_budget" bash dev/cuda/run_all.sh
+    run kernels 150 env GPU_ARCHS="$GPU_ARCHS" OUT="$LOGS" BUDGET="$kernel_budget" SKIP_BUILD="$PREBUILT" bash dev/cuda/run_all.sh
     rc=$?
     tail_line=$(grep -v '^\s*$' "$LOGS/kernels.log" | tail -1)
     if ((rc == 0)); then record kernels PASS "$tail_line"; else record kernels FAIL "$(why $rc); $tail_line"; fi
@@ -288,7 +288,7 @@ done <"$WORK/train_rows.txt"
     echo
     echo "$FAILED failed; $((SECONDS - START))s in all."
 } >"$SUMMARY"
-for f in "$LOGS"/*.log "$WORK"/cuda/*.log; do
+for f in "$LOGS"/*.log "$LOGS"/cuda/*.log; do
     [[ -f $f ]] || continue
     echo "===== $(basename "$f")"
     cat "$f"

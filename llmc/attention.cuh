@@ -804,7 +804,7 @@ template <int HS> struct AttTC {
 #define ATT_PREFETCH_FWD(HS) ((HS) == 64)
 #endif
 #ifndef ATT_PREFETCH_BWD
-#define ATT_PREFETCH_BWD(HS) 0
+#define ATT_PREFETCH_BWD(HS) ((HS) == 64) // H200, B=64 T=1024 HS=64: 2.43 ms vs 3.27 ms without
 #endif
 
 template <int HS, bool PREFETCH>

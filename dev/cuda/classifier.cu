@@ -54,6 +54,7 @@ static void run_case(Bench *b, const CudaContext *ctx, int N, int V, int Vp) {
     // an ignored row: target -1 -> loss 0 and an all-zero gradient row
     to_device_into(d_logits, logits, NV);
     int ignored = -1;
+    cudaCheck(cudaDeviceSynchronize()); // see to_device_into in common.h
     cudaCheck(cudaMemcpy(d_targets, &ignored, sizeof(int), cudaMemcpyHostToDevice));
     fused_classifier(d_logits, d_losses, d_targets, dloss, N, V, Vp, 1, ctx->stream);
     g_losses = from_device_f32(d_losses, N);

@@ -119,7 +119,10 @@ static floatX *to_device(const float *h, size_t n) {
     return d;
 }
 
+// Overwrites a buffer that kernels on the (non-blocking) context stream may still be using:
+// cudaMemcpy runs on the legacy stream, which does not wait for that stream, so wait first.
 static void to_device_into(floatX *d, const float *h, size_t n) {
+    cudaCheck(cudaDeviceSynchronize());
 #if FLOATX_IS_FP32
     cudaCheck(cudaMemcpy(d, h, n * sizeof(float), cudaMemcpyHostToDevice));
 #else

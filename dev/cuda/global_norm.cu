@@ -31,6 +31,7 @@ static void run_case(Bench *b, const CudaContext *ctx, size_t n, int offset) {
     cudaCheck(cudaMalloc(&scratch, global_norm_scratch_floats() * sizeof(float)));
     global_norm_squared(out, d + offset, n, scratch, 0, ctx->stream);
     float got = 0.0f;
+    cudaCheck(cudaStreamSynchronize(ctx->stream)); // the stream does not wait for the legacy stream
     cudaCheck(cudaMemcpy(&got, out, sizeof(float), cudaMemcpyDeviceToHost));
     float reff = (float)ref;
     snprintf(name, sizeof(name), "global_norm_squared_n%zu_offset%d", n, offset);
@@ -40,12 +41,14 @@ static void run_case(Bench *b, const CudaContext *ctx, size_t n, int offset) {
     global_norm_squared(out, d + offset, h, scratch, 0, ctx->stream);
     global_norm_squared(out, d + offset + h, n - h, scratch, 1, ctx->stream);
     float got2 = 0.0f;
+    cudaCheck(cudaStreamSynchronize(ctx->stream));
     cudaCheck(cudaMemcpy(&got2, out, sizeof(float), cudaMemcpyDeviceToHost));
     snprintf(name, sizeof(name), "global_norm_squared_accumulate_n%zu_offset%d", n, offset);
     check(b, name, &got2, &reff, 1, 0.0, 1e-5);
     // determinism
     float again = 0.0f;
     global_norm_squared(out, d + offset, n, scratch, 0, ctx->stream);
+    cudaCheck(cudaStreamSynchronize(ctx->stream));
     cudaCheck(cudaMemcpy(&again, out, sizeof(float), cudaMemcpyDeviceToHost));
     snprintf(name, sizeof(name), "global_norm_squared_deterministic_n%zu_offset%d", n, offset);
     check_same(b, name, &got, &again, sizeof(float));

@@ -19,6 +19,10 @@ static const double OUT_ATOL = 1e-5, OUT_RTOL = 1e-5, STAT_RTOL = 1e-5, DW_ATOL 
 static const double OUT_ATOL = 1e-4, OUT_RTOL = 5e-3, STAT_RTOL = 1e-5, DW_ATOL = 1e-2, DW_RTOL = 5e-3;
 #endif
 
+// mean and rstd are fp32 sums of C terms in a different order on each side: the rounding error
+// grows like sqrt(C) (seen on the H200: 1.1e-5 relative at C = 30000), so the bound does too.
+static double stat_rtol(int C) { return STAT_RTOL * (C > 1024 ? sqrt((double)C / 1024.0) : 1.0); }
+
 static int omp_threads(void) {
 #ifdef _OPENMP
     return omp_get_max_threads();
@@ -52,9 +56,9 @@ static void run_case(Bench *b, const CudaContext *ctx, int N, int C) {
     snprintf(name, sizeof(name), "layernorm_forward_out_N%d_C%d", N, C);
     check(b, name, g_out, out, NC, OUT_ATOL, OUT_RTOL);
     snprintf(name, sizeof(name), "layernorm_forward_mean_N%d_C%d", N, C);
-    check(b, name, g_mean, mean, N, 1e-6, STAT_RTOL);
+    check(b, name, g_mean, mean, N, 1e-6, stat_rtol(C));
     snprintf(name, sizeof(name), "layernorm_forward_rstd_N%d_C%d", N, C);
-    check(b, name, g_rstd, rstd, N, 1e-6, STAT_RTOL);
+    check(b, name, g_rstd, rstd, N, 1e-6, stat_rtol(C));
     free(g_out); free(g_mean); free(g_rstd);
 
     // fused residual + layernorm: the CPU normalises the residual as stored (rounded to floatX)
@@ -74,7 +78,7 @@ static void run_case(Bench *b, const CudaContext *ctx, int N, int C) {
     snprintf(name, sizeof(name), "fused_residual_layernorm_out_N%d_C%d", N, C);
     check(b, name, g_out, out2, NC, OUT_ATOL, OUT_RTOL);
     snprintf(name, sizeof(name), "fused_residual_layernorm_rstd_N%d_C%d", N, C);
-    check(b, name, g_rstd, rstd2, N, 1e-6, STAT_RTOL);
+    check(b, name, g_rstd, rstd2, N, 1e-6, stat_rtol(C));
     free(g_res); free(g_out); free(g_rstd); free(res); free(res_r); free(out2); free(mean2); free(rstd2);
 
     // backward, from the CPU's mean/rstd (isolates the backward)
@@ -83,7 +87,9 @@ static void run_case(Bench *b, const CudaContext *ctx, int N, int C) {
     layernorm_backward(dinp, dw, db, cpu_scratch, dout, inp, weight, mean, rstd, N, C);
     floatX *d_dout = to_device(dout, NC), *d_dinp = to_device(dinp0, NC);
     floatX *d_dw = to_device(dw0, C), *d_db = to_device(db0, C);
+    cudaCheck(cudaDeviceSynchronize()); // see to_device_into in common.h
     cudaCheck(cudaMemcpy(d_mean, mean, N * sizeof(float), cudaMemcpyHostToDevice));
+    cudaCheck(cudaDeviceSynchronize()); // see to_device_into in common.h
     cudaCheck(cudaMemcpy(d_rstd, rstd, N * sizeof(float), cudaMemcpyHostToDevice));
     float *scratch = NULL;
     cudaCheck(cudaMalloc(&scratch, layernorm_backward_scratch_bytes(N, C)));

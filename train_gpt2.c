@@ -722,8 +722,12 @@ int main(int argc, char **argv) {
 
     DataLoader train, val;
     dataloader_init(&train, o.train_data_pattern, (size_t)B, (size_t)T, 0, 1, o.shuffle, (uint64_t)o.seed);
+    dataloader_set_vocab_size(&train, c->vocab_size);  // a token >= V is an error naming its shard
     int have_val = o.val_data_pattern[0] != '\0' && o.val_loss_every > 0;
-    if (have_val) dataloader_init(&val, o.val_data_pattern, (size_t)B, (size_t)T, 0, 1, 0, (uint64_t)o.seed);
+    if (have_val) {
+        dataloader_init(&val, o.val_data_pattern, (size_t)B, (size_t)T, 0, 1, 0, (uint64_t)o.seed);
+        dataloader_set_vocab_size(&val, c->vocab_size);
+    }
     int max_steps = o.max_steps;
     if (max_steps < 0) max_steps = (int)(dataloader_num_batches(&train) / (size_t)grad_accum);
     if (max_steps < 1) die("flag -x: the train data holds fewer than one step of %ld tokens", total_batch);

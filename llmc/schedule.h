@@ -36,13 +36,14 @@ static inline float lr_schedule_get(const LRSchedule *s, int step) {
     float lr = s->learning_rate;
     if (step < s->warmup) return lr * (float)(step + 1) / (float)s->warmup;
     if (s->kind == SCHEDULE_CONSTANT) return lr;
+    // in double, as train_gpt2.py computes it, then rounded once
     int span = s->total_steps - s->warmup;
-    float ratio = (float)(step - s->warmup) / (float)(span > 1 ? span : 1);
-    if (ratio < 0.0f) ratio = 0.0f;
-    if (ratio > 1.0f) ratio = 1.0f;
-    float min_lr = lr * s->final_frac;
-    float coeff = s->kind == SCHEDULE_LINEAR ? 1.0f - ratio : 0.5f * (1.0f + cosf((float)M_PI * ratio));
-    return min_lr + coeff * (lr - min_lr);
+    double ratio = (double)(step - s->warmup) / (double)(span > 1 ? span : 1);
+    if (ratio < 0.0) ratio = 0.0;
+    if (ratio > 1.0) ratio = 1.0;
+    double min_lr = (double)lr * s->final_frac;
+    double coeff = s->kind == SCHEDULE_LINEAR ? 1.0 - ratio : 0.5 * (1.0 + cos(M_PI * ratio));
+    return (float)(min_lr + coeff * ((double)lr - min_lr));
 }
 
 #endif // LLMC_SCHEDULE_H

@@ -853,6 +853,559 @@ static void attention_backward_tc(floatX *dqkv, const floatX *dout, const floatX
     if (prefetch) attention_backward_tc_launch<HS, true>(dqkv, dout, qkv, lse, Dbuf, B, T, C, NH, stream);
     else attention_backward_tc_launch<HS, false>(dqkv, dout, qkv, lse, Dbuf, B, T, C, NH, stream);
 }
+// ----------------------------------------------------------------------------
+// Fast tensor-core kernels (ATT_FAST, the default; -DATT_FAST=0 returns to the kernels above).
+// Same tiles and the same math as above (fp32 accumulation, bf16 P and dS, deterministic: every
+// output element is owned by one thread and summed in a fixed order), but:
+//  - operand fragments come from shared memory with ldmatrix.x4: lane l gives the address of row
+//    l % 8 of 8x8 matrix l / 8 (16-byte rows) and receives register i = row l / 4, elements
+//    2(l % 4), 2(l % 4) + 1 of matrix i, which is exactly the layout of an mma A/B register; with
+//    .trans it receives elements (2(l % 4), l / 4), (2(l % 4) + 1, l / 4), i.e. the B register
+//    of a tile stored k-major (V in P V, dO / Q / K in the backward's second products). This
+//    replaces 4 (A) or 2 (B) 32-bit loads, and the 16-bit pair loads of k-major B, by 1 instruction.
+//    Row stride HS + 8 elements = 16 (mod 128) bytes: the 8 rows of each matrix hit distinct
+//    16-byte bank groups, conflict-free.
+//  - K/V (Q/dO) tiles stream through two shared-memory buffers with cp.async: one wait + one
+//    __syncthreads per tile, after which the next tile's copy is issued into the other buffer
+//    (free: every warp has passed the barrier, so it finished the previous tile) and flies during
+//    this tile's math. Rows >= T are zero-filled by the copy itself (src-size 0).
+//  - softmax in base 2: log2(e) folded into the score scale, ex2.approx; lse stored in natural log.
+//  - the backward works on 16-query (dK/dV) or 16-key (dQ) chunks: only two n-tiles of S and dP
+//    are live (16 + 16 registers), and chunks that the causal mask empties for the whole warp
+//    are skipped (warp-uniform tests, no barrier inside); the mask is applied only to chunks that
+//    straddle the diagonal or T.
+
+#ifndef ATT_FAST
+#define ATT_FAST 1
+#endif
+
+#define ATT_LOG2E 1.4426950408889634f
+#define ATT_LN2 0.6931471805599453f
+
+__device__ __forceinline__ uint32_t att_smem_addr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+__device__ __forceinline__ void ldsm_x4(uint32_t r[4], const __nv_bfloat16 *p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(att_smem_addr(p)));
+}
+__device__ __forceinline__ void ldsm_x4_trans(uint32_t r[4], const __nv_bfloat16 *p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(att_smem_addr(p)));
+}
+// A fragment, rows row0..+15, cols k0..+15 of a row-major tile: matrices (rows 0-7, k 0-7),
+// (rows 8-15, k 0-7), (rows 0-7, k 8-15), (rows 8-15, k 8-15) = a0..a3. Lane l addresses row
+// l % 16 at k offset 8 (l / 16).
+__device__ __forceinline__ void ldsm_a(uint32_t a[4], const __nv_bfloat16 *X, int ld, int row0, int k0, int lane) {
+    ldsm_x4(a, X + (row0 + (lane & 15)) * ld + k0 + (lane >> 4) * 8);
+}
+// B fragments of two n-tiles (n0..n0+7 -> b[0..1], n0+8..n0+15 -> b[2..3]), k0..k0+15, from a tile
+// stored n-major X[n][k] (K in Q K^T): matrices (n 0-7, k 0-7) = b0, (n 0-7, k 8-15) = b1 of the
+// first n-tile, then the same for n 8-15. Lane l addresses n row (l % 8) + 8 (l / 16), k 8 ((l/8)%2).
+__device__ __forceinline__ void ldsm_b_nmajor2(uint32_t b[4], const __nv_bfloat16 *X, int ld, int n0, int k0,
+                                               int lane) {
+    ldsm_x4(b, X + (n0 + (lane & 7) + ((lane >> 4) << 3)) * ld + k0 + ((lane >> 3) & 1) * 8);
+}
+// Same two n-tiles from a tile stored k-major X[k][n] (V in P V), transposed on the fly:
+// matrices (k 0-7, n 0-7) = b0, (k 8-15, n 0-7) = b1, (k 0-7, n 8-15), (k 8-15, n 8-15).
+// Lane l addresses k row l % 16 at n offset 8 (l / 16).
+__device__ __forceinline__ void ldsm_b_kmajor2(uint32_t b[4], const __nv_bfloat16 *X, int ld, int k0, int n0,
+                                               int lane) {
+    ldsm_x4_trans(b, X + (k0 + (lane & 15)) * ld + n0 + (lane >> 4) * 8);
+}
+
+// cp.async: 16 (4) bytes global -> shared, bypassing registers; src-size 0 writes zeros without
+// reading (the source address is still kept inside the tensor by the callers).
+__device__ __forceinline__ void att_cp16(void *dst, const void *src, bool valid) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(att_smem_addr(dst)), "l"(src),
+                 "r"(valid ? 16 : 0)
+                 : "memory");
+}
+__device__ __forceinline__ void att_cp4(void *dst, const void *src, bool valid) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(att_smem_addr(dst)), "l"(src),
+                 "r"(valid ? 4 : 0)
+                 : "memory");
+}
+__device__ __forceinline__ void att_cp_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void att_cp_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+
+__device__ __forceinline__ float att_exp2(float x) { // 2^x; -inf -> +0
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+
+// Asynchronous copy of rows row0..row0+ROWS-1 (HS bf16 each, global row stride `stride`) into a
+// smem tile with row stride HS + 8; rows >= T become zeros. Needs blockDim.x == 32 * ATT_TC_WARPS.
+template <int HS, int ROWS>
+__device__ __forceinline__ void att_tile_async(__nv_bfloat16 *dst, const __nv_bfloat16 *src, size_t stride, int row0,
+                                               int T) {
+    constexpr int VPR = HS / 8, NTH = 32 * ATT_TC_WARPS;
+    static_assert((ROWS * VPR) % NTH == 0, "tile must split evenly over the block");
+#pragma unroll
+    for (int i = 0; i < ROWS * VPR / NTH; i++) {
+        const int idx = threadIdx.x + i * NTH;
+        const int r = idx / VPR, cv = idx % VPR, row = row0 + r;
+        const bool ok = row < T;
+        att_cp16(dst + r * (HS + 8) + cv * 8, src + (size_t)(ok ? row : 0) * stride + cv * 8, ok);
+    }
+}
+
+// Forward. grid (ceil(T/64) query tiles, B*NH), 4 warps; warp w owns query rows qt*64 + 16w + {g, g+8}
+// (A = Q fragments kept in registers for the whole loop). Key tiles of 64 (== the query tile, so
+// key tile kt <= qt always holds key kt*64 <= every row: the running max is finite after tile 0).
+// smem: Q [64][LD], K [2][64][LD], V [2][64][LD] (two buffers).
+// Per tile: S = Q K^T (B = K rows, n-major: ldmatrix), online softmax on S in registers, then the
+// S accumulators of two adjacent n-tiles re-pack as the A fragment of P V (C/D layout (row g|g+8,
+// cols 2q,2q+1) == A layout), B = V rows, k-major: ldmatrix.trans. In the diagonal tile, 16-key
+// groups lying after every row of the warp are skipped in both products.
+template <int HS>
+__global__ void __launch_bounds__(32 * ATT_TC_WARPS)
+    attention_forward_fast_kernel(__nv_bfloat16 *out, float *lse, const __nv_bfloat16 *qkv, int T, int C, int NH) {
+    constexpr int LD = HS + 8, BK = 64, KS = HS / 16, NT = BK / 8, NO = HS / 8, TILE = 64 * LD;
+    static_assert(BK == ATT_TC_ROWS, "the causal reasoning above needs key tile == query tile");
+    extern __shared__ __align__(16) unsigned char att_smem_raw[];
+    __nv_bfloat16 *Qs = reinterpret_cast<__nv_bfloat16 *>(att_smem_raw);
+    __nv_bfloat16 *Ks = Qs + TILE;
+    __nv_bfloat16 *Vs = Ks + 2 * TILE;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x & 31, q = lane & 3;
+    const int g = lane >> 2;
+    const int qt = gridDim.x - 1 - blockIdx.x; // heaviest (last) query tiles first
+    const int bh = blockIdx.y, b = bh / NH, h = bh % NH;
+    const size_t C3 = 3 * (size_t)C;
+    const __nv_bfloat16 *qbase = qkv + (size_t)b * T * C3 + (size_t)h * HS;
+    const __nv_bfloat16 *kbase = qbase + C;
+    const __nv_bfloat16 *vbase = qbase + 2 * (size_t)C;
+    const float sl2 = ATT_LOG2E / sqrtf((float)HS); // scores in log2 units
+    const int row0 = qt * ATT_TC_ROWS + warp * 16;
+    const int rows[2] = {row0 + g, row0 + g + 8};
+
+    att_tile_async<HS, 64>(Qs, qbase, C3, qt * ATT_TC_ROWS, T);
+    att_tile_async<HS, 64>(Ks, kbase, C3, 0, T);
+    att_tile_async<HS, 64>(Vs, vbase, C3, 0, T);
+    att_cp_commit();
+
+    uint32_t qa[KS][4];
+    float o[NO][4];
+#pragma unroll
+    for (int j = 0; j < NO; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}; // m in log2 units
+
+    const int last_kt = qt;
+    att_cp_wait_all();
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < KS; kk++) ldsm_a(qa[kk], Qs, LD, warp * 16, kk * 16, lane);
+    for (int kt = 0; kt <= last_kt; kt++) {
+        const int buf = kt & 1;
+        if (kt > 0) {          // (tile 0 and Q: waited for above)
+            att_cp_wait_all(); // this thread's copies of tile kt have landed
+            __syncthreads();   // everyone's have; everyone is done with tile kt-1 (buffer buf ^ 1)
+        }
+        if (kt < last_kt) {
+            att_tile_async<HS, 64>(Ks + (buf ^ 1) * TILE, kbase, C3, (kt + 1) * BK, T);
+            att_tile_async<HS, 64>(Vs + (buf ^ 1) * TILE, vbase, C3, (kt + 1) * BK, T);
+            att_cp_commit();
+        }
+        const __nv_bfloat16 *Kb = Ks + buf * TILE, *Vb = Vs + buf * TILE;
+        // S = Q K^T, 16 rows x 64 keys, two n-tiles (16 keys) per ldmatrix
+        float s[NT][4];
+#pragma unroll
+        for (int np = 0; np < NT / 2; np++) {
+#pragma unroll
+            for (int i = 0; i < 4; i++) s[2 * np][i] = s[2 * np + 1][i] = 0.0f;
+            if (kt * BK + np * 16 > row0 + 15) continue; // keys after every row of the warp: masked below
+#pragma unroll
+            for (int kk = 0; kk < KS; kk++) {
+                uint32_t bk[4];
+                ldsm_b_nmajor2(bk, Kb, LD, np * 16, kk * 16, lane);
+                mma_16816(s[2 * np], qa[kk], bk);
+                mma_16816(s[2 * np + 1], qa[kk], bk + 2);
+            }
+        }
+        const bool diag = kt * BK + BK - 1 > row0; // some key of this tile may lie after a row
+        float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) {
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int key = kt * BK + nt * 8 + 2 * q + (i & 1);
+                float v = s[nt][i] * sl2;
+                if (diag && key > rows[i >> 1]) v = -INFINITY;
+                s[nt][i] = v;
+                mx[i >> 1] = fmaxf(mx[i >> 1], v);
+            }
+        }
+        float corr[2], ls[2] = {0.0f, 0.0f};
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xFFFFFFFFu, mx[r], 1));
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xFFFFFFFFu, mx[r], 2));
+            const float mnew = fmaxf(m[r], mx[r]); // finite: key kt*64 <= every row
+            corr[r] = att_exp2(m[r] - mnew);        // 0 on the first tile (m = -inf)
+            m[r] = mnew;
+        }
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) {
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const float p = att_exp2(s[nt][i] - m[i >> 1]); // masked: 2^-inf = 0
+                s[nt][i] = p;
+                ls[i >> 1] += p;
+            }
+        }
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            ls[r] += __shfl_xor_sync(0xFFFFFFFFu, ls[r], 1);
+            ls[r] += __shfl_xor_sync(0xFFFFFFFFu, ls[r], 2);
+            l[r] = l[r] * corr[r] + ls[r];
+        }
+#pragma unroll
+        for (int j = 0; j < NO; j++) {
+            o[j][0] *= corr[0];
+            o[j][1] *= corr[0];
+            o[j][2] *= corr[1];
+            o[j][3] *= corr[1];
+        }
+        // O += P V
+#pragma unroll
+        for (int kk = 0; kk < BK / 16; kk++) {
+            if (kt * BK + kk * 16 > row0 + 15) continue; // P == 0 there
+            uint32_t pa[4];
+            frag_a_from_acc(pa, s[2 * kk], s[2 * kk + 1]);
+#pragma unroll
+            for (int jp = 0; jp < NO / 2; jp++) {
+                uint32_t bv[4];
+                ldsm_b_kmajor2(bv, Vb, LD, kk * 16, jp * 16, lane);
+                mma_16816(o[2 * jp], pa, bv);
+                mma_16816(o[2 * jp + 1], pa, bv + 2);
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int t = rows[r];
+        if (t >= T) continue;
+        const float inv = 1.0f / l[r];
+        __nv_bfloat16 *orow = out + ((size_t)b * T + t) * C + (size_t)h * HS;
+#pragma unroll
+        for (int j = 0; j < NO; j++) {
+            *reinterpret_cast<uint32_t *>(orow + j * 8 + 2 * q) = pack_bf16x2(o[j][2 * r] * inv, o[j][2 * r + 1] * inv);
+        }
+        if (q == 0) lse[(size_t)bh * T + t] = m[r] * ATT_LN2 + logf(l[r]);
+    }
+}
+
+// dK, dV. grid (ceil(T/64) key tiles, B*NH), 4 warps; warp w owns keys kt*64 + 16w + {g, g+8} as the
+// rows of every product. Loops over query tiles of BQ (double-buffered Q, dO, lse, D), each in
+// chunks of 16 queries: S^T = K Q^T and dP^T = V dO^T (A = K, V rows: ldmatrix, kept in registers
+// for HS = 64; B = Q, dO rows, n-major: ldmatrix), P^T = 2^(sl2 S^T - log2e lse[query]) (causal:
+// query >= key), dS^T = P^T (dP^T - D[query]); then the accumulators re-pack as A fragments
+// (keys x 16 queries) of dV += P^T dO and dK += dS^T Q (B = dO, Q rows, k-major: ldmatrix.trans).
+// smem: K, V [64][LD]; Q, dO [2][BQ][LD]; lse, D [2][BQ] fp32.
+template <int HS, int BQ>
+__global__ void __launch_bounds__(32 * ATT_TC_WARPS)
+    attention_backward_dkdv_fast_kernel(__nv_bfloat16 *dqkv, const __nv_bfloat16 *dout, const __nv_bfloat16 *qkv,
+                                        const float *lse, const float *Dbuf, int T, int C, int NH) {
+    constexpr int LD = HS + 8, KS = HS / 16, NO = HS / 8, QTILE = BQ * LD;
+    constexpr bool KV_REG = HS == 64; // K/V A fragments in registers (HS = 128: too many registers)
+    static_assert(BQ % 16 == 0 && 2 * BQ <= 32 * ATT_TC_WARPS, "lse/D copy: one value per thread");
+    extern __shared__ __align__(16) unsigned char att_smem_raw[];
+    __nv_bfloat16 *Ks = reinterpret_cast<__nv_bfloat16 *>(att_smem_raw); // [64][LD]
+    __nv_bfloat16 *Vs = Ks + ATT_TC_ROWS * LD;                             // [64][LD]
+    __nv_bfloat16 *Qs = Vs + ATT_TC_ROWS * LD;                             // [2][BQ][LD]
+    __nv_bfloat16 *dOs = Qs + 2 * QTILE;                                   // [2][BQ][LD]
+    float *lse_s = reinterpret_cast<float *>(dOs + 2 * QTILE);            // [2][BQ]
+    float *D_s = lse_s + 2 * BQ;                                           // [2][BQ]
+    const int warp = threadIdx.x / 32, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+    const int kt = blockIdx.x; // low key tiles see the most queries: launched first
+    const int bh = blockIdx.y, b = bh / NH, h = bh % NH;
+    const size_t C3 = 3 * (size_t)C;
+    const __nv_bfloat16 *qbase = qkv + (size_t)b * T * C3 + (size_t)h * HS;
+    const __nv_bfloat16 *kbase = qbase + C;
+    const __nv_bfloat16 *vbase = qbase + 2 * (size_t)C;
+    const __nv_bfloat16 *dobase = dout + (size_t)b * T * C + (size_t)h * HS;
+    const float *lse_bh = lse + (size_t)bh * T;
+    const float *D_bh = Dbuf + (size_t)bh * T;
+    const float scale = 1.0f / sqrtf((float)HS), sl2 = scale * ATT_LOG2E;
+    const int key0 = kt * ATT_TC_ROWS + warp * 16;
+    const int keys[2] = {key0 + g, key0 + g + 8};
+    const int first_qt = (kt * ATT_TC_ROWS) / BQ;
+    const int num_qt = (T + BQ - 1) / BQ;
+
+    // copies of query tile qt into buffer buf (Q, dO rows; lse, D values: thread i < BQ takes
+    // lse of query i, BQ <= i < 2 BQ takes D of query i - BQ)
+    auto issue_q = [&](int qt, int buf) {
+        att_tile_async<HS, BQ>(Qs + buf * QTILE, qbase, C3, qt * BQ, T);
+        att_tile_async<HS, BQ>(dOs + buf * QTILE, dobase, (size_t)C, qt * BQ, T);
+        const int i = threadIdx.x;
+        if (i < 2 * BQ) {
+            const int ii = i < BQ ? i : i - BQ, t = qt * BQ + ii;
+            const float *src = (i < BQ ? lse_bh : D_bh) + (t < T ? t : 0);
+            att_cp4((i < BQ ? lse_s : D_s) + buf * BQ + ii, src, t < T);
+        }
+    };
+    att_tile_async<HS, 64>(Ks, kbase, C3, kt * ATT_TC_ROWS, T);
+    att_tile_async<HS, 64>(Vs, vbase, C3, kt * ATT_TC_ROWS, T);
+    issue_q(first_qt, 0);
+    att_cp_commit();
+
+    uint32_t kf[KV_REG ? KS : 1][4], vf[KV_REG ? KS : 1][4];
+    float dk[NO][4], dv[NO][4];
+#pragma unroll
+    for (int j = 0; j < NO; j++) {
+        dk[j][0] = dk[j][1] = dk[j][2] = dk[j][3] = 0.0f;
+        dv[j][0] = dv[j][1] = dv[j][2] = dv[j][3] = 0.0f;
+    }
+    for (int qt = first_qt; qt < num_qt; qt++) {
+        const int buf = (qt - first_qt) & 1;
+        att_cp_wait_all();
+        __syncthreads(); // tile qt visible to all; everyone done with tile qt-1 (buffer buf ^ 1)
+        if (qt + 1 < num_qt) {
+            issue_q(qt + 1, buf ^ 1);
+            att_cp_commit();
+        }
+        if (KV_REG && qt == first_qt) {
+#pragma unroll
+            for (int kk = 0; kk < (KV_REG ? KS : 1); kk++) {
+                ldsm_a(kf[kk], Ks, LD, warp * 16, kk * 16, lane);
+                ldsm_a(vf[kk], Vs, LD, warp * 16, kk * 16, lane);
+            }
+        }
+        const __nv_bfloat16 *Qb = Qs + buf * QTILE, *dOb = dOs + buf * QTILE;
+        const float *lb = lse_s + buf * BQ, *Db = D_s + buf * BQ;
+#pragma unroll
+        for (int kq = 0; kq < BQ / 16; kq++) {
+            const int c0 = qt * BQ + kq * 16; // first query of the chunk
+            if (c0 + 15 < key0) continue;     // every query of the chunk precedes every key of the warp
+            float st[2][4], dpt[2][4];
+#pragma unroll
+            for (int i = 0; i < 4; i++) st[0][i] = st[1][i] = dpt[0][i] = dpt[1][i] = 0.0f;
+#pragma unroll
+            for (int kk = 0; kk < KS; kk++) {
+                uint32_t ka[4], va[4], bq[4], bo[4];
+                if (KV_REG) {
+#pragma unroll
+                    for (int i = 0; i < 4; i++) {
+                        ka[i] = kf[KV_REG ? kk : 0][i];
+                        va[i] = vf[KV_REG ? kk : 0][i];
+                    }
+                } else {
+                    ldsm_a(ka, Ks, LD, warp * 16, kk * 16, lane);
+                    ldsm_a(va, Vs, LD, warp * 16, kk * 16, lane);
+                }
+                ldsm_b_nmajor2(bq, Qb, LD, kq * 16, kk * 16, lane);
+                ldsm_b_nmajor2(bo, dOb, LD, kq * 16, kk * 16, lane);
+                mma_16816(st[0], ka, bq);
+                mma_16816(st[1], ka, bq + 2);
+                mma_16816(dpt[0], va, bo);
+                mma_16816(dpt[1], va, bo + 2);
+            }
+            const bool need_mask = c0 < key0 + 15 || c0 + 15 >= T; // straddles the diagonal or T
+#pragma unroll
+            for (int nt = 0; nt < 2; nt++) {
+                const int col = kq * 16 + nt * 8 + 2 * q; // this thread's query columns col, col + 1
+                const float2 L = *reinterpret_cast<const float2 *>(lb + col);
+                const float2 Dd = *reinterpret_cast<const float2 *>(Db + col);
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    const float Lv = (i & 1) ? L.y : L.x, Dv = (i & 1) ? Dd.y : Dd.x;
+                    float p = att_exp2(st[nt][i] * sl2 - Lv * ATT_LOG2E);
+                    if (need_mask) {
+                        const int t = qt * BQ + col + (i & 1);
+                        if (!(t < T && t >= keys[i >> 1])) p = 0.0f;
+                    }
+                    st[nt][i] = p;
+                    dpt[nt][i] = p * (dpt[nt][i] - Dv);
+                }
+            }
+            uint32_t pa[4], sa[4];
+            frag_a_from_acc(pa, st[0], st[1]);
+            frag_a_from_acc(sa, dpt[0], dpt[1]);
+#pragma unroll
+            for (int jp = 0; jp < NO / 2; jp++) {
+                uint32_t bo[4], bq[4];
+                ldsm_b_kmajor2(bo, dOb, LD, kq * 16, jp * 16, lane);
+                ldsm_b_kmajor2(bq, Qb, LD, kq * 16, jp * 16, lane);
+                mma_16816(dv[2 * jp], pa, bo);
+                mma_16816(dv[2 * jp + 1], pa, bo + 2);
+                mma_16816(dk[2 * jp], sa, bq);
+                mma_16816(dk[2 * jp + 1], sa, bq + 2);
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int t2 = keys[r];
+        if (t2 >= T) continue;
+        __nv_bfloat16 *dkrow = dqkv + ((size_t)b * T + t2) * C3 + C + (size_t)h * HS;
+        __nv_bfloat16 *dvrow = dkrow + C;
+#pragma unroll
+        for (int j = 0; j < NO; j++) {
+            *reinterpret_cast<uint32_t *>(dkrow + j * 8 + 2 * q) =
+                pack_bf16x2(dk[j][2 * r] * scale, dk[j][2 * r + 1] * scale);
+            *reinterpret_cast<uint32_t *>(dvrow + j * 8 + 2 * q) = pack_bf16x2(dv[j][2 * r], dv[j][2 * r + 1]);
+        }
+    }
+}
+
+// dQ. grid (ceil(T/64) query tiles, B*NH), 4 warps; warp w owns queries qt*64 + 16w + {g, g+8}
+// (A = Q, dO fragments in registers for the whole loop). Loops over key tiles of BK up to the
+// diagonal (double-buffered K, V), each in chunks of 16 keys: S = Q K^T, dP = dO V^T (B = K, V
+// rows, n-major: ldmatrix), dS = P (dP - D) with P = 2^(sl2 S - log2e lse); dQ += dS K (A = dS
+// re-packed from the accumulators, B = K rows, k-major: ldmatrix.trans), scaled at the end.
+// smem: Q, dO [64][LD]; K, V [2][BK][LD].
+template <int HS, int BK>
+__global__ void __launch_bounds__(32 * ATT_TC_WARPS)
+    attention_backward_dq_fast_kernel(__nv_bfloat16 *dqkv, const __nv_bfloat16 *dout, const __nv_bfloat16 *qkv,
+                                      const float *lse, const float *Dbuf, int T, int C, int NH) {
+    constexpr int LD = HS + 8, KS = HS / 16, NO = HS / 8, KTILE = BK * LD;
+    static_assert(BK % 16 == 0, "16-key chunks");
+    extern __shared__ __align__(16) unsigned char att_smem_raw[];
+    __nv_bfloat16 *Qs = reinterpret_cast<__nv_bfloat16 *>(att_smem_raw); // [64][LD]
+    __nv_bfloat16 *dOs = Qs + ATT_TC_ROWS * LD;                            // [64][LD]
+    __nv_bfloat16 *Ks = dOs + ATT_TC_ROWS * LD;                            // [2][BK][LD]
+    __nv_bfloat16 *Vs = Ks + 2 * KTILE;                                    // [2][BK][LD]
+    const int warp = threadIdx.x / 32, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+    const int qt = gridDim.x - 1 - blockIdx.x; // heaviest first
+    const int bh = blockIdx.y, b = bh / NH, h = bh % NH;
+    const size_t C3 = 3 * (size_t)C;
+    const __nv_bfloat16 *qbase = qkv + (size_t)b * T * C3 + (size_t)h * HS;
+    const __nv_bfloat16 *kbase = qbase + C;
+    const __nv_bfloat16 *vbase = qbase + 2 * (size_t)C;
+    const __nv_bfloat16 *dobase = dout + (size_t)b * T * C + (size_t)h * HS;
+    const float scale = 1.0f / sqrtf((float)HS), sl2 = scale * ATT_LOG2E;
+    const int row0 = qt * ATT_TC_ROWS + warp * 16;
+    const int rows[2] = {row0 + g, row0 + g + 8};
+    float lse2[2], D_r[2]; // lse in log2 units
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        lse2[r] = rows[r] < T ? lse[(size_t)bh * T + rows[r]] * ATT_LOG2E : 0.0f;
+        D_r[r] = rows[r] < T ? Dbuf[(size_t)bh * T + rows[r]] : 0.0f;
+    }
+    att_tile_async<HS, 64>(Qs, qbase, C3, qt * ATT_TC_ROWS, T);
+    att_tile_async<HS, 64>(dOs, dobase, (size_t)C, qt * ATT_TC_ROWS, T);
+    att_tile_async<HS, BK>(Ks, kbase, C3, 0, T);
+    att_tile_async<HS, BK>(Vs, vbase, C3, 0, T);
+    att_cp_commit();
+
+    uint32_t qa[KS][4], oa[KS][4];
+    float dq[NO][4];
+#pragma unroll
+    for (int j = 0; j < NO; j++) dq[j][0] = dq[j][1] = dq[j][2] = dq[j][3] = 0.0f;
+    const int last_row = min(qt * ATT_TC_ROWS + ATT_TC_ROWS, T) - 1;
+    const int last_kt = last_row / BK;
+    for (int kt = 0; kt <= last_kt; kt++) {
+        const int buf = kt & 1;
+        att_cp_wait_all();
+        __syncthreads(); // tile kt visible to all; everyone done with tile kt-1 (buffer buf ^ 1)
+        if (kt < last_kt) {
+            att_tile_async<HS, BK>(Ks + (buf ^ 1) * KTILE, kbase, C3, (kt + 1) * BK, T);
+            att_tile_async<HS, BK>(Vs + (buf ^ 1) * KTILE, vbase, C3, (kt + 1) * BK, T);
+            att_cp_commit();
+        }
+        if (kt == 0) {
+#pragma unroll
+            for (int kk = 0; kk < KS; kk++) {
+                ldsm_a(qa[kk], Qs, LD, warp * 16, kk * 16, lane);
+                ldsm_a(oa[kk], dOs, LD, warp * 16, kk * 16, lane);
+            }
+        }
+        const __nv_bfloat16 *Kb = Ks + buf * KTILE, *Vb = Vs + buf * KTILE;
+#pragma unroll
+        for (int kc = 0; kc < BK / 16; kc++) {
+            const int k0 = kt * BK + kc * 16; // first key of the chunk
+            if (k0 > row0 + 15) continue;     // every key of the chunk after every row of the warp
+            float s[2][4], dp[2][4];
+#pragma unroll
+            for (int i = 0; i < 4; i++) s[0][i] = s[1][i] = dp[0][i] = dp[1][i] = 0.0f;
+#pragma unroll
+            for (int kk = 0; kk < KS; kk++) {
+                uint32_t bk[4], bv[4];
+                ldsm_b_nmajor2(bk, Kb, LD, kc * 16, kk * 16, lane);
+                ldsm_b_nmajor2(bv, Vb, LD, kc * 16, kk * 16, lane);
+                mma_16816(s[0], qa[kk], bk);
+                mma_16816(s[1], qa[kk], bk + 2);
+                mma_16816(dp[0], oa[kk], bv);
+                mma_16816(dp[1], oa[kk], bv + 2);
+            }
+            const bool need_mask = k0 + 15 > row0 || k0 + 15 >= T; // straddles the diagonal or T
+#pragma unroll
+            for (int nt = 0; nt < 2; nt++) {
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    float p = att_exp2(s[nt][i] * sl2 - lse2[i >> 1]);
+                    if (need_mask) {
+                        const int key = k0 + nt * 8 + 2 * q + (i & 1);
+                        if (!(key <= rows[i >> 1] && key < T)) p = 0.0f;
+                    }
+                    s[nt][i] = p * (dp[nt][i] - D_r[i >> 1]); // dS
+                }
+            }
+            uint32_t sa[4];
+            frag_a_from_acc(sa, s[0], s[1]);
+#pragma unroll
+            for (int jp = 0; jp < NO / 2; jp++) {
+                uint32_t bk[4];
+                ldsm_b_kmajor2(bk, Kb, LD, kc * 16, jp * 16, lane);
+                mma_16816(dq[2 * jp], sa, bk);
+                mma_16816(dq[2 * jp + 1], sa, bk + 2);
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int t = rows[r];
+        if (t >= T) continue;
+        __nv_bfloat16 *dqrow = dqkv + ((size_t)b * T + t) * C3 + (size_t)h * HS;
+#pragma unroll
+        for (int j = 0; j < NO; j++) {
+            *reinterpret_cast<uint32_t *>(dqrow + j * 8 + 2 * q) =
+                pack_bf16x2(dq[j][2 * r] * scale, dq[j][2 * r + 1] * scale);
+        }
+    }
+}
+
+// Tiles and shared memory of the fast kernels. HS = 128 halves the streamed tiles (BQ, BK = 32)
+// so that 3 blocks fit an SM's shared memory (the forward keeps 64: its causal logic needs it).
+template <int HS> struct AttFast {
+    static constexpr int BQ = HS == 128 ? 32 : 64, BK = HS == 128 ? 32 : 64, LD = HS + 8;
+    static constexpr size_t fwd_smem = (size_t)5 * 64 * LD * sizeof(__nv_bfloat16);
+    static constexpr size_t dkdv_smem =
+        (size_t)(2 * 64 + 4 * BQ) * LD * sizeof(__nv_bfloat16) + (size_t)4 * BQ * sizeof(float);
+    static constexpr size_t dq_smem = (size_t)(2 * 64 + 4 * BK) * LD * sizeof(__nv_bfloat16);
+};
+
+template <int HS>
+static void attention_forward_fast(floatX *out, float *lse, const floatX *qkv, int B, int T, int C, int NH,
+                                   cudaStream_t stream) {
+    const size_t smem = AttFast<HS>::fwd_smem;
+    cudaCheck(cudaFuncSetAttribute(attention_forward_fast_kernel<HS>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                   (int)smem));
+    dim3 grid((unsigned)ceil_div(T, ATT_TC_ROWS), (unsigned)(B * NH));
+    attention_forward_fast_kernel<HS><<<grid, 32 * ATT_TC_WARPS, smem, stream>>>(out, lse, qkv, T, C, NH);
+    CUDA_CHECK_LAST();
+}
+
+// dqkv only (Dbuf already computed by attention_backward_D).
+template <int HS>
+static void attention_backward_fast(floatX *dqkv, const floatX *dout, const floatX *qkv, const float *lse,
+                                    const float *Dbuf, int B, int T, int C, int NH, cudaStream_t stream) {
+    constexpr int BQ = AttFast<HS>::BQ, BK = AttFast<HS>::BK;
+    const size_t smem_kv = AttFast<HS>::dkdv_smem, smem_q = AttFast<HS>::dq_smem;
+    cudaCheck(cudaFuncSetAttribute(attention_backward_dkdv_fast_kernel<HS, BQ>,
+                                   cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kv));
+    cudaCheck(cudaFuncSetAttribute(attention_backward_dq_fast_kernel<HS, BK>,
+                                   cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_q));
+    dim3 grid((unsigned)ceil_div(T, ATT_TC_ROWS), (unsigned)(B * NH));
+    attention_backward_dkdv_fast_kernel<HS, BQ><<<grid, 32 * ATT_TC_WARPS, smem_kv, stream>>>(dqkv, dout, qkv, lse,
+                                                                                             Dbuf, T, C, NH);
+    CUDA_CHECK_LAST();
+    attention_backward_dq_fast_kernel<HS, BK><<<grid, 32 * ATT_TC_WARPS, smem_q, stream>>>(dqkv, dout, qkv, lse, Dbuf,
+                                                                                          T, C, NH);
+    CUDA_CHECK_LAST();
+}
 #endif // !FLOATX_IS_FP32
 
 // Whether the tensor-core path handles this call (see the header comment).
@@ -874,8 +1427,13 @@ static void attention_forward(floatX *out, float *lse, const floatX *qkv, int B,
     if ((size_t)B * T * C == 0) return;
 #if !FLOATX_IS_FP32
     if (attention_use_tc(C, NH, out, qkv, qkv)) {
+#if ATT_FAST
+        if (C / NH == 64) attention_forward_fast<64>(out, lse, qkv, B, T, C, NH, stream);
+        else attention_forward_fast<128>(out, lse, qkv, B, T, C, NH, stream);
+#else
         if (C / NH == 64) attention_forward_tc<64>(out, lse, qkv, B, T, C, NH, stream);
         else attention_forward_tc<128>(out, lse, qkv, B, T, C, NH, stream);
+#endif
         return;
     }
 #endif
@@ -888,8 +1446,13 @@ static void attention_backward(floatX *dqkv, const floatX *dout, const floatX *q
     attention_backward_D(scratch, dout, out, B, T, C, NH, stream);
 #if !FLOATX_IS_FP32
     if (attention_use_tc(C, NH, dqkv, dout, qkv)) {
+#if ATT_FAST
+        if (C / NH == 64) attention_backward_fast<64>(dqkv, dout, qkv, lse, scratch, B, T, C, NH, stream);
+        else attention_backward_fast<128>(dqkv, dout, qkv, lse, scratch, B, T, C, NH, stream);
+#else
         if (C / NH == 64) attention_backward_tc<64>(dqkv, dout, qkv, lse, scratch, B, T, C, NH, stream);
         else attention_backward_tc<128>(dqkv, dout, qkv, lse, scratch, B, T, C, NH, stream);
+#endif
         return;
     }
 #endif

@@ -33,12 +33,18 @@ static int omp_threads(void) {
 }
 
 // path: 0 = dispatch (attention_forward/_backward), 1 = force the SIMT kernels,
-// 2 / 3 = tensor-core kernels with the register prefetch forced on / off (bf16, HS 64 or 128)
-static const char *PATH_NAMES[] = {"", "_simt", "_tc_prefetch", "_tc_noprefetch"};
+// 2 / 3 = the first tensor-core kernels with the register prefetch forced on / off, 4 = the fast
+// tensor-core kernels (ldmatrix, cp.async; the dispatch default when ATT_FAST) (bf16, HS 64 or 128)
+static const char *PATH_NAMES[] = {"", "_simt", "_tc_prefetch", "_tc_noprefetch", "_fast"};
 
 static void att_forward_path(int path, floatX *out, float *lse, const floatX *qkv, int B, int T, int C, int NH,
                              cudaStream_t s) {
 #if !FLOATX_IS_FP32
+    if (path == 4) {
+        if (C / NH == 64) attention_forward_fast<64>(out, lse, qkv, B, T, C, NH, s);
+        else attention_forward_fast<128>(out, lse, qkv, B, T, C, NH, s);
+        return;
+    }
     if (path >= 2) {
         if (C / NH == 64) attention_forward_tc<64>(out, lse, qkv, B, T, C, NH, s, path == 2);
         else attention_forward_tc<128>(out, lse, qkv, B, T, C, NH, s, path == 2);
@@ -52,6 +58,12 @@ static void att_forward_path(int path, floatX *out, float *lse, const floatX *qk
 static void att_backward_path(int path, floatX *dqkv, const floatX *dout, const floatX *qkv, const floatX *out,
                               const float *lse, float *scratch, int B, int T, int C, int NH, cudaStream_t s) {
 #if !FLOATX_IS_FP32
+    if (path == 4) {
+        attention_backward_D(scratch, dout, out, B, T, C, NH, s);
+        if (C / NH == 64) attention_backward_fast<64>(dqkv, dout, qkv, lse, scratch, B, T, C, NH, s);
+        else attention_backward_fast<128>(dqkv, dout, qkv, lse, scratch, B, T, C, NH, s);
+        return;
+    }
     if (path >= 2) {
         attention_backward_D(scratch, dout, out, B, T, C, NH, s);
         if (C / NH == 64) attention_backward_tc<64>(dqkv, dout, qkv, lse, scratch, B, T, C, NH, s, path == 2);
@@ -148,6 +160,10 @@ int main(void) {
     cuda_context_init(&ctx, 0);
     Bench b;
     bench_init(&b, "attention", ctx.stream);
+#if !FLOATX_IS_FP32
+    printf("# ATT_FAST=%d: the dispatch (unsuffixed names) takes the %s tensor-core kernels\n", (int)ATT_FAST,
+           ATT_FAST ? "fast (_fast)" : "first (_tc_*)");
+#endif
     printf("# paths: %s\n", FLOATX_IS_FP32 ? "fp32 build: SIMT for every head size"
                                            : "bf16 build: tensor cores for HS 64/128, SIMT otherwise");
     run_case(&b, &ctx, 2, 256, 768, 12, 0);
@@ -162,6 +178,17 @@ int main(void) {
         run_case(&b, &ctx, 2, 200, 768, 12, 3);
         run_case(&b, &ctx, 1, 100, 256, 2, 2);   // HS 128
         run_case(&b, &ctx, 1, 100, 256, 2, 3);
+        // the fast kernels at odd T (partial last tiles, T < one tile, one row), several tiles
+        // (cp.async double buffering: T = 200 and 300 use 4-10 tiles), B*NH small and large
+        run_case(&b, &ctx, 2, 200, 768, 12, 4);
+        run_case(&b, &ctx, 3, 37, 192, 3, 4);    // HS 64, T < 64
+        run_case(&b, &ctx, 1, 129, 128, 2, 4);   // HS 64, B*NH = 2, T = 2 tiles + 1 row
+        run_case(&b, &ctx, 2, 1, 768, 12, 4);    // T = 1
+        run_case(&b, &ctx, 1, 520, 768, 12, 4);  // HS 64, 9 tiles, last one 8 rows
+        run_case(&b, &ctx, 1, 100, 256, 2, 4);   // HS 128
+        run_case(&b, &ctx, 2, 37, 256, 2, 4);    // HS 128, T < 32 + 32 (BQ = BK = 32)
+        run_case(&b, &ctx, 1, 300, 512, 4, 4);   // HS 128, 10 key tiles of 32
+        run_case(&b, &ctx, 8, 64, 768, 12, 4);   // exactly one tile, B*NH = 96
     }
     bench_gemm_ceiling(&b, &ctx);
     run_timing(&b, &ctx, 64, 1024, 768, 12, 0);
@@ -170,6 +197,7 @@ int main(void) {
         run_timing(&b, &ctx, 64, 1024, 768, 12, 2);
         run_timing(&b, &ctx, 64, 1024, 768, 12, 3);
         run_timing(&b, &ctx, 32, 1024, 1024, 8, 3);
+        run_timing(&b, &ctx, 8, 2048, 768, 12, 4); // longer sequences, fewer heads
     }
     run_timing(&b, &ctx, 4, 1024, 768, 12, 1);
     int rc = bench_finish(&b);

@@ -22,6 +22,10 @@
  *   - general SIMT path (fp32 builds, any other HS, any T): fp32 CUDA-core math, one warp per
  *     query (key) row, 32 keys (queries) per step, lanes own output dims (chunks of 128 dims, so
  *     any HS works).
+ *   - fast tensor-core kernels (the default; ATT_FAST=0 returns to the first ones above): the
+ *     same tiles and math, with ldmatrix(.trans) fragment loads, cp.async double-buffered tiles,
+ *     base-2 softmax, 2 m-tiles of 16 rows per warp (HS = 64 forward and dQ: 128-row tiles), a
+ *     16-row chunked backward that skips causally empty chunks. See "Fast tensor-core kernels".
  *   Define ATTENTION_FORCE_SIMT to always take the general path. ATT_PREFETCH_FWD(HS) /
  *   ATT_PREFETCH_BWD(HS) (macros, 0 or 1) choose whether the tensor-core kernels stage the next
  *   K/V (Q/dO) tile in registers while computing on the current one; defaults in the code.
@@ -952,23 +956,27 @@ __device__ __forceinline__ void att_tile_async(__nv_bfloat16 *dst, const __nv_bf
     }
 }
 
-// Forward. grid (ceil(T/64) query tiles, B*NH), 4 warps; warp w owns query rows qt*64 + 16w + {g, g+8}
-// (A = Q fragments kept in registers for the whole loop). Key tiles of 64 (== the query tile, so
-// key tile kt <= qt always holds key kt*64 <= every row: the running max is finite after tile 0).
-// smem: Q [64][LD], K [2][64][LD], V [2][64][LD] (two buffers).
-// Per tile: S = Q K^T (B = K rows, n-major: ldmatrix), online softmax on S in registers, then the
-// S accumulators of two adjacent n-tiles re-pack as the A fragment of P V (C/D layout (row g|g+8,
-// cols 2q,2q+1) == A layout), B = V rows, k-major: ldmatrix.trans. In the diagonal tile, 16-key
-// groups lying after every row of the warp are skipped in both products.
-template <int HS>
+// Forward. grid (ceil(T/(64 MT)) query tiles, B*NH), 4 warps; warp w owns MT m-tiles of 16 query
+// rows, rows qt*64MT + 64mt + 16w + {g, g+8} for mt < MT (interleaved so that every warp gets the
+// same causal work). With MT = 2 each K/V fragment read from shared memory feeds two mmas (the
+// ldmatrix traffic per flop halves: one ldmatrix.x4 per 2 mmas is what shared-memory bandwidth
+// sustains at the mma rate, MT = 1 asks for twice that). A = Q fragments stay in registers.
+// Key tiles of 64 from 0 to the last one holding a key <= the block's last row < T; tile 0 holds
+// key 0 <= every row, so the running max is finite from the first tile on, and an m-tile whose
+// rows all precede a later key tile skips that tile entirely (state untouched).
+// smem: Q [64MT][LD], K [2][64][LD], V [2][64][LD] (two buffers).
+// Per tile and m-tile: S = Q K^T (B = K rows, n-major: ldmatrix), online softmax on S in
+// registers, then the S accumulators of two adjacent n-tiles re-pack as the A fragment of P V
+// (C/D layout (row g|g+8, cols 2q,2q+1) == A layout), B = V rows, k-major: ldmatrix.trans.
+// 16-key groups lying after every row of an m-tile are skipped in both products.
+template <int HS, int MT>
 __global__ void __launch_bounds__(32 * ATT_TC_WARPS)
     attention_forward_fast_kernel(__nv_bfloat16 *out, float *lse, const __nv_bfloat16 *qkv, int T, int C, int NH) {
-    constexpr int LD = HS + 8, BK = 64, KS = HS / 16, NT = BK / 8, NO = HS / 8, TILE = 64 * LD;
-    static_assert(BK == ATT_TC_ROWS, "the causal reasoning above needs key tile == query tile");
+    constexpr int LD = HS + 8, BK = 64, KS = HS / 16, NT = BK / 8, NO = HS / 8, TILE = 64 * LD, RB = 64 * MT;
     extern __shared__ __align__(16) unsigned char att_smem_raw[];
-    __nv_bfloat16 *Qs = reinterpret_cast<__nv_bfloat16 *>(att_smem_raw);
-    __nv_bfloat16 *Ks = Qs + TILE;
-    __nv_bfloat16 *Vs = Ks + 2 * TILE;
+    __nv_bfloat16 *Qs = reinterpret_cast<__nv_bfloat16 *>(att_smem_raw); // [RB][LD]
+    __nv_bfloat16 *Ks = Qs + MT * TILE;                                    // [2][64][LD]
+    __nv_bfloat16 *Vs = Ks + 2 * TILE;                                     // [2][64][LD]
     const int warp = threadIdx.x / 32, lane = threadIdx.x & 31, q = lane & 3;
     const int g = lane >> 2;
     const int qt = gridDim.x - 1 - blockIdx.x; // heaviest (last) query tiles first
@@ -978,25 +986,33 @@ __global__ void __launch_bounds__(32 * ATT_TC_WARPS)
     const __nv_bfloat16 *kbase = qbase + C;
     const __nv_bfloat16 *vbase = qbase + 2 * (size_t)C;
     const float sl2 = ATT_LOG2E / sqrtf((float)HS); // scores in log2 units
-    const int row0 = qt * ATT_TC_ROWS + warp * 16;
-    const int rows[2] = {row0 + g, row0 + g + 8};
+    int row0[MT];                                   // first row of each m-tile of this warp
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) row0[mt] = qt * RB + mt * 64 + warp * 16;
 
-    att_tile_async<HS, 64>(Qs, qbase, C3, qt * ATT_TC_ROWS, T);
+    att_tile_async<HS, RB>(Qs, qbase, C3, qt * RB, T);
     att_tile_async<HS, 64>(Ks, kbase, C3, 0, T);
     att_tile_async<HS, 64>(Vs, vbase, C3, 0, T);
     att_cp_commit();
 
-    uint32_t qa[KS][4];
-    float o[NO][4];
+    uint32_t qa[MT][KS][4];
+    float o[MT][NO][4];
+    float m[MT][2], l[MT][2]; // m in log2 units
 #pragma unroll
-    for (int j = 0; j < NO; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
-    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}; // m in log2 units
-
-    const int last_kt = qt;
+    for (int mt = 0; mt < MT; mt++) {
+#pragma unroll
+        for (int j = 0; j < NO; j++) o[mt][j][0] = o[mt][j][1] = o[mt][j][2] = o[mt][j][3] = 0.0f;
+        m[mt][0] = m[mt][1] = -INFINITY;
+        l[mt][0] = l[mt][1] = 0.0f;
+    }
+    const int last_kt = (min(qt * RB + RB, T) - 1) / BK;
     att_cp_wait_all();
     __syncthreads();
 #pragma unroll
-    for (int kk = 0; kk < KS; kk++) ldsm_a(qa[kk], Qs, LD, warp * 16, kk * 16, lane);
+    for (int mt = 0; mt < MT; mt++) {
+#pragma unroll
+        for (int kk = 0; kk < KS; kk++) ldsm_a(qa[mt][kk], Qs, LD, mt * 64 + warp * 16, kk * 16, lane);
+    }
     for (int kt = 0; kt <= last_kt; kt++) {
         const int buf = kt & 1;
         if (kt > 0) {          // (tile 0 and Q: waited for above)
@@ -1009,91 +1025,118 @@ __global__ void __launch_bounds__(32 * ATT_TC_WARPS)
             att_cp_commit();
         }
         const __nv_bfloat16 *Kb = Ks + buf * TILE, *Vb = Vs + buf * TILE;
-        // S = Q K^T, 16 rows x 64 keys, two n-tiles (16 keys) per ldmatrix
-        float s[NT][4];
+        // S = Q K^T, 16 rows x 64 keys per m-tile, two n-tiles (16 keys) per ldmatrix
+        float s[MT][NT][4];
 #pragma unroll
         for (int np = 0; np < NT / 2; np++) {
+            bool act[MT]; // m-tile has a row at or after some key of this 16-key group
 #pragma unroll
-            for (int i = 0; i < 4; i++) s[2 * np][i] = s[2 * np + 1][i] = 0.0f;
-            if (kt * BK + np * 16 > row0 + 15) continue; // keys after every row of the warp: masked below
+            for (int mt = 0; mt < MT; mt++) {
+                act[mt] = kt * BK + np * 16 <= row0[mt] + 15;
+#pragma unroll
+                for (int i = 0; i < 4; i++) s[mt][2 * np][i] = s[mt][2 * np + 1][i] = 0.0f;
+            }
+            if (!act[MT - 1]) continue; // (the last m-tile has the latest rows)
 #pragma unroll
             for (int kk = 0; kk < KS; kk++) {
                 uint32_t bk[4];
                 ldsm_b_nmajor2(bk, Kb, LD, np * 16, kk * 16, lane);
-                mma_16816(s[2 * np], qa[kk], bk);
-                mma_16816(s[2 * np + 1], qa[kk], bk + 2);
-            }
-        }
-        const bool diag = kt * BK + BK - 1 > row0; // some key of this tile may lie after a row
-        float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-        for (int nt = 0; nt < NT; nt++) {
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                const int key = kt * BK + nt * 8 + 2 * q + (i & 1);
-                float v = s[nt][i] * sl2;
-                if (diag && key > rows[i >> 1]) v = -INFINITY;
-                s[nt][i] = v;
-                mx[i >> 1] = fmaxf(mx[i >> 1], v);
-            }
-        }
-        float corr[2], ls[2] = {0.0f, 0.0f};
-#pragma unroll
-        for (int r = 0; r < 2; r++) {
-            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xFFFFFFFFu, mx[r], 1));
-            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xFFFFFFFFu, mx[r], 2));
-            const float mnew = fmaxf(m[r], mx[r]); // finite: key kt*64 <= every row
-            corr[r] = att_exp2(m[r] - mnew);        // 0 on the first tile (m = -inf)
-            m[r] = mnew;
-        }
-#pragma unroll
-        for (int nt = 0; nt < NT; nt++) {
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                const float p = att_exp2(s[nt][i] - m[i >> 1]); // masked: 2^-inf = 0
-                s[nt][i] = p;
-                ls[i >> 1] += p;
+                for (int mt = 0; mt < MT; mt++) {
+                    if (!act[mt]) continue;
+                    mma_16816(s[mt][2 * np], qa[mt][kk], bk);
+                    mma_16816(s[mt][2 * np + 1], qa[mt][kk], bk + 2);
+                }
             }
         }
 #pragma unroll
-        for (int r = 0; r < 2; r++) {
-            ls[r] += __shfl_xor_sync(0xFFFFFFFFu, ls[r], 1);
-            ls[r] += __shfl_xor_sync(0xFFFFFFFFu, ls[r], 2);
-            l[r] = l[r] * corr[r] + ls[r];
-        }
+        for (int mt = 0; mt < MT; mt++) {
+            if (kt * BK > row0[mt] + 15) continue;         // every key of the tile after every row: skip
+            const bool diag = kt * BK + BK - 1 > row0[mt]; // some key of this tile may lie after a row
+            const int rows[2] = {row0[mt] + g, row0[mt] + g + 8};
+            float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-        for (int j = 0; j < NO; j++) {
-            o[j][0] *= corr[0];
-            o[j][1] *= corr[0];
-            o[j][2] *= corr[1];
-            o[j][3] *= corr[1];
+            for (int nt = 0; nt < NT; nt++) {
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    const int key = kt * BK + nt * 8 + 2 * q + (i & 1);
+                    float v = s[mt][nt][i] * sl2;
+                    if (diag && key > rows[i >> 1]) v = -INFINITY;
+                    s[mt][nt][i] = v;
+                    mx[i >> 1] = fmaxf(mx[i >> 1], v);
+                }
+            }
+            float corr[2], ls[2] = {0.0f, 0.0f};
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xFFFFFFFFu, mx[r], 1));
+                mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xFFFFFFFFu, mx[r], 2));
+                const float mnew = fmaxf(m[mt][r], mx[r]); // finite: tile 0 holds key 0 <= every row
+                corr[r] = att_exp2(m[mt][r] - mnew);        // 0 on the first tile (m = -inf)
+                m[mt][r] = mnew;
+            }
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++) {
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    const float p = att_exp2(s[mt][nt][i] - m[mt][i >> 1]); // masked: 2^-inf = 0
+                    s[mt][nt][i] = p;
+                    ls[i >> 1] += p;
+                }
+            }
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                ls[r] += __shfl_xor_sync(0xFFFFFFFFu, ls[r], 1);
+                ls[r] += __shfl_xor_sync(0xFFFFFFFFu, ls[r], 2);
+                l[mt][r] = l[mt][r] * corr[r] + ls[r];
+            }
+#pragma unroll
+            for (int j = 0; j < NO; j++) {
+                o[mt][j][0] *= corr[0];
+                o[mt][j][1] *= corr[0];
+                o[mt][j][2] *= corr[1];
+                o[mt][j][3] *= corr[1];
+            }
         }
-        // O += P V
+        // O += P V (P == 0 in 16-key groups after every row of an m-tile: skipped)
 #pragma unroll
         for (int kk = 0; kk < BK / 16; kk++) {
-            if (kt * BK + kk * 16 > row0 + 15) continue; // P == 0 there
-            uint32_t pa[4];
-            frag_a_from_acc(pa, s[2 * kk], s[2 * kk + 1]);
+            bool act[MT];
+            uint32_t pa[MT][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                act[mt] = kt * BK + kk * 16 <= row0[mt] + 15;
+                frag_a_from_acc(pa[mt], s[mt][2 * kk], s[mt][2 * kk + 1]);
+            }
+            if (!act[MT - 1]) continue;
 #pragma unroll
             for (int jp = 0; jp < NO / 2; jp++) {
                 uint32_t bv[4];
                 ldsm_b_kmajor2(bv, Vb, LD, kk * 16, jp * 16, lane);
-                mma_16816(o[2 * jp], pa, bv);
-                mma_16816(o[2 * jp + 1], pa, bv + 2);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    if (!act[mt]) continue;
+                    mma_16816(o[mt][2 * jp], pa[mt], bv);
+                    mma_16816(o[mt][2 * jp + 1], pa[mt], bv + 2);
+                }
             }
         }
     }
 #pragma unroll
-    for (int r = 0; r < 2; r++) {
-        const int t = rows[r];
-        if (t >= T) continue;
-        const float inv = 1.0f / l[r];
-        __nv_bfloat16 *orow = out + ((size_t)b * T + t) * C + (size_t)h * HS;
+    for (int mt = 0; mt < MT; mt++) {
 #pragma unroll
-        for (int j = 0; j < NO; j++) {
-            *reinterpret_cast<uint32_t *>(orow + j * 8 + 2 * q) = pack_bf16x2(o[j][2 * r] * inv, o[j][2 * r + 1] * inv);
+        for (int r = 0; r < 2; r++) {
+            const int t = row0[mt] + g + 8 * r;
+            if (t >= T) continue;
+            const float inv = 1.0f / l[mt][r];
+            __nv_bfloat16 *orow = out + ((size_t)b * T + t) * C + (size_t)h * HS;
+#pragma unroll
+            for (int j = 0; j < NO; j++) {
+                *reinterpret_cast<uint32_t *>(orow + j * 8 + 2 * q) =
+                    pack_bf16x2(o[mt][j][2 * r] * inv, o[mt][j][2 * r + 1] * inv);
+            }
+            if (q == 0) lse[(size_t)bh * T + t] = m[mt][r] * ATT_LN2 + logf(l[mt][r]);
         }
-        if (q == 0) lse[(size_t)bh * T + t] = m[r] * ATT_LN2 + logf(l[r]);
     }
 }
 
@@ -1250,22 +1293,24 @@ __global__ void __launch_bounds__(32 * ATT_TC_WARPS)
     }
 }
 
-// dQ. grid (ceil(T/64) query tiles, B*NH), 4 warps; warp w owns queries qt*64 + 16w + {g, g+8}
-// (A = Q, dO fragments in registers for the whole loop). Loops over key tiles of BK up to the
-// diagonal (double-buffered K, V), each in chunks of 16 keys: S = Q K^T, dP = dO V^T (B = K, V
-// rows, n-major: ldmatrix), dS = P (dP - D) with P = 2^(sl2 S - log2e lse); dQ += dS K (A = dS
-// re-packed from the accumulators, B = K rows, k-major: ldmatrix.trans), scaled at the end.
-// smem: Q, dO [64][LD]; K, V [2][BK][LD].
-template <int HS, int BK>
+// dQ. grid (ceil(T/(64 MT)) query tiles, B*NH), 4 warps; warp w owns MT m-tiles of 16 queries,
+// rows qt*64MT + 64mt + 16w + {g, g+8} (A = Q, dO fragments in registers for the whole loop; with
+// MT = 2 every K/V fragment read from shared memory feeds two m-tiles, as in the forward).
+// Loops over key tiles of BK up to the block's last row < T (double-buffered K, V), each in
+// chunks of 16 keys: S = Q K^T, dP = dO V^T (B = K, V rows, n-major: ldmatrix), dS = P (dP - D)
+// with P = 2^(sl2 S - log2e lse); dQ += dS K (A = dS re-packed from the accumulators, B = K rows,
+// k-major: ldmatrix.trans), scaled at the end. Chunks after every row of an m-tile are skipped.
+// smem: Q, dO [64MT][LD]; K, V [2][BK][LD].
+template <int HS, int BK, int MT>
 __global__ void __launch_bounds__(32 * ATT_TC_WARPS)
     attention_backward_dq_fast_kernel(__nv_bfloat16 *dqkv, const __nv_bfloat16 *dout, const __nv_bfloat16 *qkv,
                                       const float *lse, const float *Dbuf, int T, int C, int NH) {
-    constexpr int LD = HS + 8, KS = HS / 16, NO = HS / 8, KTILE = BK * LD;
+    constexpr int LD = HS + 8, KS = HS / 16, NO = HS / 8, KTILE = BK * LD, RB = 64 * MT;
     static_assert(BK % 16 == 0, "16-key chunks");
     extern __shared__ __align__(16) unsigned char att_smem_raw[];
-    __nv_bfloat16 *Qs = reinterpret_cast<__nv_bfloat16 *>(att_smem_raw); // [64][LD]
-    __nv_bfloat16 *dOs = Qs + ATT_TC_ROWS * LD;                            // [64][LD]
-    __nv_bfloat16 *Ks = dOs + ATT_TC_ROWS * LD;                            // [2][BK][LD]
+    __nv_bfloat16 *Qs = reinterpret_cast<__nv_bfloat16 *>(att_smem_raw); // [RB][LD]
+    __nv_bfloat16 *dOs = Qs + RB * LD;                                     // [RB][LD]
+    __nv_bfloat16 *Ks = dOs + RB * LD;                                     // [2][BK][LD]
     __nv_bfloat16 *Vs = Ks + 2 * KTILE;                                    // [2][BK][LD]
     const int warp = threadIdx.x / 32, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
     const int qt = gridDim.x - 1 - blockIdx.x; // heaviest first
@@ -1276,135 +1321,192 @@ __global__ void __launch_bounds__(32 * ATT_TC_WARPS)
     const __nv_bfloat16 *vbase = qbase + 2 * (size_t)C;
     const __nv_bfloat16 *dobase = dout + (size_t)b * T * C + (size_t)h * HS;
     const float scale = 1.0f / sqrtf((float)HS), sl2 = scale * ATT_LOG2E;
-    const int row0 = qt * ATT_TC_ROWS + warp * 16;
-    const int rows[2] = {row0 + g, row0 + g + 8};
-    float lse2[2], D_r[2]; // lse in log2 units
+    int row0[MT];
+    float lse2[MT][2], D_r[MT][2]; // lse in log2 units
 #pragma unroll
-    for (int r = 0; r < 2; r++) {
-        lse2[r] = rows[r] < T ? lse[(size_t)bh * T + rows[r]] * ATT_LOG2E : 0.0f;
-        D_r[r] = rows[r] < T ? Dbuf[(size_t)bh * T + rows[r]] : 0.0f;
+    for (int mt = 0; mt < MT; mt++) {
+        row0[mt] = qt * RB + mt * 64 + warp * 16;
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            const int t = row0[mt] + g + 8 * r;
+            lse2[mt][r] = t < T ? lse[(size_t)bh * T + t] * ATT_LOG2E : 0.0f;
+            D_r[mt][r] = t < T ? Dbuf[(size_t)bh * T + t] : 0.0f;
+        }
     }
-    att_tile_async<HS, 64>(Qs, qbase, C3, qt * ATT_TC_ROWS, T);
-    att_tile_async<HS, 64>(dOs, dobase, (size_t)C, qt * ATT_TC_ROWS, T);
+    att_tile_async<HS, RB>(Qs, qbase, C3, qt * RB, T);
+    att_tile_async<HS, RB>(dOs, dobase, (size_t)C, qt * RB, T);
     att_tile_async<HS, BK>(Ks, kbase, C3, 0, T);
     att_tile_async<HS, BK>(Vs, vbase, C3, 0, T);
     att_cp_commit();
 
-    uint32_t qa[KS][4], oa[KS][4];
-    float dq[NO][4];
+    uint32_t qa[MT][KS][4], oa[MT][KS][4];
+    float dq[MT][NO][4];
 #pragma unroll
-    for (int j = 0; j < NO; j++) dq[j][0] = dq[j][1] = dq[j][2] = dq[j][3] = 0.0f;
-    const int last_row = min(qt * ATT_TC_ROWS + ATT_TC_ROWS, T) - 1;
+    for (int mt = 0; mt < MT; mt++) {
+#pragma unroll
+        for (int j = 0; j < NO; j++) dq[mt][j][0] = dq[mt][j][1] = dq[mt][j][2] = dq[mt][j][3] = 0.0f;
+    }
+    const int last_row = min(qt * RB + RB, T) - 1;
     const int last_kt = last_row / BK;
+    att_cp_wait_all();
+    __syncthreads();
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+#pragma unroll
+        for (int kk = 0; kk < KS; kk++) {
+            ldsm_a(qa[mt][kk], Qs, LD, mt * 64 + warp * 16, kk * 16, lane);
+            ldsm_a(oa[mt][kk], dOs, LD, mt * 64 + warp * 16, kk * 16, lane);
+        }
+    }
     for (int kt = 0; kt <= last_kt; kt++) {
         const int buf = kt & 1;
-        att_cp_wait_all();
-        __syncthreads(); // tile kt visible to all; everyone done with tile kt-1 (buffer buf ^ 1)
+        if (kt > 0) { // (tile 0, Q and dO: waited for above)
+            att_cp_wait_all();
+            __syncthreads(); // tile kt visible to all; everyone done with tile kt-1 (buffer buf ^ 1)
+        }
         if (kt < last_kt) {
             att_tile_async<HS, BK>(Ks + (buf ^ 1) * KTILE, kbase, C3, (kt + 1) * BK, T);
             att_tile_async<HS, BK>(Vs + (buf ^ 1) * KTILE, vbase, C3, (kt + 1) * BK, T);
             att_cp_commit();
         }
-        if (kt == 0) {
-#pragma unroll
-            for (int kk = 0; kk < KS; kk++) {
-                ldsm_a(qa[kk], Qs, LD, warp * 16, kk * 16, lane);
-                ldsm_a(oa[kk], dOs, LD, warp * 16, kk * 16, lane);
-            }
-        }
         const __nv_bfloat16 *Kb = Ks + buf * KTILE, *Vb = Vs + buf * KTILE;
 #pragma unroll
         for (int kc = 0; kc < BK / 16; kc++) {
             const int k0 = kt * BK + kc * 16; // first key of the chunk
-            if (k0 > row0 + 15) continue;     // every key of the chunk after every row of the warp
-            float s[2][4], dp[2][4];
+            bool act[MT];                     // m-tile has a row at or after some key of the chunk
 #pragma unroll
-            for (int i = 0; i < 4; i++) s[0][i] = s[1][i] = dp[0][i] = dp[1][i] = 0.0f;
+            for (int mt = 0; mt < MT; mt++) act[mt] = k0 <= row0[mt] + 15;
+            if (!act[MT - 1]) continue; // (the last m-tile has the latest rows)
+            float s[MT][2][4], dp[MT][2][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+#pragma unroll
+                for (int i = 0; i < 4; i++) s[mt][0][i] = s[mt][1][i] = dp[mt][0][i] = dp[mt][1][i] = 0.0f;
+            }
 #pragma unroll
             for (int kk = 0; kk < KS; kk++) {
                 uint32_t bk[4], bv[4];
                 ldsm_b_nmajor2(bk, Kb, LD, kc * 16, kk * 16, lane);
                 ldsm_b_nmajor2(bv, Vb, LD, kc * 16, kk * 16, lane);
-                mma_16816(s[0], qa[kk], bk);
-                mma_16816(s[1], qa[kk], bk + 2);
-                mma_16816(dp[0], oa[kk], bv);
-                mma_16816(dp[1], oa[kk], bv + 2);
-            }
-            const bool need_mask = k0 + 15 > row0 || k0 + 15 >= T; // straddles the diagonal or T
 #pragma unroll
-            for (int nt = 0; nt < 2; nt++) {
-#pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    float p = att_exp2(s[nt][i] * sl2 - lse2[i >> 1]);
-                    if (need_mask) {
-                        const int key = k0 + nt * 8 + 2 * q + (i & 1);
-                        if (!(key <= rows[i >> 1] && key < T)) p = 0.0f;
-                    }
-                    s[nt][i] = p * (dp[nt][i] - D_r[i >> 1]); // dS
+                for (int mt = 0; mt < MT; mt++) {
+                    if (!act[mt]) continue;
+                    mma_16816(s[mt][0], qa[mt][kk], bk);
+                    mma_16816(s[mt][1], qa[mt][kk], bk + 2);
+                    mma_16816(dp[mt][0], oa[mt][kk], bv);
+                    mma_16816(dp[mt][1], oa[mt][kk], bv + 2);
                 }
             }
-            uint32_t sa[4];
-            frag_a_from_acc(sa, s[0], s[1]);
+            uint32_t sa[MT][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                const bool need_mask = k0 + 15 > row0[mt] || k0 + 15 >= T; // straddles the diagonal or T
+#pragma unroll
+                for (int nt = 0; nt < 2; nt++) {
+#pragma unroll
+                    for (int i = 0; i < 4; i++) {
+                        float p = att_exp2(s[mt][nt][i] * sl2 - lse2[mt][i >> 1]);
+                        if (need_mask) {
+                            const int key = k0 + nt * 8 + 2 * q + (i & 1);
+                            if (!(key <= row0[mt] + g + 8 * (i >> 1) && key < T)) p = 0.0f;
+                        }
+                        s[mt][nt][i] = p * (dp[mt][nt][i] - D_r[mt][i >> 1]); // dS
+                    }
+                }
+                frag_a_from_acc(sa[mt], s[mt][0], s[mt][1]);
+            }
 #pragma unroll
             for (int jp = 0; jp < NO / 2; jp++) {
                 uint32_t bk[4];
                 ldsm_b_kmajor2(bk, Kb, LD, kc * 16, jp * 16, lane);
-                mma_16816(dq[2 * jp], sa, bk);
-                mma_16816(dq[2 * jp + 1], sa, bk + 2);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    if (!act[mt]) continue;
+                    mma_16816(dq[mt][2 * jp], sa[mt], bk);
+                    mma_16816(dq[mt][2 * jp + 1], sa[mt], bk + 2);
+                }
             }
         }
     }
 #pragma unroll
-    for (int r = 0; r < 2; r++) {
-        const int t = rows[r];
-        if (t >= T) continue;
-        __nv_bfloat16 *dqrow = dqkv + ((size_t)b * T + t) * C3 + (size_t)h * HS;
+    for (int mt = 0; mt < MT; mt++) {
 #pragma unroll
-        for (int j = 0; j < NO; j++) {
-            *reinterpret_cast<uint32_t *>(dqrow + j * 8 + 2 * q) =
-                pack_bf16x2(dq[j][2 * r] * scale, dq[j][2 * r + 1] * scale);
+        for (int r = 0; r < 2; r++) {
+            const int t = row0[mt] + g + 8 * r;
+            if (t >= T) continue;
+            __nv_bfloat16 *dqrow = dqkv + ((size_t)b * T + t) * C3 + (size_t)h * HS;
+#pragma unroll
+            for (int j = 0; j < NO; j++) {
+                *reinterpret_cast<uint32_t *>(dqrow + j * 8 + 2 * q) =
+                    pack_bf16x2(dq[mt][j][2 * r] * scale, dq[mt][j][2 * r + 1] * scale);
+            }
         }
     }
 }
 
 // Tiles and shared memory of the fast kernels. HS = 128 halves the streamed tiles (BQ, BK = 32)
-// so that 3 blocks fit an SM's shared memory (the forward keeps 64: its causal logic needs it).
-template <int HS> struct AttFast {
+// so that 3 blocks fit an SM's shared memory (the forward keeps 64-key tiles). MT (m-tiles of 16
+// rows per warp) = 2 for HS = 64 in the forward and dQ (registers allow it; halves ldmatrix
+// traffic), 1 for HS = 128 (o / dq accumulators alone would take 128 registers).
+// ATT_FAST_MT(HS) overrides the default; dev/cuda/attention.cu times both.
+#ifndef ATT_FAST_MT
+#define ATT_FAST_MT(HS) ((HS) == 64 ? 2 : 1)
+#endif
+template <int HS, int MT> struct AttFast {
     static constexpr int BQ = HS == 128 ? 32 : 64, BK = HS == 128 ? 32 : 64, LD = HS + 8;
-    static constexpr size_t fwd_smem = (size_t)5 * 64 * LD * sizeof(__nv_bfloat16);
+    static constexpr size_t fwd_smem = (size_t)(64 * MT + 4 * 64) * LD * sizeof(__nv_bfloat16);
     static constexpr size_t dkdv_smem =
         (size_t)(2 * 64 + 4 * BQ) * LD * sizeof(__nv_bfloat16) + (size_t)4 * BQ * sizeof(float);
-    static constexpr size_t dq_smem = (size_t)(2 * 64 + 4 * BK) * LD * sizeof(__nv_bfloat16);
+    static constexpr size_t dq_smem = (size_t)(2 * 64 * MT + 4 * BK) * LD * sizeof(__nv_bfloat16);
 };
 
-template <int HS>
-static void attention_forward_fast(floatX *out, float *lse, const floatX *qkv, int B, int T, int C, int NH,
-                                   cudaStream_t stream) {
-    const size_t smem = AttFast<HS>::fwd_smem;
-    cudaCheck(cudaFuncSetAttribute(attention_forward_fast_kernel<HS>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+template <int HS, int MT>
+static void attention_forward_fast_launch(floatX *out, float *lse, const floatX *qkv, int B, int T, int C, int NH,
+                                          cudaStream_t stream) {
+    const size_t smem = AttFast<HS, MT>::fwd_smem;
+    cudaCheck(cudaFuncSetAttribute(attention_forward_fast_kernel<HS, MT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                    (int)smem));
-    dim3 grid((unsigned)ceil_div(T, ATT_TC_ROWS), (unsigned)(B * NH));
-    attention_forward_fast_kernel<HS><<<grid, 32 * ATT_TC_WARPS, smem, stream>>>(out, lse, qkv, T, C, NH);
+    dim3 grid((unsigned)ceil_div(T, 64 * MT), (unsigned)(B * NH));
+    attention_forward_fast_kernel<HS, MT><<<grid, 32 * ATT_TC_WARPS, smem, stream>>>(out, lse, qkv, T, C, NH);
     CUDA_CHECK_LAST();
 }
 
 // dqkv only (Dbuf already computed by attention_backward_D).
-template <int HS>
-static void attention_backward_fast(floatX *dqkv, const floatX *dout, const floatX *qkv, const float *lse,
-                                    const float *Dbuf, int B, int T, int C, int NH, cudaStream_t stream) {
-    constexpr int BQ = AttFast<HS>::BQ, BK = AttFast<HS>::BK;
-    const size_t smem_kv = AttFast<HS>::dkdv_smem, smem_q = AttFast<HS>::dq_smem;
+template <int HS, int MT>
+static void attention_backward_fast_launch(floatX *dqkv, const floatX *dout, const floatX *qkv, const float *lse,
+                                           const float *Dbuf, int B, int T, int C, int NH, cudaStream_t stream) {
+    constexpr int BQ = AttFast<HS, MT>::BQ, BK = AttFast<HS, MT>::BK;
+    const size_t smem_kv = AttFast<HS, MT>::dkdv_smem, smem_q = AttFast<HS, MT>::dq_smem;
     cudaCheck(cudaFuncSetAttribute(attention_backward_dkdv_fast_kernel<HS, BQ>,
                                    cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kv));
-    cudaCheck(cudaFuncSetAttribute(attention_backward_dq_fast_kernel<HS, BK>,
+    cudaCheck(cudaFuncSetAttribute(attention_backward_dq_fast_kernel<HS, BK, MT>,
                                    cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_q));
-    dim3 grid((unsigned)ceil_div(T, ATT_TC_ROWS), (unsigned)(B * NH));
-    attention_backward_dkdv_fast_kernel<HS, BQ><<<grid, 32 * ATT_TC_WARPS, smem_kv, stream>>>(dqkv, dout, qkv, lse,
-                                                                                             Dbuf, T, C, NH);
+    dim3 grid_kv((unsigned)ceil_div(T, ATT_TC_ROWS), (unsigned)(B * NH));
+    attention_backward_dkdv_fast_kernel<HS, BQ><<<grid_kv, 32 * ATT_TC_WARPS, smem_kv, stream>>>(dqkv, dout, qkv, lse,
+                                                                                                Dbuf, T, C, NH);
     CUDA_CHECK_LAST();
-    attention_backward_dq_fast_kernel<HS, BK><<<grid, 32 * ATT_TC_WARPS, smem_q, stream>>>(dqkv, dout, qkv, lse, Dbuf,
-                                                                                          T, C, NH);
+    dim3 grid_q((unsigned)ceil_div(T, 64 * MT), (unsigned)(B * NH));
+    attention_backward_dq_fast_kernel<HS, BK, MT><<<grid_q, 32 * ATT_TC_WARPS, smem_q, stream>>>(dqkv, dout, qkv, lse,
+                                                                                                Dbuf, T, C, NH);
     CUDA_CHECK_LAST();
+}
+
+// mt: -1 = ATT_FAST_MT(HS), 1 / 2 = force (benchmarks; 2 only for HS = 64).
+template <int HS>
+static void attention_forward_fast(floatX *out, float *lse, const floatX *qkv, int B, int T, int C, int NH,
+                                   cudaStream_t stream, int mt = -1) {
+    if (mt < 0) mt = ATT_FAST_MT(HS);
+    if (HS == 64 && mt == 2) attention_forward_fast_launch<HS, HS == 64 ? 2 : 1>(out, lse, qkv, B, T, C, NH, stream);
+    else attention_forward_fast_launch<HS, 1>(out, lse, qkv, B, T, C, NH, stream);
+}
+
+template <int HS>
+static void attention_backward_fast(floatX *dqkv, const floatX *dout, const floatX *qkv, const float *lse,
+                                    const float *Dbuf, int B, int T, int C, int NH, cudaStream_t stream, int mt = -1) {
+    if (mt < 0) mt = ATT_FAST_MT(HS);
+    if (HS == 64 && mt == 2)
+        attention_backward_fast_launch<HS, HS == 64 ? 2 : 1>(dqkv, dout, qkv, lse, Dbuf, B, T, C, NH, stream);
+    else attention_backward_fast_launch<HS, 1>(dqkv, dout, qkv, lse, Dbuf, B, T, C, NH, stream);
 }
 #endif // !FLOATX_IS_FP32
 

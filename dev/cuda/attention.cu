@@ -34,15 +34,18 @@ static int omp_threads(void) {
 
 // path: 0 = dispatch (attention_forward/_backward), 1 = force the SIMT kernels,
 // 2 / 3 = the first tensor-core kernels with the register prefetch forced on / off, 4 = the fast
-// tensor-core kernels (ldmatrix, cp.async; the dispatch default when ATT_FAST) (bf16, HS 64 or 128)
-static const char *PATH_NAMES[] = {"", "_simt", "_tc_prefetch", "_tc_noprefetch", "_fast"};
+// tensor-core kernels (ldmatrix, cp.async; the dispatch default when ATT_FAST) with the default
+// m-tiles per warp (ATT_FAST_MT: 2 for HS 64), 5 = the fast kernels with 1 m-tile per warp
+// (bf16, HS 64 or 128)
+static const char *PATH_NAMES[] = {"", "_simt", "_tc_prefetch", "_tc_noprefetch", "_fast", "_fast_mt1"};
 
 static void att_forward_path(int path, floatX *out, float *lse, const floatX *qkv, int B, int T, int C, int NH,
                              cudaStream_t s) {
 #if !FLOATX_IS_FP32
-    if (path == 4) {
-        if (C / NH == 64) attention_forward_fast<64>(out, lse, qkv, B, T, C, NH, s);
-        else attention_forward_fast<128>(out, lse, qkv, B, T, C, NH, s);
+    if (path >= 4) {
+        const int mt = path == 5 ? 1 : -1;
+        if (C / NH == 64) attention_forward_fast<64>(out, lse, qkv, B, T, C, NH, s, mt);
+        else attention_forward_fast<128>(out, lse, qkv, B, T, C, NH, s, mt);
         return;
     }
     if (path >= 2) {
@@ -58,10 +61,11 @@ static void att_forward_path(int path, floatX *out, float *lse, const floatX *qk
 static void att_backward_path(int path, floatX *dqkv, const floatX *dout, const floatX *qkv, const floatX *out,
                               const float *lse, float *scratch, int B, int T, int C, int NH, cudaStream_t s) {
 #if !FLOATX_IS_FP32
-    if (path == 4) {
+    if (path >= 4) {
+        const int mt = path == 5 ? 1 : -1;
         attention_backward_D(scratch, dout, out, B, T, C, NH, s);
-        if (C / NH == 64) attention_backward_fast<64>(dqkv, dout, qkv, lse, scratch, B, T, C, NH, s);
-        else attention_backward_fast<128>(dqkv, dout, qkv, lse, scratch, B, T, C, NH, s);
+        if (C / NH == 64) attention_backward_fast<64>(dqkv, dout, qkv, lse, scratch, B, T, C, NH, s, mt);
+        else attention_backward_fast<128>(dqkv, dout, qkv, lse, scratch, B, T, C, NH, s, mt);
         return;
     }
     if (path >= 2) {
@@ -86,7 +90,7 @@ static void run_case(Bench *b, const CudaContext *ctx, int B, int T, int C, int 
     snprintf(tag, sizeof(tag), "B%d_T%d_C%d_NH%d_HS%d%s", B, T, C, NH, HS, PATH_NAMES[path]);
     float *qkv = bench_random(n_qkv, 0.0f, 1.5f, 1);
     float *dout = bench_random(n_out, 0.0f, 1.0f, 2);
-    float *cpu_scratch = (float *)malloc_check((size_t)omp_threads() * T * sizeof(float));
+    float *cpu_scratch = (float *)malloc_check((size_t)omp_threads() * attention_scratch_floats(T, C, NH) * sizeof(float));
 
     // forward
     float *out = (float *)malloc_check(n_out * sizeof(float)), *lse = (float *)malloc_check(n_lse * sizeof(float));
@@ -189,6 +193,10 @@ int main(void) {
         run_case(&b, &ctx, 2, 37, 256, 2, 4);    // HS 128, T < 32 + 32 (BQ = BK = 32)
         run_case(&b, &ctx, 1, 300, 512, 4, 4);   // HS 128, 10 key tiles of 32
         run_case(&b, &ctx, 8, 64, 768, 12, 4);   // exactly one tile, B*NH = 96
+        run_case(&b, &ctx, 2, 257, 768, 12, 4);  // 128-row tiles (MT 2) + 1 row
+        run_case(&b, &ctx, 2, 200, 768, 12, 5);  // one m-tile per warp (64-row tiles)
+        run_case(&b, &ctx, 3, 37, 192, 3, 5);
+        run_case(&b, &ctx, 1, 520, 768, 12, 5);
     }
     bench_gemm_ceiling(&b, &ctx);
     run_timing(&b, &ctx, 64, 1024, 768, 12, 0);
@@ -197,7 +205,8 @@ int main(void) {
         run_timing(&b, &ctx, 64, 1024, 768, 12, 2);
         run_timing(&b, &ctx, 64, 1024, 768, 12, 3);
         run_timing(&b, &ctx, 32, 1024, 1024, 8, 3);
-        run_timing(&b, &ctx, 8, 2048, 768, 12, 4); // longer sequences, fewer heads
+        run_timing(&b, &ctx, 64, 1024, 768, 12, 5); // fast kernels, 1 m-tile per warp
+        run_timing(&b, &ctx, 8, 2048, 768, 12, 4);  // longer sequences, fewer heads
     }
     run_timing(&b, &ctx, 4, 1024, 768, 12, 1);
     int rc = bench_finish(&b);

@@ -27,6 +27,56 @@
 
 // ----------------------------------------------------------------------------
 // Layers. N = B*T rows; C channels; shapes are row-major.
+//
+// Speed notes. libm's expf/tanhf are scalar calls, so loops that use them do not vectorize;
+// exp_vec below is branch-free arithmetic the compiler turns into AVX-512/AVX2 code. Float
+// sums over a row are kept in LANES interleaved partial sums: a plain `s += x[i]` loop cannot
+// be vectorized without reordering the additions (which -O3 alone does not allow), this fixes
+// one reordering, so results stay deterministic.
+
+#define LANES 16
+
+// exp(x) within 1.2 ulp over [-87, 88]: 2^n * p(r), n = round(x / ln2), r = x - n ln2, p the
+// degree-7 Taylor polynomial (|r| <= ln2 / 2). Returns 0 below -87 (far tails of a softmax) and
+// exp(88) above 88 (never reached: arguments here are <= 0 or gelu's -2u).
+static inline float exp_vec(float x) {
+    float x0 = x;
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+    float t = x * 1.44269504088896341f + shifter;
+    float n = t - shifter;
+    int32_t n_int;
+    memcpy(&n_int, &t, sizeof(n_int));
+    n_int -= 0x4B400000;  // the bits of `shifter`: leaves n as an integer
+    float r = x - n * 0.693145751953125f;  // ln2 split in two so that n * hi is exact
+    r = r - n * 1.428606765330187e-06f;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int32_t bits = (n_int + 127) << 23;  // 2^n
+    float scale;
+    memcpy(&scale, &bits, sizeof(scale));
+    return x0 < -87.0f ? 0.0f : p * scale;
+}
+
+// sum of x[0..n) in LANES partial sums
+static inline float sum_lanes(const float *x, int n) {
+    float s[LANES] = {0};
+    int i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        for (int j = 0; j < LANES; j++) s[j] += x[i + j];
+    }
+    float r = 0.0f;
+    for (int j = 0; j < LANES; j++) r += s[j];
+    for (; i < n; i++) r += x[i];
+    return r;
+}
 
 // out (B,T,C) = wte[inp] + wpe[t]
 void encoder_forward(float *out, const int *inp, const float *wte, const float *wpe, int B, int T, int C) {
@@ -61,14 +111,18 @@ void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *in
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
                        const float *bias, int N, int C) {
     const float eps = 1e-5f;
-#pragma omp parallel for
+#pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         const float *x = inp + (size_t)i * C;
-        float m = 0.0f;
-        for (int c = 0; c < C; c++) m += x[c];
-        m /= C;
+        float m = sum_lanes(x, C) / C;
+        float vl[LANES] = {0};
+        int c = 0;
+        for (; c + LANES <= C; c += LANES) {
+            for (int j = 0; j < LANES; j++) vl[j] += (x[c + j] - m) * (x[c + j] - m);
+        }
         float var = 0.0f;
-        for (int c = 0; c < C; c++) var += (x[c] - m) * (x[c] - m);
+        for (int j = 0; j < LANES; j++) var += vl[j];
+        for (; c < C; c++) var += (x[c] - m) * (x[c] - m);
         var /= C;
         float s = 1.0f / sqrtf(var + eps);
         float *o = out + (size_t)i * C;
@@ -103,8 +157,22 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, float *scratc
             const float *x = inp + (size_t)i * C;
             const float *d = dout + (size_t)i * C;
             float m = mean[i], s = rstd[i];
+            float gl[LANES] = {0}, gxl[LANES] = {0};
+            int c = 0;
+            for (; c + LANES <= C; c += LANES) {
+                for (int j = 0; j < LANES; j++) {
+                    float xhat = (x[c + j] - m) * s;
+                    float g = weight[c + j] * d[c + j];
+                    gl[j] += g;
+                    gxl[j] += g * xhat;
+                }
+            }
             float gmean = 0.0f, gxmean = 0.0f;
-            for (int c = 0; c < C; c++) {
+            for (int j = 0; j < LANES; j++) {
+                gmean += gl[j];
+                gxmean += gxl[j];
+            }
+            for (; c < C; c++) {
                 float xhat = (x[c] - m) * s;
                 float g = weight[c] * d[c];
                 gmean += g;
@@ -113,7 +181,7 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, float *scratc
             gmean /= C;
             gxmean /= C;
             float *dx = dinp + (size_t)i * C;
-            for (int c = 0; c < C; c++) {
+            for (c = 0; c < C; c++) {
                 float xhat = (x[c] - m) * s;
                 float g = weight[c] * d[c];
                 db[c] += d[c];
@@ -145,96 +213,149 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dou
 // Causal self-attention, one (batch, head) pair per task. qkv (B,T,3C) holds [Q|K|V] per row,
 // heads contiguous; out (B,T,C); lse (B,NH,T) is each scaled score row's log-sum-exp, which is
 // all backward needs to rebuild the probabilities: no T x T matrix is ever stored.
-// `scratch` holds T floats per thread (one score row).
+// Queries go in blocks of ATT_Q: the block's scores against the keys it can see are a small
+// matrix product, computed in ATT_Q x 16 tiles of vector FMAs from K transposed into scratch
+// (HS, Tp), Tp = T rounded up to 16. Per thread, scratch holds Kt and Vt (HS, Tp), two score
+// blocks (ATT_Q, Tp) and one (ATT_Q, HS): attention_scratch_floats(T, C, NH) floats, O(T) memory.
+#define ATT_Q 8
+#define ATT_TP(T) (((size_t)(T) + 15) / 16 * 16)
+
+size_t attention_scratch_floats(int T, int C, int NH) {
+    size_t HS = (size_t)(C / NH);
+    return (2 * HS + 2 * ATT_Q) * ATT_TP(T) + ATT_Q * HS;
+}
+
+// dst (HS, Tp) = the T rows of src (HS wide, row stride `stride`) transposed; columns >= T are 0.
+static void attention_transpose(float *dst, const float *src, int T, int HS, size_t stride) {
+    size_t Tp = ATT_TP(T);
+    for (int i = 0; i < HS; i++) {
+        for (size_t t = 0; t < Tp; t++) dst[i * Tp + t] = t < (size_t)T ? src[t * stride + i] : 0.0f;
+    }
+}
+
+// S (qb, n rounded up to 16; rows Tp apart) = scale * X (qb rows, HS wide, `xs` apart) @ Yt[:, :n]
+static void attention_block_scores(float *S, const float *X, size_t xs, const float *Yt, int qb, int n, int T,
+                                   int HS, float scale) {
+    size_t Tp = ATT_TP(T);
+    for (int k0 = 0; k0 < n; k0 += 16) {
+        float acc[ATT_Q][16];  // ATT_Q vector registers
+        for (int r = 0; r < ATT_Q; r++) {
+            for (int j = 0; j < 16; j++) acc[r][j] = 0.0f;
+        }
+        for (int i = 0; i < HS; i++) {
+            const float *y = Yt + (size_t)i * Tp + k0;
+            for (int r = 0; r < ATT_Q; r++) {
+                float x = r < qb ? X[(size_t)r * xs + i] * scale : 0.0f;
+                for (int j = 0; j < 16; j++) acc[r][j] += x * y[j];
+            }
+        }
+        for (int r = 0; r < qb; r++) {
+            for (int j = 0; j < 16; j++) S[(size_t)r * Tp + k0 + j] = acc[r][j];
+        }
+    }
+}
+
 void attention_forward(float *out, float *lse, float *scratch, const float *qkv, int B, int T, int C, int NH) {
     int HS = C / NH;
-    size_t C3 = (size_t)C * 3;
+    size_t C3 = (size_t)C * 3, Tp = ATT_TP(T);
     float scale = 1.0f / sqrtf((float)HS);
-#pragma omp parallel for collapse(2)
+#pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
             int tid = 0;
 #ifdef _OPENMP
             tid = omp_get_thread_num();
 #endif
-            float *score = scratch + (size_t)tid * T;
+            float *Kt = scratch + (size_t)tid * attention_scratch_floats(T, C, NH);
+            float *S = Kt + 2 * (size_t)HS * Tp;  // (ATT_Q, Tp) scores, then probabilities
             const float *base = qkv + (size_t)b * T * C3 + (size_t)h * HS;
-            for (int t = 0; t < T; t++) {
-                const float *q = base + (size_t)t * C3;
-                float maxv = -INFINITY;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *k = base + (size_t)t2 * C3 + C;
-                    float s = 0.0f;
-                    for (int i = 0; i < HS; i++) s += q[i] * k[i];
-                    s *= scale;
-                    score[t2] = s;
-                    if (s > maxv) maxv = s;
+            attention_transpose(Kt, base + C, T, HS, C3);
+            for (int t0 = 0; t0 < T; t0 += ATT_Q) {
+                int qb = T - t0 < ATT_Q ? T - t0 : ATT_Q;
+                attention_block_scores(S, base + (size_t)t0 * C3, C3, Kt, qb, t0 + qb, T, HS, scale);
+                for (int r = 0; r < qb; r++) {
+                    int t = t0 + r, n = t + 1;  // query t sees keys 0..t
+                    float *s = S + (size_t)r * Tp;
+                    float maxv = -INFINITY;
+                    for (int t2 = 0; t2 < n; t2++) maxv = s[t2] > maxv ? s[t2] : maxv;
+                    for (int t2 = 0; t2 < n; t2++) s[t2] = exp_vec(s[t2] - maxv);
+                    float sum = sum_lanes(s, n), inv = 1.0f / sum;
+                    float *o = out + ((size_t)b * T + t) * C + (size_t)h * HS;
+                    for (int i = 0; i < HS; i++) o[i] = 0.0f;
+                    for (int t2 = 0; t2 < n; t2++) {
+                        const float *v = base + (size_t)t2 * C3 + 2 * (size_t)C;
+                        float p = s[t2] * inv;
+                        for (int i = 0; i < HS; i++) o[i] += p * v[i];
+                    }
+                    lse[((size_t)b * NH + h) * T + t] = maxv + logf(sum);
                 }
-                float sum = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    score[t2] = expf(score[t2] - maxv);
-                    sum += score[t2];
-                }
-                float inv = 1.0f / sum;
-                float *o = out + ((size_t)b * T + t) * C + (size_t)h * HS;
-                for (int i = 0; i < HS; i++) o[i] = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *v = base + (size_t)t2 * C3 + 2 * (size_t)C;
-                    float p = score[t2] * inv;
-                    for (int i = 0; i < HS; i++) o[i] += p * v[i];
-                }
-                lse[((size_t)b * NH + h) * T + t] = maxv + logf(sum);
             }
         }
     }
 }
 
-// With p = exp(s - lse) rebuilt per query row, dp = dout . v, D = dout . out (= sum p*dp):
-//   ds = p * (dp - D);  dq += scale * ds @ k;  dk += scale * ds^T q;  dv += p^T dout.
+// Per block of queries, with P = exp(S - lse) rebuilt, dP = dout V^T, D = rowsum(dout * out):
+//   dS = P * (dP - D) * scale;  dq = dS K;  dk += dS^T q;  dv += P^T dout.
 // Each (batch, head) task writes only its own columns of dqkv (B,T,3C), so tasks never race.
 void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *out,
                         const float *lse, int B, int T, int C, int NH) {
     int HS = C / NH;
-    size_t C3 = (size_t)C * 3;
+    size_t C3 = (size_t)C * 3, Tp = ATT_TP(T);
     float scale = 1.0f / sqrtf((float)HS);
-#pragma omp parallel for collapse(2)
+#pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
             int tid = 0;
 #ifdef _OPENMP
             tid = omp_get_thread_num();
 #endif
-            float *ds = scratch + (size_t)tid * T;
+            float *Kt = scratch + (size_t)tid * attention_scratch_floats(T, C, NH);
+            float *Vt = Kt + (size_t)HS * Tp;
+            float *P = Vt + (size_t)HS * Tp, *dS = P + ATT_Q * Tp;  // (ATT_Q, Tp) each
+            float *dq = dS + ATT_Q * Tp;                             // (ATT_Q, HS)
             const float *base = qkv + (size_t)b * T * C3 + (size_t)h * HS;
+            const float *dout_b = dout + (size_t)b * T * C + (size_t)h * HS;
+            const float *out_b = out + (size_t)b * T * C + (size_t)h * HS;
             float *dbase = dqkv + (size_t)b * T * C3 + (size_t)h * HS;
-            for (int t = 0; t < T; t++) {
-                const float *q = base + (size_t)t * C3;
-                const float *dout_t = dout + ((size_t)b * T + t) * C + (size_t)h * HS;
-                const float *out_t = out + ((size_t)b * T + t) * C + (size_t)h * HS;
-                float row_lse = lse[((size_t)b * NH + h) * T + t];
-                float D = 0.0f;
-                for (int i = 0; i < HS; i++) D += dout_t[i] * out_t[i];
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *k = base + (size_t)t2 * C3 + C;
-                    const float *v = base + (size_t)t2 * C3 + 2 * (size_t)C;
-                    float s = 0.0f, dp = 0.0f;
-                    for (int i = 0; i < HS; i++) {
-                        s += q[i] * k[i];
-                        dp += dout_t[i] * v[i];
+            attention_transpose(Kt, base + C, T, HS, C3);
+            attention_transpose(Vt, base + 2 * (size_t)C, T, HS, C3);
+            for (int t0 = 0; t0 < T; t0 += ATT_Q) {
+                int qb = T - t0 < ATT_Q ? T - t0 : ATT_Q, n = t0 + qb;  // the block sees keys 0..n-1
+                attention_block_scores(P, base + (size_t)t0 * C3, C3, Kt, qb, n, T, HS, scale);
+                attention_block_scores(dS, dout_b + (size_t)t0 * C, (size_t)C, Vt, qb, n, T, HS, 1.0f);
+                for (int r = 0; r < qb; r++) {
+                    int t = t0 + r;
+                    const float *dout_t = dout_b + (size_t)t * C, *out_t = out_b + (size_t)t * C;
+                    float D = 0.0f;
+                    for (int i = 0; i < HS; i++) D += dout_t[i] * out_t[i];
+                    float row_lse = lse[((size_t)b * NH + h) * T + t];
+                    float *p = P + (size_t)r * Tp, *ds = dS + (size_t)r * Tp;
+                    for (int t2 = 0; t2 < n; t2++) {  // keys after t are masked: p = ds = 0
+                        p[t2] = t2 <= t ? exp_vec(p[t2] - row_lse) : 0.0f;
+                        ds[t2] = p[t2] * (ds[t2] - D) * scale;
                     }
-                    float p = expf(s * scale - row_lse);
-                    ds[t2] = p * (dp - D);
-                    float *dv = dbase + (size_t)t2 * C3 + 2 * (size_t)C;
-                    for (int i = 0; i < HS; i++) dv[i] += p * dout_t[i];
                 }
-                float *dq = dbase + (size_t)t * C3;
-                for (int t2 = 0; t2 <= t; t2++) {
+                for (int x = 0; x < ATT_Q * HS; x++) dq[x] = 0.0f;
+                for (int t2 = 0; t2 < n; t2++) {
                     const float *k = base + (size_t)t2 * C3 + C;
-                    float *dk = dbase + (size_t)t2 * C3 + C;
-                    float g = ds[t2] * scale;
-                    for (int i = 0; i < HS; i++) {
-                        dq[i] += g * k[i];
-                        dk[i] += g * q[i];
+                    for (int r = 0; r < qb; r++) {
+                        float g = dS[(size_t)r * Tp + t2];
+                        for (int i = 0; i < HS; i++) dq[r * HS + i] += g * k[i];
+                    }
+                }
+                for (int r = 0; r < qb; r++) {
+                    float *dq_t = dbase + (size_t)(t0 + r) * C3;
+                    for (int i = 0; i < HS; i++) dq_t[i] += dq[r * HS + i];
+                }
+                for (int t2 = 0; t2 < n; t2++) {
+                    float *dk = dbase + (size_t)t2 * C3 + C, *dv = dbase + (size_t)t2 * C3 + 2 * (size_t)C;
+                    for (int r = 0; r < qb; r++) {
+                        const float *q = base + (size_t)(t0 + r) * C3, *dout_t = dout_b + (size_t)(t0 + r) * C;
+                        float g = dS[(size_t)r * Tp + t2], pt = P[(size_t)r * Tp + t2];
+                        for (int i = 0; i < HS; i++) {
+                            dk[i] += g * q[i];
+                            dv[i] += pt * dout_t[i];
+                        }
                     }
                 }
             }
@@ -244,26 +365,27 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
 
 #define GELU_SCALE 0.7978845608028654f  // sqrt(2 / pi)
 
-// out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), GPT-2's tanh approximation.
+// out = 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), GPT-2's tanh approximation,
+// computed as x * sigmoid(2u): the same function (0.5 (1 + tanh u) = 1 / (1 + e^-2u)), one exp,
+// and no cancellation in 1 + tanh(u) for negative x.
 void gelu_forward(float *out, const float *inp, size_t n) {
-#pragma omp parallel for
+#pragma omp parallel for simd schedule(static)
     for (long long i = 0; i < (long long)n; i++) {
         float x = inp[i];
         float u = GELU_SCALE * (x + 0.044715f * x * x * x);
-        out[i] = 0.5f * x * (1.0f + tanhf(u));
+        out[i] = x / (1.0f + exp_vec(-2.0f * u));
     }
 }
 
-// dinp += dout * gelu'(inp)
+// dinp += dout * gelu'(inp); with s = sigmoid(2u), gelu' = s + 2 x s (1 - s) du/dx.
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
-#pragma omp parallel for
+#pragma omp parallel for simd schedule(static)
     for (long long i = 0; i < (long long)n; i++) {
         float x = inp[i];
         float u = GELU_SCALE * (x + 0.044715f * x * x * x);
-        float th = tanhf(u);
-        float sech2 = 1.0f - th * th;
+        float s = 1.0f / (1.0f + exp_vec(-2.0f * u));
         float du = GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
-        dinp[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * x * sech2 * du);
+        dinp[i] += dout[i] * (s + 2.0f * x * s * (1.0f - s) * du);
     }
 }
 
@@ -282,14 +404,29 @@ void residual_backward(float *dinp1, float *dinp2, const float *dout, size_t n) 
 
 // Cross-entropy of each row of logits (N,Vp) against its target, over the first V columns
 // (the padding columns are not part of the vocabulary): losses[i] = lse[i] - logits[i,target].
+// The max and the sum of exps run in LANES partial results (vectorized).
 void classifier_forward(float *losses, float *lse, const float *logits, const int *targets, int N, int V, int Vp) {
-#pragma omp parallel for
+#pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         const float *row = logits + (size_t)i * Vp;
+        float m[LANES], s[LANES];
+        for (int j = 0; j < LANES; j++) {
+            m[j] = -INFINITY;
+            s[j] = 0.0f;
+        }
+        int v = 0;
+        for (; v + LANES <= V; v += LANES) {
+            for (int j = 0; j < LANES; j++) m[j] = row[v + j] > m[j] ? row[v + j] : m[j];
+        }
         float maxv = -INFINITY;
-        for (int v = 0; v < V; v++) maxv = row[v] > maxv ? row[v] : maxv;
+        for (int j = 0; j < LANES; j++) maxv = m[j] > maxv ? m[j] : maxv;
+        for (int w = v; w < V; w++) maxv = row[w] > maxv ? row[w] : maxv;
+        for (v = 0; v + LANES <= V; v += LANES) {
+            for (int j = 0; j < LANES; j++) s[j] += exp_vec(row[v + j] - maxv);
+        }
         float sum = 0.0f;
-        for (int v = 0; v < V; v++) sum += expf(row[v] - maxv);
+        for (int j = 0; j < LANES; j++) sum += s[j];
+        for (int w = v; w < V; w++) sum += exp_vec(row[w] - maxv);
         lse[i] = maxv + logf(sum);
         losses[i] = lse[i] - row[targets[i]];
     }
@@ -298,10 +435,11 @@ void classifier_forward(float *losses, float *lse, const float *logits, const in
 // Overwrites logits (N,Vp) with dloss * (softmax - onehot(target)); padding columns get 0.
 // dloss is d(mean loss)/d(loss of one row): 1 / (N * grad_accum_steps).
 void classifier_backward(float *logits, const float *lse, const int *targets, float dloss, int N, int V, int Vp) {
-#pragma omp parallel for
+#pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         float *row = logits + (size_t)i * Vp;
-        for (int v = 0; v < V; v++) row[v] = expf(row[v] - lse[i]) * dloss;
+        float row_lse = lse[i];
+        for (int v = 0; v < V; v++) row[v] = exp_vec(row[v] - row_lse) * dloss;
         row[targets[i]] -= dloss;
         for (int v = V; v < Vp; v++) row[v] = 0.0f;
     }
@@ -315,7 +453,8 @@ void adamw_update(float *params, const float *grads, float *m, float *v, size_t 
     float step_size = (float)(lr / (1.0 - pow(beta1, t)));
     float bc2_sqrt = (float)sqrt(1.0 - pow(beta2, t));
     float decay = 1.0f - lr * weight_decay;
-#pragma omp parallel for
+    // vectorizes (sqrtf needs -fno-math-errno, see the Makefile); memory-bound beyond that
+#pragma omp parallel for simd schedule(static)
     for (long long i = 0; i < (long long)n; i++) {
         float g = grads[i] * grad_scale;
         float mi = beta1 * m[i] + (1.0f - beta1) * g;
@@ -378,7 +517,7 @@ typedef struct {
     Activations acts;
     ActivationGrads dacts;
     float *proj_out;   // (B,T,C) output of a residual projection before it is added
-    float *scratch;    // per-thread rows for attention / LayerNorm partial sums
+    float *scratch;    // per thread: attention blocks (attention_scratch_floats) or LayerNorm partials
     float mean_loss;   // of the last forward with targets
     float last_grad_norm;
 } GPT2;
@@ -474,7 +613,8 @@ void gpt2_alloc_activations(GPT2 *model, int B, int T) {
 #ifdef _OPENMP
     nthreads = omp_get_max_threads();
 #endif
-    size_t per_thread = (size_t)T > 2 * C ? (size_t)T : 2 * C;  // a score row or LayerNorm partials
+    size_t per_thread = attention_scratch_floats(T, (int)C, (int)NH);  // or LayerNorm's 2C partials
+    if (per_thread < 2 * C) per_thread = 2 * C;
     model->scratch = (float *)calloc_check((size_t)nthreads * per_thread, sizeof(float));
     model->max_B = B;
     model->max_T = T;
@@ -587,11 +727,22 @@ void gpt2_backward(GPT2 *model, const int *inputs, const int *targets, int B, in
     encoder_backward(G + model->param_offsets[PARAM_WTE], G + model->param_offsets[PARAM_WPE], d->dresidual, inputs, B, T, C);
 }
 
-// L2 norm of all gradients (accumulated in double so the order of threads does not matter).
+// L2 norm of all gradients, accumulated in double (so the order of threads hardly matters),
+// in chunks of LANES partial sums so the loop vectorizes.
 float gpt2_grad_norm(const GPT2 *model) {
+    const float *g = model->grads;
+    long long n = (long long)model->num_parameters, nchunks = (n + 4095) / 4096;
     double sum = 0.0;
-#pragma omp parallel for reduction(+ : sum)
-    for (long long i = 0; i < (long long)model->num_parameters; i++) sum += (double)model->grads[i] * model->grads[i];
+#pragma omp parallel for reduction(+ : sum) schedule(static)
+    for (long long ch = 0; ch < nchunks; ch++) {
+        long long i = ch * 4096, end = i + 4096 < n ? i + 4096 : n;
+        double acc[LANES] = {0};
+        for (; i + LANES <= end; i += LANES) {
+            for (int j = 0; j < LANES; j++) acc[j] += (double)g[i + j] * g[i + j];
+        }
+        for (; i < end; i++) acc[0] += (double)g[i] * g[i];
+        for (int j = 0; j < LANES; j++) sum += acc[j];
+    }
     return (float)sqrt(sum);
 }
 

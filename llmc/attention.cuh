@@ -1140,24 +1140,24 @@ __global__ void __launch_bounds__(32 * ATT_TC_WARPS)
     }
 }
 
-// dK, dV. grid (ceil(T/64) key tiles, B*NH), 4 warps; warp w owns keys kt*64 + 16w + {g, g+8} as the
-// rows of every product. Loops over query tiles of BQ (double-buffered Q, dO, lse, D), each in
-// chunks of 16 queries: S^T = K Q^T and dP^T = V dO^T (A = K, V rows: ldmatrix, kept in registers
-// for HS = 64; B = Q, dO rows, n-major: ldmatrix), P^T = 2^(sl2 S^T - log2e lse[query]) (causal:
-// query >= key), dS^T = P^T (dP^T - D[query]); then the accumulators re-pack as A fragments
-// (keys x 16 queries) of dV += P^T dO and dK += dS^T Q (B = dO, Q rows, k-major: ldmatrix.trans).
-// smem: K, V [64][LD]; Q, dO [2][BQ][LD]; lse, D [2][BQ] fp32.
-template <int HS, int BQ>
+// dK, dV. grid (ceil(T/(64 MT)) key tiles, B*NH), 4 warps; warp w owns MT m-tiles of 16 keys,
+// keys kt*64MT + 64mt + 16w + {g, g+8}, as the rows of every product. Loops over query tiles of BQ
+// (double-buffered Q, dO, lse, D), each in chunks of 16 queries: S^T = K Q^T and dP^T = V dO^T
+// (A = K, V rows: ldmatrix, kept in registers when KV_REG; B = Q, dO rows, n-major: ldmatrix),
+// P^T = 2^(sl2 S^T - log2e lse[query]) (causal: query >= key), dS^T = P^T (dP^T - D[query]); then
+// the accumulators re-pack as A fragments (keys x 16 queries) of dV += P^T dO and dK += dS^T Q
+// (B = dO, Q rows, k-major: ldmatrix.trans). Every B fragment feeds MT m-tiles.
+// smem: K, V [64MT][LD]; Q, dO [2][BQ][LD]; lse, D [2][BQ] fp32.
+template <int HS, int BQ, int MT, bool KV_REG>
 __global__ void __launch_bounds__(32 * ATT_TC_WARPS)
     attention_backward_dkdv_fast_kernel(__nv_bfloat16 *dqkv, const __nv_bfloat16 *dout, const __nv_bfloat16 *qkv,
                                         const float *lse, const float *Dbuf, int T, int C, int NH) {
-    constexpr int LD = HS + 8, KS = HS / 16, NO = HS / 8, QTILE = BQ * LD;
-    constexpr bool KV_REG = HS == 64; // K/V A fragments in registers (HS = 128: too many registers)
+    constexpr int LD = HS + 8, KS = HS / 16, NO = HS / 8, QTILE = BQ * LD, RB = 64 * MT;
     static_assert(BQ % 16 == 0 && 2 * BQ <= 32 * ATT_TC_WARPS, "lse/D copy: one value per thread");
     extern __shared__ __align__(16) unsigned char att_smem_raw[];
-    __nv_bfloat16 *Ks = reinterpret_cast<__nv_bfloat16 *>(att_smem_raw); // [64][LD]
-    __nv_bfloat16 *Vs = Ks + ATT_TC_ROWS * LD;                             // [64][LD]
-    __nv_bfloat16 *Qs = Vs + ATT_TC_ROWS * LD;                             // [2][BQ][LD]
+    __nv_bfloat16 *Ks = reinterpret_cast<__nv_bfloat16 *>(att_smem_raw); // [RB][LD]
+    __nv_bfloat16 *Vs = Ks + RB * LD;                                      // [RB][LD]
+    __nv_bfloat16 *Qs = Vs + RB * LD;                                      // [2][BQ][LD]
     __nv_bfloat16 *dOs = Qs + 2 * QTILE;                                   // [2][BQ][LD]
     float *lse_s = reinterpret_cast<float *>(dOs + 2 * QTILE);            // [2][BQ]
     float *D_s = lse_s + 2 * BQ;                                           // [2][BQ]
@@ -1172,9 +1172,10 @@ __global__ void __launch_bounds__(32 * ATT_TC_WARPS)
     const float *lse_bh = lse + (size_t)bh * T;
     const float *D_bh = Dbuf + (size_t)bh * T;
     const float scale = 1.0f / sqrtf((float)HS), sl2 = scale * ATT_LOG2E;
-    const int key0 = kt * ATT_TC_ROWS + warp * 16;
-    const int keys[2] = {key0 + g, key0 + g + 8};
-    const int first_qt = (kt * ATT_TC_ROWS) / BQ;
+    int key0[MT];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) key0[mt] = kt * RB + mt * 64 + warp * 16;
+    const int first_qt = (kt * RB) / BQ;
     const int num_qt = (T + BQ - 1) / BQ;
 
     // copies of query tile qt into buffer buf (Q, dO rows; lse, D values: thread i < BQ takes
@@ -1189,17 +1190,23 @@ __global__ void __launch_bounds__(32 * ATT_TC_WARPS)
             att_cp4((i < BQ ? lse_s : D_s) + buf * BQ + ii, src, t < T);
         }
     };
-    att_tile_async<HS, 64>(Ks, kbase, C3, kt * ATT_TC_ROWS, T);
-    att_tile_async<HS, 64>(Vs, vbase, C3, kt * ATT_TC_ROWS, T);
+    att_tile_async<HS, RB>(Ks, kbase, C3, kt * RB, T);
+    att_tile_async<HS, RB>(Vs, vbase, C3, kt * RB, T);
     issue_q(first_qt, 0);
     att_cp_commit();
 
-    uint32_t kf[KV_REG ? KS : 1][4], vf[KV_REG ? KS : 1][4];
-    float dk[NO][4], dv[NO][4];
+    // K fragments in registers when KV_REG, V fragments too when MT == 1 (MT = 2 would spill)
+    constexpr bool V_REG = KV_REG && MT == 1;
+    constexpr int KR = KV_REG ? MT : 1, KSR = KV_REG ? KS : 1, VR = V_REG ? MT : 1, VSR = V_REG ? KS : 1;
+    uint32_t kf[KR][KSR][4], vf[VR][VSR][4];
+    float dk[MT][NO][4], dv[MT][NO][4];
 #pragma unroll
-    for (int j = 0; j < NO; j++) {
-        dk[j][0] = dk[j][1] = dk[j][2] = dk[j][3] = 0.0f;
-        dv[j][0] = dv[j][1] = dv[j][2] = dv[j][3] = 0.0f;
+    for (int mt = 0; mt < MT; mt++) {
+#pragma unroll
+        for (int j = 0; j < NO; j++) {
+            dk[mt][j][0] = dk[mt][j][1] = dk[mt][j][2] = dk[mt][j][3] = 0.0f;
+            dv[mt][j][0] = dv[mt][j][1] = dv[mt][j][2] = dv[mt][j][3] = 0.0f;
+        }
     }
     for (int qt = first_qt; qt < num_qt; qt++) {
         const int buf = (qt - first_qt) & 1;
@@ -1211,9 +1218,16 @@ __global__ void __launch_bounds__(32 * ATT_TC_WARPS)
         }
         if (KV_REG && qt == first_qt) {
 #pragma unroll
-            for (int kk = 0; kk < (KV_REG ? KS : 1); kk++) {
-                ldsm_a(kf[kk], Ks, LD, warp * 16, kk * 16, lane);
-                ldsm_a(vf[kk], Vs, LD, warp * 16, kk * 16, lane);
+            for (int mt = 0; mt < KR; mt++) {
+#pragma unroll
+                for (int kk = 0; kk < KSR; kk++) ldsm_a(kf[mt][kk], Ks, LD, mt * 64 + warp * 16, kk * 16, lane);
+            }
+            if (V_REG) {
+#pragma unroll
+                for (int mt = 0; mt < VR; mt++) {
+#pragma unroll
+                    for (int kk = 0; kk < VSR; kk++) ldsm_a(vf[mt][kk], Vs, LD, mt * 64 + warp * 16, kk * 16, lane);
+                }
             }
         }
         const __nv_bfloat16 *Qb = Qs + buf * QTILE, *dOb = dOs + buf * QTILE;
@@ -1221,74 +1235,101 @@ __global__ void __launch_bounds__(32 * ATT_TC_WARPS)
 #pragma unroll
         for (int kq = 0; kq < BQ / 16; kq++) {
             const int c0 = qt * BQ + kq * 16; // first query of the chunk
-            if (c0 + 15 < key0) continue;     // every query of the chunk precedes every key of the warp
-            float st[2][4], dpt[2][4];
+            bool act[MT];                     // m-tile has a key at or before some query of the chunk
 #pragma unroll
-            for (int i = 0; i < 4; i++) st[0][i] = st[1][i] = dpt[0][i] = dpt[1][i] = 0.0f;
+            for (int mt = 0; mt < MT; mt++) act[mt] = c0 + 15 >= key0[mt];
+            if (!act[0]) continue; // (m-tile 0 has the earliest keys)
+            float st[MT][2][4], dpt[MT][2][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+#pragma unroll
+                for (int i = 0; i < 4; i++) st[mt][0][i] = st[mt][1][i] = dpt[mt][0][i] = dpt[mt][1][i] = 0.0f;
+            }
 #pragma unroll
             for (int kk = 0; kk < KS; kk++) {
-                uint32_t ka[4], va[4], bq[4], bo[4];
-                if (KV_REG) {
-#pragma unroll
-                    for (int i = 0; i < 4; i++) {
-                        ka[i] = kf[KV_REG ? kk : 0][i];
-                        va[i] = vf[KV_REG ? kk : 0][i];
-                    }
-                } else {
-                    ldsm_a(ka, Ks, LD, warp * 16, kk * 16, lane);
-                    ldsm_a(va, Vs, LD, warp * 16, kk * 16, lane);
-                }
+                uint32_t bq[4], bo[4];
                 ldsm_b_nmajor2(bq, Qb, LD, kq * 16, kk * 16, lane);
                 ldsm_b_nmajor2(bo, dOb, LD, kq * 16, kk * 16, lane);
-                mma_16816(st[0], ka, bq);
-                mma_16816(st[1], ka, bq + 2);
-                mma_16816(dpt[0], va, bo);
-                mma_16816(dpt[1], va, bo + 2);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    if (!act[mt]) continue;
+                    uint32_t ka[4], va[4];
+                    if (KV_REG) {
+#pragma unroll
+                        for (int i = 0; i < 4; i++) ka[i] = kf[KV_REG ? mt : 0][KV_REG ? kk : 0][i];
+                    } else {
+                        ldsm_a(ka, Ks, LD, mt * 64 + warp * 16, kk * 16, lane);
+                    }
+                    if (V_REG) {
+#pragma unroll
+                        for (int i = 0; i < 4; i++) va[i] = vf[V_REG ? mt : 0][V_REG ? kk : 0][i];
+                    } else {
+                        ldsm_a(va, Vs, LD, mt * 64 + warp * 16, kk * 16, lane);
+                    }
+                    mma_16816(st[mt][0], ka, bq);
+                    mma_16816(st[mt][1], ka, bq + 2);
+                    mma_16816(dpt[mt][0], va, bo);
+                    mma_16816(dpt[mt][1], va, bo + 2);
+                }
             }
-            const bool need_mask = c0 < key0 + 15 || c0 + 15 >= T; // straddles the diagonal or T
+            uint32_t pa[MT][4], sa[MT][4];
 #pragma unroll
             for (int nt = 0; nt < 2; nt++) {
                 const int col = kq * 16 + nt * 8 + 2 * q; // this thread's query columns col, col + 1
                 const float2 L = *reinterpret_cast<const float2 *>(lb + col);
                 const float2 Dd = *reinterpret_cast<const float2 *>(Db + col);
 #pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    const float Lv = (i & 1) ? L.y : L.x, Dv = (i & 1) ? Dd.y : Dd.x;
-                    float p = att_exp2(st[nt][i] * sl2 - Lv * ATT_LOG2E);
-                    if (need_mask) {
-                        const int t = qt * BQ + col + (i & 1);
-                        if (!(t < T && t >= keys[i >> 1])) p = 0.0f;
+                for (int mt = 0; mt < MT; mt++) {
+                    const bool need_mask = c0 < key0[mt] + 15 || c0 + 15 >= T; // straddles the diagonal or T
+#pragma unroll
+                    for (int i = 0; i < 4; i++) {
+                        const float Lv = (i & 1) ? L.y : L.x, Dv = (i & 1) ? Dd.y : Dd.x;
+                        float p = att_exp2(st[mt][nt][i] * sl2 - Lv * ATT_LOG2E);
+                        if (need_mask) {
+                            const int t = qt * BQ + col + (i & 1);
+                            if (!(t < T && t >= key0[mt] + g + 8 * (i >> 1))) p = 0.0f;
+                        }
+                        st[mt][nt][i] = p;
+                        dpt[mt][nt][i] = p * (dpt[mt][nt][i] - Dv);
                     }
-                    st[nt][i] = p;
-                    dpt[nt][i] = p * (dpt[nt][i] - Dv);
                 }
             }
-            uint32_t pa[4], sa[4];
-            frag_a_from_acc(pa, st[0], st[1]);
-            frag_a_from_acc(sa, dpt[0], dpt[1]);
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                frag_a_from_acc(pa[mt], st[mt][0], st[mt][1]);
+                frag_a_from_acc(sa[mt], dpt[mt][0], dpt[mt][1]);
+            }
 #pragma unroll
             for (int jp = 0; jp < NO / 2; jp++) {
                 uint32_t bo[4], bq[4];
                 ldsm_b_kmajor2(bo, dOb, LD, kq * 16, jp * 16, lane);
                 ldsm_b_kmajor2(bq, Qb, LD, kq * 16, jp * 16, lane);
-                mma_16816(dv[2 * jp], pa, bo);
-                mma_16816(dv[2 * jp + 1], pa, bo + 2);
-                mma_16816(dk[2 * jp], sa, bq);
-                mma_16816(dk[2 * jp + 1], sa, bq + 2);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    if (!act[mt]) continue;
+                    mma_16816(dv[mt][2 * jp], pa[mt], bo);
+                    mma_16816(dv[mt][2 * jp + 1], pa[mt], bo + 2);
+                    mma_16816(dk[mt][2 * jp], sa[mt], bq);
+                    mma_16816(dk[mt][2 * jp + 1], sa[mt], bq + 2);
+                }
             }
         }
     }
 #pragma unroll
-    for (int r = 0; r < 2; r++) {
-        const int t2 = keys[r];
-        if (t2 >= T) continue;
-        __nv_bfloat16 *dkrow = dqkv + ((size_t)b * T + t2) * C3 + C + (size_t)h * HS;
-        __nv_bfloat16 *dvrow = dkrow + C;
+    for (int mt = 0; mt < MT; mt++) {
 #pragma unroll
-        for (int j = 0; j < NO; j++) {
-            *reinterpret_cast<uint32_t *>(dkrow + j * 8 + 2 * q) =
-                pack_bf16x2(dk[j][2 * r] * scale, dk[j][2 * r + 1] * scale);
-            *reinterpret_cast<uint32_t *>(dvrow + j * 8 + 2 * q) = pack_bf16x2(dv[j][2 * r], dv[j][2 * r + 1]);
+        for (int r = 0; r < 2; r++) {
+            const int t2 = key0[mt] + g + 8 * r;
+            if (t2 >= T) continue;
+            __nv_bfloat16 *dkrow = dqkv + ((size_t)b * T + t2) * C3 + C + (size_t)h * HS;
+            __nv_bfloat16 *dvrow = dkrow + C;
+#pragma unroll
+            for (int j = 0; j < NO; j++) {
+                *reinterpret_cast<uint32_t *>(dkrow + j * 8 + 2 * q) =
+                    pack_bf16x2(dk[mt][j][2 * r] * scale, dk[mt][j][2 * r + 1] * scale);
+                *reinterpret_cast<uint32_t *>(dvrow + j * 8 + 2 * q) =
+                    pack_bf16x2(dv[mt][j][2 * r], dv[mt][j][2 * r + 1]);
+            }
         }
     }
 }
@@ -1446,17 +1487,25 @@ __global__ void __launch_bounds__(32 * ATT_TC_WARPS)
 
 // Tiles and shared memory of the fast kernels. HS = 128 halves the streamed tiles (BQ, BK = 32)
 // so that 3 blocks fit an SM's shared memory (the forward keeps 64-key tiles). MT (m-tiles of 16
-// rows per warp) = 2 for HS = 64 in the forward and dQ (registers allow it; halves ldmatrix
-// traffic), 1 for HS = 128 (o / dq accumulators alone would take 128 registers).
-// ATT_FAST_MT(HS) overrides the default; dev/cuda/attention.cu times both.
+// rows per warp) = 2 for HS = 64 in the forward, dQ and dK/dV (registers allow it, 233-249 of
+// them, 2 blocks/SM; halves (dK/dV: 3/4) the ldmatrix traffic per mma), 1 for HS = 128 (the
+// o / dq / dk+dv accumulators alone would take 128-256 registers).
+// ATT_FAST_MT(HS) (forward, dQ) / ATT_FAST_MT_KV(HS) (dK, dV) override the defaults;
+// dev/cuda/attention.cu validates and times the variants.
 #ifndef ATT_FAST_MT
 #define ATT_FAST_MT(HS) ((HS) == 64 ? 2 : 1)
 #endif
-template <int HS, int MT> struct AttFast {
+#ifndef ATT_FAST_MT_KV
+#define ATT_FAST_MT_KV(HS) ((HS) == 64 ? 2 : 1)
+#endif
+template <int HS, int MT, int MTKV = 1> struct AttFast {
     static constexpr int BQ = HS == 128 ? 32 : 64, BK = HS == 128 ? 32 : 64, LD = HS + 8;
+    // dK/dV: MTKV m-tiles of keys per warp; K (and with MTKV = 1 V) A fragments in registers
+    // when KV_REG (HS = 128: the dK/dV accumulators alone take 128 registers)
+    static constexpr bool KV_REG = HS == 64;
     static constexpr size_t fwd_smem = (size_t)(64 * MT + 4 * 64) * LD * sizeof(__nv_bfloat16);
     static constexpr size_t dkdv_smem =
-        (size_t)(2 * 64 + 4 * BQ) * LD * sizeof(__nv_bfloat16) + (size_t)4 * BQ * sizeof(float);
+        (size_t)(2 * 64 * MTKV + 4 * BQ) * LD * sizeof(__nv_bfloat16) + (size_t)4 * BQ * sizeof(float);
     static constexpr size_t dq_smem = (size_t)(2 * 64 * MT + 4 * BK) * LD * sizeof(__nv_bfloat16);
 };
 
@@ -1471,27 +1520,34 @@ static void attention_forward_fast_launch(floatX *out, float *lse, const floatX 
     CUDA_CHECK_LAST();
 }
 
-// dqkv only (Dbuf already computed by attention_backward_D).
-template <int HS, int MT>
-static void attention_backward_fast_launch(floatX *dqkv, const floatX *dout, const floatX *qkv, const float *lse,
-                                           const float *Dbuf, int B, int T, int C, int NH, cudaStream_t stream) {
-    constexpr int BQ = AttFast<HS, MT>::BQ, BK = AttFast<HS, MT>::BK;
-    const size_t smem_kv = AttFast<HS, MT>::dkdv_smem, smem_q = AttFast<HS, MT>::dq_smem;
-    cudaCheck(cudaFuncSetAttribute(attention_backward_dkdv_fast_kernel<HS, BQ>,
-                                   cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kv));
-    cudaCheck(cudaFuncSetAttribute(attention_backward_dq_fast_kernel<HS, BK, MT>,
-                                   cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_q));
-    dim3 grid_kv((unsigned)ceil_div(T, ATT_TC_ROWS), (unsigned)(B * NH));
-    attention_backward_dkdv_fast_kernel<HS, BQ><<<grid_kv, 32 * ATT_TC_WARPS, smem_kv, stream>>>(dqkv, dout, qkv, lse,
-                                                                                                Dbuf, T, C, NH);
-    CUDA_CHECK_LAST();
-    dim3 grid_q((unsigned)ceil_div(T, 64 * MT), (unsigned)(B * NH));
-    attention_backward_dq_fast_kernel<HS, BK, MT><<<grid_q, 32 * ATT_TC_WARPS, smem_q, stream>>>(dqkv, dout, qkv, lse,
-                                                                                                Dbuf, T, C, NH);
+template <int HS, int MTKV>
+static void attention_backward_dkdv_fast_launch(floatX *dqkv, const floatX *dout, const floatX *qkv, const float *lse,
+                                                const float *Dbuf, int B, int T, int C, int NH, cudaStream_t stream) {
+    typedef AttFast<HS, 1, MTKV> F;
+    const size_t smem = F::dkdv_smem;
+    cudaCheck(cudaFuncSetAttribute(attention_backward_dkdv_fast_kernel<HS, F::BQ, MTKV, F::KV_REG>,
+                                   cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    dim3 grid((unsigned)ceil_div(T, 64 * MTKV), (unsigned)(B * NH));
+    attention_backward_dkdv_fast_kernel<HS, F::BQ, MTKV, F::KV_REG><<<grid, 32 * ATT_TC_WARPS, smem, stream>>>(
+        dqkv, dout, qkv, lse, Dbuf, T, C, NH);
     CUDA_CHECK_LAST();
 }
 
-// mt: -1 = ATT_FAST_MT(HS), 1 / 2 = force (benchmarks; 2 only for HS = 64).
+template <int HS, int MT>
+static void attention_backward_dq_fast_launch(floatX *dqkv, const floatX *dout, const floatX *qkv, const float *lse,
+                                              const float *Dbuf, int B, int T, int C, int NH, cudaStream_t stream) {
+    typedef AttFast<HS, MT> F;
+    const size_t smem = F::dq_smem;
+    cudaCheck(cudaFuncSetAttribute(attention_backward_dq_fast_kernel<HS, F::BK, MT>,
+                                   cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    dim3 grid((unsigned)ceil_div(T, 64 * MT), (unsigned)(B * NH));
+    attention_backward_dq_fast_kernel<HS, F::BK, MT><<<grid, 32 * ATT_TC_WARPS, smem, stream>>>(dqkv, dout, qkv, lse,
+                                                                                               Dbuf, T, C, NH);
+    CUDA_CHECK_LAST();
+}
+
+// mt (forward, dQ) / mtkv (dK, dV): m-tiles of 16 rows per warp; -1 = ATT_FAST_MT(HS) /
+// ATT_FAST_MT_KV(HS), 1 / 2 = force (benchmarks; 2 only for HS = 64, HS = 128 always takes 1).
 template <int HS>
 static void attention_forward_fast(floatX *out, float *lse, const floatX *qkv, int B, int T, int C, int NH,
                                    cudaStream_t stream, int mt = -1) {
@@ -1500,13 +1556,18 @@ static void attention_forward_fast(floatX *out, float *lse, const floatX *qkv, i
     else attention_forward_fast_launch<HS, 1>(out, lse, qkv, B, T, C, NH, stream);
 }
 
+// dqkv only (Dbuf already computed by attention_backward_D).
 template <int HS>
 static void attention_backward_fast(floatX *dqkv, const floatX *dout, const floatX *qkv, const float *lse,
-                                    const float *Dbuf, int B, int T, int C, int NH, cudaStream_t stream, int mt = -1) {
+                                    const float *Dbuf, int B, int T, int C, int NH, cudaStream_t stream, int mt = -1,
+                                    int mtkv = -1) {
     if (mt < 0) mt = ATT_FAST_MT(HS);
-    if (HS == 64 && mt == 2)
-        attention_backward_fast_launch<HS, HS == 64 ? 2 : 1>(dqkv, dout, qkv, lse, Dbuf, B, T, C, NH, stream);
-    else attention_backward_fast_launch<HS, 1>(dqkv, dout, qkv, lse, Dbuf, B, T, C, NH, stream);
+    if (mtkv < 0) mtkv = ATT_FAST_MT_KV(HS);
+    constexpr int M2 = HS == 64 ? 2 : 1;
+    if (HS == 64 && mtkv == 2) attention_backward_dkdv_fast_launch<HS, M2>(dqkv, dout, qkv, lse, Dbuf, B, T, C, NH, stream);
+    else attention_backward_dkdv_fast_launch<HS, 1>(dqkv, dout, qkv, lse, Dbuf, B, T, C, NH, stream);
+    if (HS == 64 && mt == 2) attention_backward_dq_fast_launch<HS, M2>(dqkv, dout, qkv, lse, Dbuf, B, T, C, NH, stream);
+    else attention_backward_dq_fast_launch<HS, 1>(dqkv, dout, qkv, lse, Dbuf, B, T, C, NH, stream);
 }
 #endif // !FLOATX_IS_FP32
 

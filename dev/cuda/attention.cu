@@ -35,9 +35,9 @@ static int omp_threads(void) {
 // path: 0 = dispatch (attention_forward/_backward), 1 = force the SIMT kernels,
 // 2 / 3 = the first tensor-core kernels with the register prefetch forced on / off, 4 = the fast
 // tensor-core kernels (ldmatrix, cp.async; the dispatch default when ATT_FAST) with the default
-// m-tiles per warp (ATT_FAST_MT: 2 for HS 64), 5 = the fast kernels with 1 m-tile per warp
-// (bf16, HS 64 or 128)
-static const char *PATH_NAMES[] = {"", "_simt", "_tc_prefetch", "_tc_noprefetch", "_fast", "_fast_mt1"};
+// m-tiles per warp (ATT_FAST_MT / ATT_FAST_MT_KV: 2 for HS 64), 5 = the fast kernels with 1 m-tile
+// per warp everywhere, 6 = 1 m-tile per warp in dK/dV only (bf16, HS 64 or 128)
+static const char *PATH_NAMES[] = {"", "_simt", "_tc_prefetch", "_tc_noprefetch", "_fast", "_fast_mt1", "_fast_kvmt1"};
 
 static void att_forward_path(int path, floatX *out, float *lse, const floatX *qkv, int B, int T, int C, int NH,
                              cudaStream_t s) {
@@ -62,10 +62,10 @@ static void att_backward_path(int path, floatX *dqkv, const floatX *dout, const 
                               const float *lse, float *scratch, int B, int T, int C, int NH, cudaStream_t s) {
 #if !FLOATX_IS_FP32
     if (path >= 4) {
-        const int mt = path == 5 ? 1 : -1;
+        const int mt = path == 5 ? 1 : -1, mtkv = path >= 5 ? 1 : -1;
         attention_backward_D(scratch, dout, out, B, T, C, NH, s);
-        if (C / NH == 64) attention_backward_fast<64>(dqkv, dout, qkv, lse, scratch, B, T, C, NH, s, mt);
-        else attention_backward_fast<128>(dqkv, dout, qkv, lse, scratch, B, T, C, NH, s, mt);
+        if (C / NH == 64) attention_backward_fast<64>(dqkv, dout, qkv, lse, scratch, B, T, C, NH, s, mt, mtkv);
+        else attention_backward_fast<128>(dqkv, dout, qkv, lse, scratch, B, T, C, NH, s, mt, mtkv);
         return;
     }
     if (path >= 2) {
@@ -197,6 +197,7 @@ int main(void) {
         run_case(&b, &ctx, 2, 200, 768, 12, 5);  // one m-tile per warp (64-row tiles)
         run_case(&b, &ctx, 3, 37, 192, 3, 5);
         run_case(&b, &ctx, 1, 520, 768, 12, 5);
+        run_case(&b, &ctx, 2, 200, 768, 12, 6);  // dK/dV with one m-tile per warp
     }
     bench_gemm_ceiling(&b, &ctx);
     run_timing(&b, &ctx, 64, 1024, 768, 12, 0);
@@ -206,6 +207,7 @@ int main(void) {
         run_timing(&b, &ctx, 64, 1024, 768, 12, 3);
         run_timing(&b, &ctx, 32, 1024, 1024, 8, 3);
         run_timing(&b, &ctx, 64, 1024, 768, 12, 5); // fast kernels, 1 m-tile per warp
+        run_timing(&b, &ctx, 64, 1024, 768, 12, 6); // fast kernels, 1 m-tile per warp in dK/dV
         run_timing(&b, &ctx, 8, 2048, 768, 12, 4);  // longer sequences, fewer heads
     }
     run_timing(&b, &ctx, 4, 1024, 768, 12, 1);

@@ -922,12 +922,14 @@ __device__ __forceinline__ void ldsm_b_kmajor2(uint32_t b[4], const __nv_bfloat1
 // cp.async: 16 (4) bytes global -> shared, bypassing registers; src-size 0 writes zeros without
 // reading (the source address is still kept inside the tensor by the callers).
 __device__ __forceinline__ void att_cp16(void *dst, const void *src, bool valid) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(att_smem_addr(dst)), "l"(src),
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(att_smem_addr(dst)),
+                 "l"(__cvta_generic_to_global(src)),
                  "r"(valid ? 16 : 0)
                  : "memory");
 }
 __device__ __forceinline__ void att_cp4(void *dst, const void *src, bool valid) {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(att_smem_addr(dst)), "l"(src),
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(att_smem_addr(dst)),
+                 "l"(__cvta_generic_to_global(src)),
                  "r"(valid ? 4 : 0)
                  : "memory");
 }

@@ -859,8 +859,9 @@ static void attention_backward_tc(floatX *dqkv, const floatX *dout, const floatX
 }
 // ----------------------------------------------------------------------------
 // Fast tensor-core kernels (ATT_FAST, the default; -DATT_FAST=0 returns to the kernels above).
-// Same tiles and the same math as above (fp32 accumulation, bf16 P and dS, deterministic: every
-// output element is owned by one thread and summed in a fixed order), but:
+// The same math as above (fp32 accumulation, bf16 P and dS, deterministic: every output element
+// is owned by one thread and summed in a fixed order), 4 warps per block, but:
+//  - HS = 64: each warp owns 2 m-tiles of 16 rows (MT = 2, 128-row blocks), see ATT_FAST_MT.
 //  - operand fragments come from shared memory with ldmatrix.x4: lane l gives the address of row
 //    l % 8 of 8x8 matrix l / 8 (16-byte rows) and receives register i = row l / 4, elements
 //    2(l % 4), 2(l % 4) + 1 of matrix i, which is exactly the layout of an mma A/B register; with
@@ -961,8 +962,8 @@ __device__ __forceinline__ void att_tile_async(__nv_bfloat16 *dst, const __nv_bf
 // Forward. grid (ceil(T/(64 MT)) query tiles, B*NH), 4 warps; warp w owns MT m-tiles of 16 query
 // rows, rows qt*64MT + 64mt + 16w + {g, g+8} for mt < MT (interleaved so that every warp gets the
 // same causal work). With MT = 2 each K/V fragment read from shared memory feeds two mmas (the
-// ldmatrix traffic per flop halves: one ldmatrix.x4 per 2 mmas is what shared-memory bandwidth
-// sustains at the mma rate, MT = 1 asks for twice that). A = Q fragments stay in registers.
+// ldmatrix traffic per flop halves; by estimate, ~1 ldmatrix.x4 per 2 mmas is about what shared
+// memory sustains at the mma rate, and MT = 1 asks for twice that). A = Q fragments stay in registers.
 // Key tiles of 64 from 0 to the last one holding a key <= the block's last row < T; tile 0 holds
 // key 0 <= every row, so the running max is finite from the first tile on, and an m-tile whose
 // rows all precede a later key tile skips that tile entirely (state untouched).

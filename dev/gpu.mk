@@ -28,7 +28,9 @@ GPU_GENCODE = $(foreach a,$(GPU_ARCHS),-gencode arch=compute_$(a),code=sm_$(a))
 GPU_WARN = -Xcompiler -Wall -Xcompiler -Wextra -Xcompiler -Wno-unused-parameter
 GPU_WERROR ?=
 GPU_WERROR_FLAGS = $(if $(GPU_WERROR),--Werror all-warnings -Xcompiler -Werror,)
-GPU_FLAGS = -O3 -std=c++17 -lineinfo $(GPU_GENCODE) $(GPU_WARN) $(GPU_WERROR_FLAGS)
+# GPU_DEFINES: extra -D flags, e.g. GPU_DEFINES=-DATT_FAST=1 (see llmc/attention.cuh)
+GPU_DEFINES ?=
+GPU_FLAGS = -O3 -std=c++17 -lineinfo $(GPU_GENCODE) $(GPU_WARN) $(GPU_WERROR_FLAGS) $(GPU_DEFINES)
 # bf16 builds use fast math (exp in attention and the classifier, tanh in GELU); fp32 builds are
 # the exact reference and keep IEEE math
 GPU_FLAGS_BF16 = $(GPU_FLAGS) --use_fast_math

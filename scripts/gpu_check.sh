@@ -12,6 +12,8 @@
 # Steps (each a row of OUT/summary.md; every log, one after another, in OUT/all_logs.txt):
 #   gpu         nvidia-smi, torch version
 #   build       the four CUDA targets for GPU_ARCHS (default 90 = H100/H200; 80 for A100)
+#   build_fastatt  train_gpt2cu / test_gpt2cu with -DATT_FAST=1 (the faster attention kernels, off
+#               by default until a run like this one validates them): tested and timed as *_fastatt
 #   refs        train_gpt2.py references on the GPU (fp32, TF32 off): d12 at B=4 T=64, and an odd
 #               shape L3 NH3 C48 V97 maxT64 at B=3 T=37
 #   test_*      test_gpt2cu (bf16) and test_gpt2fp32cu (fp32) on both references
@@ -112,6 +114,20 @@ else
     fi
 fi
 
+# the fast attention kernels (llmc/attention.cuh, -DATT_FAST=1; off by default until validated
+# here): a second BF16 trainer and test, checked and timed next to the default ones
+FAST=$WORK/fast/
+mkdir -p "$FAST"
+if [[ $PREBUILT == 1 && -x fastatt/train_gpt2cu && -x fastatt/test_gpt2cu ]]; then
+    cp fastatt/train_gpt2cu fastatt/test_gpt2cu "$FAST"
+    record build_fastatt SKIP "PREBUILT=1: fastatt/ binaries built before the run"
+else
+    run build_fastatt 240 make -f dev/gpu.mk -B -j"$(nproc)" "${FAST}train_gpt2cu" "${FAST}test_gpt2cu" GPU_OUT="$FAST" \
+        GPU_ARCHS="$GPU_ARCHS" GPU_DEFINES=-DATT_FAST=1
+    rc=$?
+    ((rc == 0)) && record build_fastatt PASS "-DATT_FAST=1, sm_$GPU_ARCHS" || record build_fastatt FAIL "$(why $rc); see build_fastatt.log"
+fi
+
 # ---------------------------------------------------------------------------------------------
 # data: random-token shards (header 20240520, 1, N; uint16 tokens), no tokenizer needed
 run data 60 "$PY" - "$WORK" <<'EOF'
@@ -146,9 +162,12 @@ for shape in d12 odd; do
         record "ref_$shape" FAIL "$(why $rc); see logs/ref_$shape.log"
         continue
     fi
-    for bin in test_gpt2cu test_gpt2fp32cu; do
+    for bin in test_gpt2cu test_gpt2fp32cu test_gpt2cu_fastatt; do
         name="${bin}_$shape"
-        run "$name" 120 "./$bin" -e "$WORK/ref_$shape/model.bin" -s "$WORK/ref_$shape/debug_state.bin"
+        exe="./$bin"
+        [[ $bin == test_gpt2cu_fastatt ]] && exe="${FAST}test_gpt2cu"
+        [[ -x $exe ]] || { record "$name" FAIL "not built"; continue; }
+        run "$name" 120 "$exe" -e "$WORK/ref_$shape/model.bin" -s "$WORK/ref_$shape/debug_state.bin"
         rc=$?
         # the worst relative errors per kind, from the test's OK/FAIL lines
         nums=$("$PY" - "$LOGS/$name.log" <<'EOF'
@@ -194,6 +213,8 @@ fi
 common_cu=(-e d12 -i "$WORK/rand50257_train.bin" -j "" -b 64 -t 1024 -v 0 -s 0 -l 3e-4 --seed 42 -r 0)
 run train_cu 150 ./train_gpt2cu "${common_cu[@]}" -x 30
 cu_rc=$?
+fast_rc=125
+[[ -x ${FAST}train_gpt2cu ]] && { run train_cu_fastatt 150 "${FAST}train_gpt2cu" "${common_cu[@]}" -x 30; fast_rc=$?; }
 run determinism 90 ./train_gpt2cu "${common_cu[@]}" -x 6
 det_rc=$?
 
@@ -212,10 +233,10 @@ run train_py 270 "$PY" train_gpt2.py --train 1 --model d12 --input_bin "$WORK/ra
 py_rc=$?
 
 # parse the per-step lines of all the training logs
-"$PY" - "$LOGS" "$cu_rc" "$det_rc" "$r1" "$r2" "$r3" "$py_rc" >"$WORK/train_rows.txt" <<'EOF'
+"$PY" - "$LOGS" "$cu_rc" "$det_rc" "$r1" "$r2" "$r3" "$py_rc" "$fast_rc" >"$WORK/train_rows.txt" <<'EOF'
 import re, sys
 logs = sys.argv[1]
-cu_rc, det_rc, r1, r2, r3, py_rc = (int(x) for x in sys.argv[2:8])
+cu_rc, det_rc, r1, r2, r3, py_rc, fast_rc = (int(x) for x in sys.argv[2:9])
 STEP = re.compile(r"step\s+(\d+)/\d+ \| loss ([0-9.naif-]+) \| norm ([0-9.naif-]+) \| lr \S+ \| ([0-9.]+) ms(?:.*?MFU ([0-9.]+)%)?")
 
 def steps(name):
@@ -262,6 +283,15 @@ ok = ok and all(a[k][:2] == b1[k][:2] for k in b1) and all(a[k][:2] == b2[k][:2]
 rows.append(("resume", "PASS" if ok else "FAIL",
              "10 straight steps == 5 + checkpoint + resume + 5 (loss, norm)" if ok else
              f"exits {r1},{r2},{r3}; steps {len(a)}/{len(b1)}/{len(b2)}; see logs/resume_*.log"))
+
+fast = steps("train_cu_fastatt")
+fast_tok, fast_mfu = speed(fast, tokens)
+if fast_rc == 0 and len(fast) == 30 and fast_tok:
+    gap = max(abs(float(fast[k][0]) - float(cu[k][0])) / abs(float(cu[k][0])) for k in fast if k in cu) if cu else float("nan")
+    mfu = f", MFU {fast_mfu:.1f}%" if fast_mfu is not None else ""
+    rows.append(("train_cu_fastatt", "PASS", f"{fast_tok:,.0f} tok/s{mfu}; max rel loss diff to the default build {gap:.1e}"))
+else:
+    rows.append(("train_cu_fastatt", "FAIL", f"{why(fast_rc)}; {len(fast)} of 30 steps; see train_cu_fastatt.log"))
 
 py_tok, _ = speed(py, tokens)
 if py_rc == 0 and len(py) == 30 and py_tok:

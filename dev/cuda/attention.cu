@@ -206,6 +206,8 @@ int main(void) {
         run_timing(&b, &ctx, 64, 1024, 768, 12, 2);
         run_timing(&b, &ctx, 64, 1024, 768, 12, 3);
         run_timing(&b, &ctx, 32, 1024, 1024, 8, 3);
+        run_timing(&b, &ctx, 64, 1024, 768, 12, 4); // fast kernels, defaults (d12 shape)
+        run_timing(&b, &ctx, 32, 1024, 1024, 8, 4); // fast kernels, HS 128
         run_timing(&b, &ctx, 64, 1024, 768, 12, 5); // fast kernels, 1 m-tile per warp
         run_timing(&b, &ctx, 64, 1024, 768, 12, 6); // fast kernels, 1 m-tile per warp in dK/dV
         run_timing(&b, &ctx, 8, 2048, 768, 12, 4);  // longer sequences, fewer heads

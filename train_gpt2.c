@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -528,12 +531,32 @@ static float *param_slice(const GPT2 *model, float *base, int i, int l) {
     return base + model->param_offsets[i] + (size_t)l * per_layer;
 }
 
+// n zeroed floats for a big buffer (weights, optimizer state, activations). On Linux, aligned to
+// 2 MiB and marked for transparent huge pages: every step streams through gigabytes of these,
+// and 4 KiB pages cost TLB misses (and, in a VM, slow page faults) all along. Zeroing touches
+// every page now rather than in the first step. Freed with free().
+static float *alloc_floats_huge(size_t n) {
+    size_t bytes = (n ? n : 1) * sizeof(float);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const size_t huge = (size_t)2 << 20;
+    if (bytes >= huge) {
+        bytes = (bytes + huge - 1) / huge * huge;
+        void *p = aligned_alloc(huge, bytes);
+        if (p == NULL) die("out of memory allocating %zu bytes", bytes);
+        madvise(p, bytes, MADV_HUGEPAGE);  // advice only: without THP it is plain memory
+        memset(p, 0, bytes);
+        return (float *)p;
+    }
+#endif
+    return (float *)calloc_check(bytes / sizeof(float), sizeof(float));
+}
+
 static void gpt2_alloc_params(GPT2 *model) {
     model->num_parameters = gpt2_param_offsets(&model->config, model->param_offsets);
-    model->params = (float *)malloc_check(model->num_parameters * sizeof(float));
-    model->grads = (float *)calloc_check(model->num_parameters, sizeof(float));
-    model->m = (float *)calloc_check(model->num_parameters, sizeof(float));
-    model->v = (float *)calloc_check(model->num_parameters, sizeof(float));
+    model->params = alloc_floats_huge(model->num_parameters);
+    model->grads = alloc_floats_huge(model->num_parameters);
+    model->m = alloc_floats_huge(model->num_parameters);
+    model->v = alloc_floats_huge(model->num_parameters);
 }
 
 // Loads a version 3 or 5 checkpoint (bf16 is converted to fp32).
@@ -593,7 +616,7 @@ void gpt2_alloc_activations(GPT2 *model, int B, int T) {
     };
     size_t count = sizeof(sizes) / sizeof(sizes[0]), total = 0;
     for (size_t i = 0; i < count; i++) total += sizes[i];
-    float *block = (float *)calloc_check(total, sizeof(float));
+    float *block = alloc_floats_huge(total);
     for (size_t i = 0; i < count; i++) {
         *ptrs[i] = block;
         block += sizes[i];
@@ -603,7 +626,7 @@ void gpt2_alloc_activations(GPT2 *model, int B, int T) {
                        &model->dacts.dqkv, &model->dacts.dfch, &model->dacts.dfch_pre};
     size_t gtotal = 0;
     for (size_t i = 0; i < 6; i++) gtotal += gsizes[i];
-    float *gblock = (float *)calloc_check(gtotal, sizeof(float));
+    float *gblock = alloc_floats_huge(gtotal);
     for (size_t i = 0; i < 6; i++) {
         *gptrs[i] = gblock;
         gblock += gsizes[i];

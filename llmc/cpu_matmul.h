@@ -13,28 +13,31 @@
  * threads, so there are no races, no per-thread partial sums, and results are deterministic
  * (the summation order of every output element is fixed by the blocking, not the thread count).
  *
- * Tiling (the usual Goto/BLIS scheme, sized for a 48 KiB L1 and a >= 512 KiB L2 per core):
+ * Tiling (the usual Goto/BLIS scheme, sized for a 48 KiB L1 and a >= 1 MiB L2 per core):
  *  - threads: the output is cut into a tm x tn grid of tiles, one per thread (cpumm_split);
- *  - a KC x NC block of B is packed into a per-thread stack buffer (96 KiB, lives in L2), laid out
- *    as NR-wide column panels, each stored k-major, so the micro-kernel reads it sequentially;
+ *  - each thread packs a kc x nc block of B into its stack buffer (CPUMM_WORK, in L2), as
+ *    NR-wide column panels stored k-major, so the micro-kernel reads B sequentially; a
+ *    transposed B (the forward's weight^T) is packed with 16 x 16 in-register transposes;
  *  - the micro-kernel computes an MR x NR tile of Cm in registers: for each k, NR/16 vector
- *    loads of B, MR broadcasts of A, MR*NR/16 fused multiply-adds; MR rows of A (KC long, a few
- *    KiB) stay in L1 while it sweeps the NC columns of the packed block;
- *  - A is read in place when its rows are contiguous (forward, dinp) and packed into an
- *    MR x KC strip when they are not (dweight), or when the strip runs past row M;
+ *    loads of B, MR broadcasts of A, MR*NR/16 fused multiply-adds; MR rows of A (kc long, a few
+ *    KiB) stay in L1 while it sweeps the nc columns of the packed block;
+ *  - A is read in place when its rows are contiguous (forward, dinp); for dweight (A = dout^T)
+ *    MC rows at a time are packed into MR-row strips, with software prefetch, as dout's rows are
+ *    too far apart for the hardware prefetcher;
  *  - edges (M or N not a multiple of MR / NR) go through a padded MR x NR tile on the stack, so
  *    any size works, down to 1.
  * Micro-kernels: AVX-512 (6 x 64, 24 zmm accumulators), AVX2+FMA (6 x 16, 12 ymm accumulators),
  * and a portable C one (4 x 16) that is correct on any machine. Arithmetic is fp32 throughout;
- * only the summation order differs from a naive loop (blocks of KC, each summed in k order).
- * No allocation: all buffers are fixed-size arrays on the calling thread's stack (~450 KiB with
- * AVX-512; OpenMP worker threads get 2-8 MiB stacks by default).
+ * only the summation order differs from a naive loop (K blocks in order, each summed in k
+ * order). Speed on Zen 5 (2 cores): ~93% of the FMA peak in the kernel, 80-93% per product on
+ * the GPT-2 shapes at 2 threads (dev/bench/matmul_bench.sh).
+ * No allocation: the buffers are fixed-size arrays on the calling thread's stack (~530 KiB;
+ * OpenMP worker threads get 2-8 MiB stacks by default).
  * Header-only, static functions, compiles as C11 and as C++.
  */
 #ifndef LLMC_CPU_MATMUL_H
 #define LLMC_CPU_MATMUL_H
 
-#include <math.h>
 #include <stddef.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -398,13 +401,13 @@ static void cpumm_gemm_tile(float *Cm, size_t ldc, const float *A, size_t ars, s
     }
 }
 
-// Chooses a tm x tn grid of thread tiles (tm * tn = nthreads) with the least work on the
-// busiest thread, in rough cycles: its FMAs (at CPUMM_LANES per cycle), packing its columns
-// of B (a transpose costs more than a copy) and, when A is packed (dweight), packing its rows
-// of A once per nc columns. For dweight with a huge M (the classifier) that means splitting M,
-// so each thread reads only half of dout^T.
-static void cpumm_split(size_t M, size_t N, size_t K, int a_packed, int b_transposed,
-                        size_t nc_max, int nthreads, int *tm_out, int *tn_out) {
+// Chooses a tm x tn grid of thread tiles (tm * tn = nthreads) with the least estimated time on
+// the busiest thread: its FMAs (rows * cols * K at CPUMM_LANES per cycle, rows and cols padded
+// to whole MR / NR blocks) plus K * (4 rows + cols) for moving its operands (its rows of A are
+// read once per nc columns, its columns of B packed once). The 4 : 1 weight is measured, not
+// derived: on the GPT-2 shapes at 2 threads (dev/bench/matmul_bench.c) it picks the faster split
+// in every case that differs by more than the noise; in words, split M unless N > 4 M.
+static void cpumm_split(size_t M, size_t N, size_t K, int nthreads, int *tm_out, int *tn_out) {
     size_t mb = (M + CPUMM_MR - 1) / CPUMM_MR, nb = (N + CPUMM_NR - 1) / CPUMM_NR;
     double best = -1.0;
     *tm_out = 1;
@@ -416,11 +419,7 @@ static void cpumm_split(size_t M, size_t N, size_t K, int a_packed, int b_transp
         }
         double rows = (double)((mb + tm - 1) / tm * CPUMM_MR);
         double cols = (double)((nb + tn - 1) / tn * CPUMM_NR);
-        double cost = rows * cols * (double)K / CPUMM_LANES;
-        cost += cols * (double)K * (b_transposed ? 1.0 : 0.5);
-        if (a_packed) {
-            cost += rows * (double)K * ceil(cols / (double)nc_max);
-        }
+        double cost = rows * cols * (double)K / CPUMM_LANES + (double)K * (4.0 * rows + cols);
         if (best < 0.0 || cost < best) {
             best = cost;
             *tm_out = tm;
@@ -453,7 +452,7 @@ static void cpumm_gemm(float *Cm, size_t ldc, const float *A, size_t ars, size_t
     int nthreads = 1;
 #endif
     int tm = 1, tn = 1;
-    cpumm_split(M, N, K, acs != 1, bcs != 1, nc_max, nthreads, &tm, &tn);
+    cpumm_split(M, N, K, nthreads, &tm, &tn);
     size_t mb = (M + CPUMM_MR - 1) / CPUMM_MR, nb = (N + CPUMM_NR - 1) / CPUMM_NR;
 #pragma omp parallel num_threads(tm * tn) if (tm * tn > 1)
     {

@@ -255,11 +255,19 @@ static void cpumm_pack_b(float *bp, const float *B, size_t brs, size_t bcs, size
         float *dst = bp + j0 * kc;
         const float *src = B + pc * brs + (jc + j0) * bcs;
         if (bcs == 1) {
-            // rows of B are contiguous (dinp, dweight): one short copy per k
+            // rows of B are contiguous (dinp, dweight): one short copy per k (a fixed-length
+            // loop the compiler turns into a few vector moves, cheaper than calling memcpy)
             for (size_t k = 0; k < kc; k++) {
-                memcpy(dst + k * CPUMM_NR, src + k * brs, nr * sizeof(float));
-                for (size_t j = nr; j < CPUMM_NR; j++) {
-                    dst[k * CPUMM_NR + j] = 0.0f;
+                float *d = dst + k * CPUMM_NR;
+                const float *r = src + k * brs;
+                if (nr == CPUMM_NR) {
+                    for (size_t j = 0; j < CPUMM_NR; j++) {
+                        d[j] = r[j];
+                    }
+                } else {
+                    for (size_t j = 0; j < CPUMM_NR; j++) {
+                        d[j] = j < nr ? r[j] : 0.0f;
+                    }
                 }
             }
             continue;

@@ -190,14 +190,25 @@ static inline double parse_float_or_die(const char *s, double lo, double hi, con
     return v;
 }
 
-// Creates a directory (one level) unless it exists already.
+// Creates a directory and any missing parents (mkdir -p); fine if it exists already.
 static inline void make_dir_check(const char *path) {
-    struct stat st;
-    if (stat(path, &st) == 0) {
-        if (!S_ISDIR(st.st_mode)) die("%s exists and is not a directory", path);
-        return;
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0) return;
+    if (n >= sizeof(buf)) die("directory path too long: %s", path);
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0') continue;
+        char saved = buf[i];
+        buf[i] = '\0';
+        struct stat st;
+        if (stat(buf, &st) == 0) {
+            if (!S_ISDIR(st.st_mode)) die("%s exists and is not a directory", buf);
+        } else if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+            die("cannot create directory %s: %s", buf, strerror(errno));
+        }
+        buf[i] = saved;
     }
-    if (mkdir(path, 0777) != 0 && errno != EEXIST) die("cannot create directory %s: %s", path, strerror(errno));
 }
 
 #endif // LLMC_UTILS_H

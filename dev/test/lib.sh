@@ -1,0 +1,43 @@
+# Shared helpers for the test groups dev/test/t_*.sh. Source it first:
+#     source "$(dirname "$0")/lib.sh"          # cds to the repo root, sets PY, DATA_DIR, TMP
+#     tmpdir mygroup                           # TMP=build/test/mygroup, created
+#     ok NAME | notok NAME WHY | expect_error NAME SUBSTRING CMD... | finish
+# A group prints one line per check, "ok NAME" or "not ok NAME: WHY", and exits non-zero when
+# any check failed (finish does that); dev/test/run_all.sh counts the lines.
+set -u
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+PY=${PY:-/usr/bin/python3}
+DATA_DIR=${DATA_DIR:-$(cd .. && pwd)/shared/data}
+fails=0
+
+ok() { echo "ok $1"; }
+notok() { echo "not ok $1: $2"; fails=$((fails + 1)); }
+
+# tmpdir NAME: the group's scratch directory under $TEST_TMP (default build/test)
+tmpdir() { TMP=${TEST_TMP:-build/test}/$1; mkdir -p "$TMP"; }
+
+# check NAME WHY CMD...: ok when CMD exits 0, else "not ok NAME: WHY"
+check() {
+    local name=$1 why=$2
+    shift 2
+    if "$@"; then ok "$name"; else notok "$name" "$why"; fi
+}
+
+# expect_error NAME SUBSTRING CMD...: CMD must exit non-zero (not by a signal) and print exactly
+# one line (stdout and stderr together) that starts with "error" and contains SUBSTRING.
+expect_error() {
+    local name=$1 want=$2 out rc lines
+    shift 2
+    out=$("$@" 2>&1 < /dev/null)
+    rc=$?
+    lines=$(printf '%s\n' "$out" | grep -c .)
+    if [ $rc -ne 0 ] && [ $rc -lt 128 ] && [ "$lines" -eq 1 ] && printf '%s' "$out" | grep -q '^error' &&
+       printf '%s' "$out" | grep -qF -- "$want"; then
+        ok "$name"
+    else
+        notok "$name" "rc=$rc lines=$lines output: $(printf '%s' "$out" | head -c 300 | tr '\n' '|')"
+    fi
+}
+
+# finish: the group's exit status (call last)
+finish() { [ "$fails" -eq 0 ]; exit $?; }

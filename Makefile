@@ -45,3 +45,9 @@ test: all
 clean:
 	rm -f $(CPU_TARGETS)
 	rm -rf build
+
+# ---- data-parallel layer (llmc/dist.h): its test program, built with OpenMPI's mpicc ----------
+MPICC ?= mpicc
+build/dist_test: dev/test/dist_test.c llmc/dist.h llmc/utils.h
+	@mkdir -p build
+	$(MPICC) -O2 -std=c11 -D_DEFAULT_SOURCE -DUSE_MPI -Wall -Wextra -Werror -I. -o $@ $< -lm

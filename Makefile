@@ -51,3 +51,6 @@ MPICC ?= mpicc
 build/dist_test: dev/test/dist_test.c llmc/dist.h llmc/utils.h
 	@mkdir -p build
 	$(MPICC) -O2 -std=c11 -D_DEFAULT_SOURCE -DUSE_MPI -Wall -Wextra -Werror -I. -o $@ $< -lm
+build/dist_plan: dev/bench/dist_plan.c llmc/dist.h llmc/gpt2.h llmc/utils.h
+	@mkdir -p build
+	$(CC) -O2 -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -I. -o $@ $< -lm

@@ -327,4 +327,43 @@ static inline void dist_rendezvous_file(const Dist *d, const char *path, void *b
     }
 }
 
+// ---- what data parallelism costs: bytes on the wire and model-state memory per rank -----------
+// Ring collectives (what NCCL and MPI use for large buffers): an all-reduce of n elements sends
+// 2(N-1)/N * n elements from every rank, a reduce-scatter or an all-gather (N-1)/N * n each.
+// ZeRO-1 replaces the gradient all-reduce by a reduce-scatter of gradients plus an all-gather of
+// parameters: the same bytes when both have the same width, and the optimizer state (AdamW m, v
+// and fp32 master weights) is stored 1/N per rank.
+typedef struct {
+    double sent_bytes;    // per rank per optimizer step
+    double params, grads; // bytes per rank
+    double master, m, v;  // bytes per rank (master: 0 when the parameters are already fp32)
+} DistPlan;
+
+// param_bytes, grad_bytes: width of the parameters and gradients as communicated (4 fp32, 2 bf16);
+// master_bytes: 4 when fp32 master weights are kept beside lower-precision parameters, else 0.
+static inline DistPlan dist_plan(size_t num_params, int world, int zero_stage, int param_bytes, int grad_bytes,
+                                 int master_bytes) {
+    DistPlan p;
+    double n = (double)num_params, N = (double)world, share = zero_stage >= 1 ? 1.0 / N : 1.0;
+    double ring = world > 1 ? (N - 1.0) / N * n : 0.0;
+    p.sent_bytes = zero_stage >= 1 ? ring * (grad_bytes + param_bytes) : 2.0 * ring * grad_bytes;
+    p.params = n * param_bytes;
+    p.grads = n * grad_bytes;
+    p.master = n * master_bytes * share;
+    p.m = p.v = n * 4.0 * share;
+    return p;
+}
+
+// The one-line summary every multi-rank run prints at start (rank 0).
+static inline void dist_print_plan(const Dist *d, size_t num_params, int zero_stage, int param_bytes, int grad_bytes,
+                                   int master_bytes) {
+    if (d->rank != 0 || d->world == 1) return;
+    DistPlan p = dist_plan(num_params, d->world, zero_stage, param_bytes, grad_bytes, master_bytes);
+    double mib = 1024.0 * 1024.0;
+    printf("| data parallel         | %d ranks, ZeRO-%d: %.1f MiB sent per rank per step; model state %.1f MiB per rank"
+           " (params %.1f, grads %.1f, master %.1f, AdamW m+v %.1f)\n",
+           d->world, zero_stage, p.sent_bytes / mib, (p.params + p.grads + p.master + p.m + p.v) / mib, p.params / mib,
+           p.grads / mib, p.master / mib, (p.m + p.v) / mib);
+}
+
 #endif // LLMC_DIST_H

@@ -718,7 +718,7 @@ static void gpt2_print_memory(GPT2 *model, int T) {
 }
 
 // ----------------------------------------------------------------------------
-// Processes. Built with -DUSE_MPI (make -f dev/gpu.mk USE_MPI=1), one process per GPU is started
+// Processes. Built with -DUSE_MPI (make train_gpt2cu USE_MPI=1), one process per GPU is started
 // by mpirun or srun: each takes every P-th batch (llmc/dataloader.h), NCCL sums the gradients
 // before the update, and MPI sums the few numbers the host reports. Without USE_MPI there is one
 // process, rank 0 of 1, and every function below is trivial.

@@ -883,7 +883,7 @@ static void attention_backward_tc(floatX *dqkv, const floatX *dout, const floatX
 // Off by default until a GPU run has validated it: the H200 could not be reached again after
 // these kernels were written (they passed a host emulation of the PTX fragment layouts and of
 // cp.async ordering). dev/cuda/attention.cu validates and times the _fast variants either way,
-// and scripts/gpu_check.sh builds and tests a -DATT_FAST=1 trainer next to the default one.
+// and dev/test/gpu_check.sh builds and tests a -DATT_FAST=1 trainer next to the default one.
 #ifndef ATT_FAST
 #define ATT_FAST 0
 #endif

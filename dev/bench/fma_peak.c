@@ -6,7 +6,7 @@
  * throughput bound. Uses the widest vectors the compiler was told about (-march=native):
  * GCC vector extensions, so no intrinsics are needed. One FMA = 2 FLOPs per lane.
  * Usage: fma_peak [seconds_per_run]   (prints "threads=N gflops=X" lines)
- * Build: gcc -O2 -march=native -fopenmp dev/bench/fma_peak.c -o build/fma_peak
+ * Build: make build/bench/fma_peak
  */
 #include <omp.h>
 #include <stdio.h>

@@ -6,14 +6,11 @@
 set -eu
 cd "$(dirname "$0")/../.."
 PY="${PY:-/usr/bin/python3}"
-mkdir -p build
-CFLAGS="-O3 -std=c11 -Wall -Wextra -Wno-unused-function -march=native -fopenmp -I."
-gcc $CFLAGS dev/bench/fma_peak.c -o build/fma_peak
-gcc $CFLAGS dev/bench/matmul_bench.c -o build/matmul_bench
-build/fma_peak | tee build/fma_peak.txt
-p1=$(awk -F= '/^threads=1/ {print $3}' build/fma_peak.txt)
-p2=$(awk -F= '/^threads=2/ {print $3}' build/fma_peak.txt)
+make -s build/bench/fma_peak build/bench/matmul_bench
+build/bench/fma_peak | tee build/bench/fma_peak.txt
+p1=$(awk -F= '/^threads=1/ {print $3}' build/bench/fma_peak.txt)
+p2=$(awk -F= '/^threads=2/ {print $3}' build/bench/fma_peak.txt)
 echo "== llmc/cpu_matmul.h"
-OMP_WAIT_POLICY=PASSIVE build/matmul_bench --peak1 "$p1" --peak2 "${p2:-$p1}" "$@"
+OMP_WAIT_POLICY=PASSIVE build/bench/matmul_bench --peak1 "$p1" --peak2 "${p2:-$p1}" "$@"
 echo "== torch (OMP_WAIT_POLICY=PASSIVE)"
 OMP_WAIT_POLICY=PASSIVE "$PY" dev/bench/matmul_bench_torch.py --peak1 "$p1" --peak2 "${p2:-$p1}" "$@"

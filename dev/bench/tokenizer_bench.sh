@@ -16,7 +16,7 @@ while [ $# -gt 0 ]; do
         *) files+=("$1"); shift ;;
     esac
 done
-make -s -f dev/tokenizer.mk build/tokenizer_bench gpt2_tokenizer.bin
+make -s build/bench/tokenizer_bench gpt2_tokenizer.bin
 if [ ! -f dev/vendor/node/node_modules/js-tiktoken/package.json ]; then
     mkdir -p dev/vendor/node
     npm install --prefix dev/vendor/node --no-audit --no-fund js-tiktoken@1.0.21 > /dev/null 2>&1 ||
@@ -34,7 +34,7 @@ pin=()
 command -v taskset > /dev/null && pin=(taskset -c 0)
 printf '%-28s %10s %12s %12s %8s\n' file MB "ours MB/s" "js MB/s" ratio
 for f in "${files[@]}"; do
-    ours=$("${pin[@]}" build/tokenizer_bench --seconds "$seconds" "$f")
+    ours=$("${pin[@]}" build/bench/tokenizer_bench --seconds "$seconds" "$f")
     js=$("${pin[@]}" node dev/test/tiktoken_ref.cjs bench "$f" --seconds "$seconds")
     o=${ours%% MB/s*}
     j=${js%% MB/s*}

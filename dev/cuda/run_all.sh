@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # dev/cuda/run_all.sh: builds and runs every kernel benchmark (validation against the CPU layers,
-# then timing) and prints a summary table. Needs a GPU; called by scripts/gpu_check.sh.
+# then timing) and prints a summary table. Needs a GPU; called by dev/test/gpu_check.sh.
 #
 #   bash dev/cuda/run_all.sh                       # both precisions, logs in ./gpu_out/cuda
 #   PRECISIONS=BF16 GPU_ARCHS=90 OUT=/tmp/x bash dev/cuda/run_all.sh
@@ -9,7 +9,7 @@
 # TIMEOUT per program in seconds (default 90), BUDGET for the whole script in seconds (default 135:
 # programs that would start later are skipped, each one's timeout is cut to what is left, so a
 # caller's outer timeout never hits), JOBS for the parallel build (default: CPU count), SKIP_BUILD=1
-# to run binaries built beforehand (bin/<precision>/).
+# to run binaries built beforehand (build/cuda/<precision>/, `make cuda-bench PRECISION=...`).
 # Each program prints "ok NAME: ..." / "not ok NAME: ..." per check and "perf NAME: ..." lines;
 # the table counts them. The last line is a one-line summary. Exit status 0 iff every program that
 # ran passed (programs skipped for time are listed, not failed).
@@ -26,7 +26,8 @@ JOBS=${JOBS:-$(nproc 2>/dev/null || echo 4)}
 PROGRAMS="encoder layernorm matmul attention gelu classifier global_norm adamw"
 export PATH="${CUDA_HOME:-/usr/local/cuda}/bin:$PATH"
 
-cd "$HERE" || exit 1
+cd "$HERE/../.." || exit 1
+BIN=build/cuda
 rows=()
 programs_ok=0
 programs_all=0
@@ -43,15 +44,15 @@ for prec in $PRECISIONS; do
         continue
     fi
     echo "== build $prec (GPU_ARCHS=$GPU_ARCHS)"
-    if [[ ${SKIP_BUILD:-0} == 1 && -d bin/$prec ]]; then
-        echo "   SKIP_BUILD=1: using the binaries in bin/$prec"
-    elif ! make -j"$JOBS" all PRECISION="$prec" GPU_ARCHS="$GPU_ARCHS" >"$LOGDIR/build_$prec.log" 2>&1; then
+    if [[ ${SKIP_BUILD:-0} == 1 && -d $BIN/$prec ]]; then
+        echo "   SKIP_BUILD=1: using the binaries in $BIN/$prec"
+    elif ! make -j"$JOBS" cuda-bench PRECISION="$prec" GPU_ARCHS="$GPU_ARCHS" >"$LOGDIR/build_$prec.log" 2>&1; then
         echo "build $prec failed:"
         grep -m 5 -E 'error|warning' "$LOGDIR/build_$prec.log"
     fi
     for p in $PROGRAMS; do
         log="$LOGDIR/${prec}_$p.log"
-        if [[ ! -x "bin/$prec/$p" ]]; then
+        if [[ ! -x "$BIN/$prec/$p" ]]; then
             programs_all=$((programs_all + 1))
             echo "not built" >"$log"
             rows+=("$(printf '%-12s %-5s %5s %6s %7s  %s' "$p" "$prec" 0 0 "-" "NOT BUILT (see build_$prec.log)")")
@@ -70,7 +71,7 @@ for prec in $PRECISIONS; do
         limit=$TIMEOUT
         ((limit > left)) && limit=$left
         t0=$SECONDS
-        timeout -k 5 "$limit" "./bin/$prec/$p" >"$log" 2>&1
+        timeout -k 5 "$limit" "./$BIN/$prec/$p" >"$log" 2>&1
         rc=$?
         dt=$((SECONDS - t0))
         ok=$(grep -c '^ok ' "$log")

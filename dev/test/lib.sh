@@ -1,7 +1,7 @@
 # Shared helpers for the test groups dev/test/t_*.sh. Source it first:
 #     source "$(dirname "$0")/lib.sh"          # cds to the repo root, sets PY, DATA_DIR, TMP
 #     tmpdir mygroup                           # TMP=build/test/mygroup, created
-#     ok NAME | notok NAME WHY | expect_error NAME SUBSTRING CMD... | finish
+#     ok NAME | notok NAME WHY | skip NAME WHY | expect_error NAME SUBSTRING CMD... | finish
 # A group prints one line per check, "ok NAME" or "not ok NAME: WHY", and exits non-zero when
 # any check failed (finish does that); dev/test/run_all.sh counts the lines.
 set -u
@@ -12,6 +12,9 @@ fails=0
 
 ok() { echo "ok $1"; }
 notok() { echo "not ok $1: $2"; fails=$((fails + 1)); }
+# skip NAME WHY: a check that cannot run here (no nvcc, no clang): run_all.sh counts it apart,
+# neither passed nor failed
+skip() { echo "ok $1 # skip: $2"; }
 
 # tmpdir NAME: the group's scratch directory under $TEST_TMP (default build/test)
 tmpdir() { TMP=${TEST_TMP:-build/test}/$1; mkdir -p "$TMP"; }
@@ -36,6 +39,26 @@ expect_error() {
         ok "$name"
     else
         notok "$name" "rc=$rc lines=$lines output: $(printf '%s' "$out" | head -c 300 | tr '\n' '|')"
+    fi
+}
+
+# expect_die NAME REGEX CMD...: the stricter form for tools: CMD must exit with status 1 and
+# print exactly one line on stderr, "error: ..." matching the grep regular expression REGEX
+# (stdout is not looked at: a tool may have printed results before it hit the bad input).
+expect_die() {
+    local name=$1 want=$2 err rc lines
+    shift 2
+    err=$("$@" 2>&1 > /dev/null < /dev/null)
+    rc=$?
+    lines=$(printf '%s\n' "$err" | grep -c .)
+    if [ $rc -ne 1 ]; then
+        notok "$name" "exit status $rc, expected 1: $(printf '%s' "$err" | head -c 200 | tr '\n' '|')"
+    elif [ "$lines" -ne 1 ]; then
+        notok "$name" "$lines lines on stderr, expected 1: $(printf '%s' "$err" | head -c 300 | tr '\n' '|')"
+    elif ! printf '%s' "$err" | grep -q '^error: ' || ! printf '%s' "$err" | grep -q -- "$want"; then
+        notok "$name" "message '$err' lacks '$want'"
+    else
+        ok "$name"
     fi
 }
 

@@ -3,7 +3,8 @@
 #
 # A group prints one line per check: "ok <name>" or "not ok <name>: <why>", and exits non-zero
 # if any check failed. A group that exits non-zero without printing "not ok" counts as one
-# failed check, so a crash is never silent. Usage: dev/test/run_all.sh [GROUP_SUBSTRING...]
+# failed check, so a crash is never silent. "ok <name> # skip: <why>" (lib.sh's skip) is a check
+# that cannot run on this machine: counted apart, neither passed nor failed. Usage: dev/test/run_all.sh [GROUP_SUBSTRING...]
 set -u
 cd "$(dirname "$0")/../.."
 export PY="${PY:-/usr/bin/python3}"
@@ -13,6 +14,7 @@ mkdir -p "$TEST_TMP"
 
 passed=0
 failed=0
+skipped=0
 failed_names=()
 for group in dev/test/t_*.sh; do
     name=$(basename "$group" .sh)
@@ -26,7 +28,8 @@ for group in dev/test/t_*.sh; do
     start=$(date +%s)
     bash "$group" > "$log" 2>&1
     rc=$?
-    ok=$(grep -c '^ok ' "$log")
+    skip=$(grep -c '^ok .* # skip' "$log")
+    ok=$(($(grep -c '^ok ' "$log") - skip))
     bad=$(grep -c '^not ok ' "$log")
     grep -E '^(ok|not ok) ' "$log" | sed 's/^/    /'
     if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
@@ -39,9 +42,11 @@ for group in dev/test/t_*.sh; do
     fi
     [ "$bad" -gt 0 ] && failed_names+=("$name")
     passed=$((passed + ok))
+    skipped=$((skipped + skip))
     failed=$((failed + bad))
     echo "    ($(( $(date +%s) - start ))s)"
 done
 [ ${#failed_names[@]} -gt 0 ] && echo "failed groups: ${failed_names[*]}"
+[ "$skipped" -gt 0 ] && echo "$skipped skipped (cannot run on this machine)"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -1,15 +1,10 @@
 #!/usr/bin/env bash
 # The CPU trainer against PyTorch: train_gpt2.py writes a model and a debug state (logits, loss,
 # all 16 gradients, the losses of 10 AdamW steps) at several shapes; test_gpt2 must match each.
-# Then bad inputs: truncated / foreign / mismatched files must give a one-line error.
-set -u
-cd "$(dirname "$0")/../.."
-PY=${PY:-/usr/bin/python3}
-TMP=${TEST_TMP:-build/test}/gpt2_cpu
-mkdir -p "$TMP"
-fails=0
-ok() { echo "ok $1"; }
-bad() { echo "not ok $1: $2"; fails=$((fails + 1)); }
+# Then notok inputs: truncated / foreign / mismatched files must give a one-line error.
+source "$(dirname "$0")/lib.sh"
+tmpdir gpt2_cpu
+make -s train_gpt2 test_gpt2 || { notok build "make train_gpt2 test_gpt2 failed"; finish; }
 
 # name | train_gpt2.py shape flags
 shapes=(
@@ -24,21 +19,21 @@ for entry in "${shapes[@]}"; do
   dir=$TMP/$name
   mkdir -p "$dir"
   if ! $PY train_gpt2.py $flags --steps 10 --output_dir "$dir" > "$dir/ref.log" 2>&1; then
-    bad "reference_$name" "train_gpt2.py failed: $(tail -n 1 "$dir/ref.log")"
+    notok "reference_$name" "train_gpt2.py failed: $(tail -n 1 "$dir/ref.log")"
     continue
   fi
   if ./test_gpt2 -e "$dir/model.bin" -s "$dir/debug_state.bin" > "$dir/test.log" 2>&1; then
     ok "test_gpt2_$name"
   else
-    bad "test_gpt2_$name" "$(grep -E 'FAIL|error' "$dir/test.log" | head -n 3 | tr '\n' ' ')"
+    notok "test_gpt2_$name" "$(grep -E 'FAIL|error' "$dir/test.log" | head -n 3 | tr '\n' ' ')"
   fi
   cat "$dir/test.log"
   # the bf16 checkpoint loads (converted to fp32); its rounding must stay within bf16 precision
   if [ "$name" = "gpt2_vocab_L4_C128" ]; then
     if ./test_gpt2 -e "$dir/model_bf16.bin" -s "$dir/debug_state.bin" > "$dir/test_bf16.log" 2>&1; then
-      bad "bf16_checkpoint_is_not_fp32" "a bf16-rounded model matched fp32 tolerances: the test cannot tell"
+      notok "bf16_checkpoint_is_not_fp32" "a bf16-rounded model matched fp32 tolerances: the test cannot tell"
     elif grep -q "^error" "$dir/test_bf16.log"; then
-      bad "bf16_checkpoint_loads" "$(grep '^error' "$dir/test_bf16.log")"
+      notok "bf16_checkpoint_loads" "$(grep '^error' "$dir/test_bf16.log")"
     else
       ok "bf16_checkpoint_loads_and_differs_by_rounding_only"
     fi
@@ -47,18 +42,6 @@ done
 
 # bad inputs: each must exit non-zero with one line starting "error:" naming the file
 ref=$TMP/odd_L3_H3_C48_V97_T37
-expect_error() {  # name, expected substring, command...
-  local name=$1 want=$2
-  shift 2
-  out=$("$@" 2>&1)
-  rc=$?
-  lines=$(printf '%s\n' "$out" | grep -c .)
-  if [ $rc -ne 0 ] && [ $rc -lt 128 ] && [ "$lines" -eq 1 ] && printf '%s' "$out" | grep -q -- "$want"; then
-    ok "$name"
-  else
-    bad "$name" "rc=$rc lines=$lines output: $(printf '%s' "$out" | head -c 300)"
-  fi
-}
 if [ -f "$ref/model.bin" ]; then
   head -c 5000 "$ref/model.bin" > "$TMP/truncated_model.bin"
   head -c 500 "$ref/model.bin" > "$TMP/short_model.bin"
@@ -84,5 +67,5 @@ if [ -f "$ref/model.bin" ]; then
   expect_error train_missing_data "none_" ./train_gpt2 -e "$ref/model.bin" -t 8 -i "$TMP/none_*.bin"
   expect_error train_truncated_checkpoint "truncated_model.bin" ./train_gpt2 -e "$TMP/truncated_model.bin"
 fi
-if ./train_gpt2 --help | grep -q -- "-x" && ./train_gpt2 --help | grep -q -- "--seed"; then ok train_help_lists_flags; else bad train_help_lists_flags "--help lacks -x or --seed"; fi
-[ $fails -eq 0 ]
+if ./train_gpt2 --help | grep -q -- "-x" && ./train_gpt2 --help | grep -q -- "--seed"; then ok train_help_lists_flags; else notok train_help_lists_flags "--help lacks -x or --seed"; fi
+finish

@@ -2,21 +2,13 @@
 # Tokenizer, tokenize CLI and dataset scripts, checked against js-tiktoken (an independent
 # implementation of OpenAI's GPT-2 encoding, with its own bundled ranks). One line per check.
 # Runs from the repository root; env from dev/test/run_all.sh: PY, DATA_DIR, TEST_TMP.
-set -u
-cd "$(dirname "$0")/../.."
-PY="${PY:-/usr/bin/python3}"
-DATA_DIR="${DATA_DIR:-$(cd .. && pwd)/shared/data}"
-TEST_TMP="${TEST_TMP:-$PWD/build/test}"
-T="$TEST_TMP/tokenizer"
-rm -rf "$T"
-mkdir -p "$T"
+source "$(dirname "$0")/lib.sh"
+tmpdir tokenizer
+T=$TMP
+rm -rf "$T"; mkdir -p "$T"
 TORTURE=dev/test/data/unicode_torture.txt
 TS="$DATA_DIR/tinyshakespeare.txt"
 HS="$DATA_DIR/hellaswag_val_full.txt"
-fails=0
-
-ok() { echo "ok $1"; }
-notok() { echo "not ok $1: $2"; fails=$((fails + 1)); }
 
 # same_ids NAME OURS REF: two files of whitespace-separated ids must be equal
 same_ids() {
@@ -35,23 +27,11 @@ EOF
     ); then ok "$1"; else notok "$1" "$why"; fi
 }
 
-# one_line_error NAME CMD...: CMD must fail with exactly one stderr line "error: ..."
-one_line_error() {
-    local name=$1
-    shift
-    "$@" > "$T/err.out" 2> "$T/err.txt"
-    local rc=$?
-    local lines
-    lines=$(wc -l < "$T/err.txt")
-    if [ $rc -ne 0 ] && [ "$lines" -eq 1 ] && grep -q '^error: ' "$T/err.txt"; then
-        ok "$name"
-    else
-        notok "$name" "rc=$rc, $lines stderr lines: $(head -c 300 "$T/err.txt" | tr '\n' '|')"
-    fi
-}
+# one_line_error NAME CMD...: CMD must exit 1 with exactly one stderr line "error: ..."
+one_line_error() { local name=$1; shift; expect_die "$name" "" "$@"; }
 
 # ---- setup: build, tokenizer file, js-tiktoken ----------------------------------------------
-if ! make -s -f dev/tokenizer.mk tokenize gpt2_tokenizer.bin > "$T/build.log" 2>&1; then
+if ! make -s tokenize gpt2_tokenizer.bin build/test/tok_classes build/test/tok_api_test > "$T/build.log" 2>&1; then
     notok build "$(tail -n 5 "$T/build.log" | tr '\n' '|')"
     exit 1
 fi
@@ -62,23 +42,18 @@ if [ ! -f dev/vendor/node/node_modules/js-tiktoken/package.json ]; then
         exit 1
     fi
 fi
-gcc -O2 -std=c11 -Wall -Wextra -Werror -o "$T/tok_classes" dev/test/tok_classes.c &&
-    gcc -O2 -std=c11 -Wall -Wextra -Werror -pthread -o "$T/tok_api_test" dev/test/tok_api_test.c ||
-    { notok build_helpers "gcc failed"; exit 1; }
 ok build
 
 # the header compiles as C++ (nvcc includes it from .cu files)
-if echo '#include "llmc/tokenizer.h"
-int main() { Tokenizer t; TokenBuf b; tokenbuf_init(&b); if (tokenizer_try_init(&t, "x")) { tokenizer_encode(&t, "a", 1, 0, &b); tokenizer_free(&t); } tokenbuf_free(&b); return 0; }' |
-    g++ -std=c++14 -Wall -Wextra -Werror -I. -x c++ - -o "$T/cxx_check" 2> "$T/cxx.log"; then
+if make -s build/test/cxx_tokenizer > "$T/cxx.log" 2>&1; then
     ok header_compiles_as_cxx
 else
     notok header_compiles_as_cxx "$(head -n 3 "$T/cxx.log" | tr '\n' '|')"
 fi
 
 # ---- inputs, then every js-tiktoken reference in one node process (its ranks load once) ------
-"$T/tok_classes" > "$T/classes_ours_unicode.txt"
-"$T/tok_classes" js > "$T/classes_ours_js.txt"
+build/test/tok_classes > "$T/classes_ours_unicode.txt"
+build/test/tok_classes js > "$T/classes_ours_js.txt"
 # seeded random text over every code point our tables know, with GPT-2's tricky cases mixed in
 "$PY" - "$T/classes_ours_unicode.txt" "$T/fuzz.txt" <<'EOF'
 import random, sys
@@ -266,7 +241,7 @@ else notok invalid_utf8_roundtrip "rc=$rc $(head -c 200 "$T/inv_err.txt")"; fi
 # an invalid byte splits text the way U+FFFD does.
 same_pieces() { # NAME FILE FLAVOR REF_FILE
     local arg=""; [ "$3" = js ] && arg=js
-    "$T/tok_classes" pieces "$2" $arg > "$T/pieces_ours.txt"
+    build/test/tok_classes pieces "$2" $arg > "$T/pieces_ours.txt"
     if why=$("$PY" - "$T/pieces_ours.txt" "$4" <<'EOF2'
 import json, sys
 a = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
@@ -295,7 +270,7 @@ if cmp -s <(./tokenize decode --tokenizer "$T/tok_v1.bin" "$T/tor_ours_sp.txt") 
     ok v1_file_decodes; else notok v1_file_decodes "decode with a version 1 file differs"; fi
 head -c "$(stat -c %s "$T/tok_v2.bin")" gpt2_tokenizer.bin | tail -c +1025 | cmp -s - <(tail -c +1025 "$T/tok_v2.bin") &&
     ok v3_keeps_v2_decode_table || notok v3_keeps_v2_decode_table "payload prefix differs"
-"$T/tok_api_test" gpt2_tokenizer.bin "$T/tok_v2.bin" "$TORTURE" 2> "$T/api.err" | tee "$T/api.out"
+build/test/tok_api_test gpt2_tokenizer.bin "$T/tok_v2.bin" "$TORTURE" 2> "$T/api.err" | tee "$T/api.out"
 grep -q '^not ok' "$T/api.out" && fails=$((fails + 1))
 one_line_error v2_file_cannot_encode ./tokenize encode --tokenizer "$T/tok_v2.bin" "$TORTURE"
 
@@ -483,4 +458,4 @@ then
     same_ids cli_show_plain "$T/show_ids.txt" "$T/show_enc.txt"
 else notok cli_show_plain "brackets do not reassemble the text"; fi
 
-[ $fails -eq 0 ]
+finish

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# scripts/gpu_check.sh: one-shot validation of the CUDA trainer on a GPU machine, offline.
+# dev/test/gpu_check.sh: one-shot validation of the CUDA trainer on a GPU machine, offline.
 #
-#   bash scripts/gpu_check.sh                  # from anywhere; results in ./gpu_out
-#   OUT=/path/to/results bash scripts/gpu_check.sh
+#   bash dev/test/gpu_check.sh                 # from anywhere; results in ./gpu_out
+#   OUT=/path/to/results bash dev/test/gpu_check.sh
 #
 # Needs: an NVIDIA GPU, nvcc (CUDA 12+; CUDA_HOME or PATH), python3 with torch built for CUDA and
 # numpy, this checkout. Makes its own data (random tokens) and references, so no internet and
@@ -26,7 +26,7 @@
 # Exit status: 0 if no check failed.
 set -u -o pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 REPO=$(pwd)
 OUT=${OUT:-./gpu_out}
 mkdir -p "$OUT"
@@ -102,9 +102,9 @@ fi
 # ---------------------------------------------------------------------------------------------
 # build (forced: a stale binary for another architecture would not run)
 if [[ $PREBUILT == 1 && -x train_gpt2cu && -x test_gpt2cu && -x train_gpt2fp32cu && -x test_gpt2fp32cu ]]; then
-    record build SKIP "PREBUILT=1: binaries built before the run (make -f dev/gpu.mk gpu GPU_ARCHS=$GPU_ARCHS)"
+    record build SKIP "PREBUILT=1: binaries built before the run (make gpu GPU_ARCHS=$GPU_ARCHS)"
 else
-    run build 300 make -f dev/gpu.mk -B -j"$(nproc)" gpu GPU_ARCHS="$GPU_ARCHS"
+    run build 300 make -B -j"$(nproc)" gpu GPU_ARCHS="$GPU_ARCHS"
     rc=$?
     warnings=$(grep -ci 'warning' "$LOGS/build.log")
     if ((rc == 0)); then
@@ -122,7 +122,7 @@ if [[ $PREBUILT == 1 && -x fastatt/train_gpt2cu && -x fastatt/test_gpt2cu ]]; th
     cp fastatt/train_gpt2cu fastatt/test_gpt2cu "$FAST"
     record build_fastatt SKIP "PREBUILT=1: fastatt/ binaries built before the run"
 else
-    run build_fastatt 240 make -f dev/gpu.mk -B -j"$(nproc)" "${FAST}train_gpt2cu" "${FAST}test_gpt2cu" GPU_OUT="$FAST" \
+    run build_fastatt 240 make -B -j"$(nproc)" "${FAST}train_gpt2cu" "${FAST}test_gpt2cu" GPU_OUT="$FAST" \
         GPU_ARCHS="$GPU_ARCHS" GPU_DEFINES=-DATT_FAST=1
     rc=$?
     ((rc == 0)) && record build_fastatt PASS "-DATT_FAST=1, sm_$GPU_ARCHS" || record build_fastatt FAIL "$(why $rc); see build_fastatt.log"

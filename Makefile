@@ -91,6 +91,12 @@ MATMUL_ARCH_native =
 MATMUL_ARCH_avx2 = -mno-avx512f
 MATMUL_ARCH_portable = -march=x86-64
 
+# llmc/dist.h under MPI: built with OpenMPI's mpicc, only by its group (t_dist skips without MPI)
+MPICC ?= mpicc
+build/test/dist_test: dev/test/dist_test.c $(HEADERS) $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(MPICC) $(TEST_CFLAGS) -DUSE_MPI -I. -o $@ $< $(LDLIBS)
+
 # Shared headers must also compile as C++ (nvcc compiles them from .cu files): one translation
 # unit per header, dev/test/cxx_NAME.cpp, linked where it has a main.
 CXX_CHECKS = cxx_cpu_matmul cxx_dataloader cxx_tokenizer
@@ -103,7 +109,7 @@ build/test/cxx_%: dev/test/cxx_%.cpp $(HEADERS)
 	$(CXX) $(or $(CXX_OPT_cxx_$*),-O0) $(CXXFLAGS_CHECK) -o $@ $< $(LDLIBS)
 
 # ---- benchmarks (build/bench/) ----------------------------------------------------------------
-BENCH_PROGRAMS = fma_peak matmul_bench tokenizer_bench
+BENCH_PROGRAMS = fma_peak matmul_bench tokenizer_bench dist_plan
 build/bench/%: dev/bench/%.c $(HEADERS) $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Wno-unused-function -I. -o $@ $< $(LDLIBS)
@@ -264,11 +270,3 @@ clean:
 	rm -f $(PROGRAMS) $(GPU_TARGETS)
 	rm -rf build
 
-# ---- data-parallel layer (llmc/dist.h): its test program, built with OpenMPI's mpicc ----------
-MPICC ?= mpicc
-build/dist_test: dev/test/dist_test.c llmc/dist.h llmc/utils.h
-	@mkdir -p build
-	$(MPICC) -O2 -std=c11 -D_DEFAULT_SOURCE -DUSE_MPI -Wall -Wextra -Werror -I. -o $@ $< -lm
-build/dist_plan: dev/bench/dist_plan.c llmc/dist.h llmc/gpt2.h llmc/utils.h
-	@mkdir -p build
-	$(CC) -O2 -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -I. -o $@ $< -lm

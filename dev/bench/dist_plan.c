@@ -1,7 +1,7 @@
 // Prints what data parallelism costs per rank (llmc/dist.h dist_plan) for GPT-2 124M (d12) and
 // 1.5B (d48) at N = 1, 8, 64 ranks, with and without ZeRO-1: the table in doc/distributed.md.
 // Parameter counts come from the parameter table (llmc/gpt2.h), not from constants here.
-//   make build/dist_plan && build/dist_plan
+//   make build/bench/dist_plan && build/bench/dist_plan
 #include "llmc/dist.h"
 #include "llmc/gpt2.h"
 

@@ -100,9 +100,9 @@ int main(int argc, char **argv) {
     }
 
     // S AdamW steps on the same batch: the step s loss is the forward after s updates.
-    AdamWSettings s = {ref.learning_rate, ref.beta1, ref.beta2, ref.eps, ref.weight_decay, ref.grad_clip};
+    AdamWSettings s = {ref.beta1, ref.beta2, ref.eps, ref.weight_decay, ref.grad_clip};
     if (ref.num_steps > 0) {
-        printf("AdamW lr %g betas (%g, %g) eps %g weight decay %g grad clip %g\n", s.learning_rate, s.beta1, s.beta2,
+        printf("AdamW lr %g betas (%g, %g) eps %g weight decay %g grad clip %g\n", ref.learning_rate, s.beta1, s.beta2,
                s.eps, s.weight_decay, s.grad_clip);
     }
     for (int step = 0; step < ref.num_steps; step++) {
@@ -115,7 +115,8 @@ int main(int argc, char **argv) {
         double err = fabs(model.mean_loss - expected) / fabs(expected);
         int step_ok = err <= TOL_STEPS;
         ok &= step_ok;
-        float norm = gpt2_update(&model, &s, step + 1);
+        float norm = gpt2_grad_norm(&model);
+        gpt2_update(&model, &s, ref.learning_rate, norm, step + 1);
         printf("%-4s step %2d   loss ours %.7f ref %.7f  rel %.3e  (tol %.0e)  grad norm %.5f\n",
                step_ok ? "OK" : "FAIL", step, model.mean_loss, expected, err, TOL_STEPS, norm);
     }

@@ -144,13 +144,14 @@ static void free_activations(GPT2 *model) {
 
 // One training step on the loader's next batch, as the trainer runs it. Returns the loss and
 // stores the gradient norm.
-static float train_step(GPT2 *model, DataLoader *loader, const AdamWSettings *s, int t, uint64_t seed, float *norm) {
+static float train_step(GPT2 *model, DataLoader *loader, const AdamWSettings *s, float lr, int t, uint64_t seed,
+                        float *norm) {
     int B = (int)loader->B, T = (int)loader->T;
     dataloader_next_batch(loader);
     gpt2_set_batch(model, loader->inputs, loader->targets, B, T);
     float loss = forward_backward(model, B, T);
-    gpt2_update(model, s, t, seed);
     *norm = gpt2_grad_norm(model);
+    gpt2_update(model, s, lr, t, seed);
     return loss;
 }
 
@@ -218,9 +219,10 @@ int main(int argc, char **argv) {
     ok &= check_grads(&model, &ref, grads, 1, "");
 
     // 2. S AdamW steps on the batch: the step s loss is the forward after s updates
-    AdamWSettings s = {ref.learning_rate, ref.beta1, ref.beta2, ref.eps, ref.weight_decay, ref.grad_clip};
+    AdamWSettings s = {ref.beta1, ref.beta2, ref.eps, ref.weight_decay, ref.grad_clip};
+    float lr = ref.learning_rate;
     if (ref.num_steps > 0) {
-        printf("AdamW lr %g betas (%g, %g) eps %g weight decay %g grad clip %g\n", s.learning_rate, s.beta1, s.beta2, s.eps,
+        printf("AdamW lr %g betas (%g, %g) eps %g weight decay %g grad clip %g\n", lr, s.beta1, s.beta2, s.eps,
                s.weight_decay, s.grad_clip);
     }
     for (int step = 0; step < ref.num_steps; step++) {
@@ -232,8 +234,8 @@ int main(int argc, char **argv) {
         double err = fabs(loss - expected) / fabs(expected);
         int step_ok = err <= TOL_STEPS;
         ok &= step_ok;
-        gpt2_update(&model, &s, step + 1, seed);
         float norm = gpt2_grad_norm(&model);
+        gpt2_update(&model, &s, lr, step + 1, seed);
         printf("%-4s step %2d   loss ours %.7f ref %.7f  rel %.3e  (tol %.0e)  grad norm %.5f\n", step_ok ? "OK" : "FAIL", step,
                loss, expected, err, TOL_STEPS, norm);
     }
@@ -278,7 +280,7 @@ int main(int argc, char **argv) {
         dataloader_init(&loader, shard, (size_t)B, (size_t)T, 0, 1, 0, seed);
         gpt2_save_checkpoint(&model, dir, S, &loader, rng_saved, 0, 0, 1);
         float first[RESUME_STEPS], first_norm[RESUME_STEPS], second[RESUME_STEPS], second_norm[RESUME_STEPS];
-        for (int k = 0; k < RESUME_STEPS; k++) first[k] = train_step(&model, &loader, &s, S + k + 1, seed, &first_norm[k]);
+        for (int k = 0; k < RESUME_STEPS; k++) first[k] = train_step(&model, &loader, &s, lr, S + k + 1, seed, &first_norm[k]);
         int batch_ok = memcmp(loader.inputs, ref.inputs, BT * sizeof(int)) == 0 &&
                        memcmp(loader.targets, ref.targets, BT * sizeof(int)) == 0;
         // both the floatX parameters and (when kept) the master weights: (n) each
@@ -290,13 +292,14 @@ int main(int argc, char **argv) {
 
         GPT2 resumed;
         char path[4200];
-        snprintf(path, sizeof(path), "%s/model_%08d.bin", dir, S);
+        train_state_path(path, sizeof(path), dir, CKPT_MODEL, S, 0);
         gpt2_build(&resumed, &ctx, path, seed, use_master);
         gpt2_alloc_activations(&resumed, B, T, 1);
         dataloader_init(&loader, shard, (size_t)B, (size_t)T, 0, 1, 0, seed);
         uint64_t rng_loaded = 0;
-        int step = gpt2_resume(&resumed, dir, &loader, &rng_loaded, 0, 1);
-        for (int k = 0; k < RESUME_STEPS; k++) second[k] = train_step(&resumed, &loader, &s, S + k + 1, seed, &second_norm[k]);
+        int step = train_state_latest(dir);
+        gpt2_load_state(&resumed, dir, step, &loader, &rng_loaded, 0, 1);
+        for (int k = 0; k < RESUME_STEPS; k++) second[k] = train_step(&resumed, &loader, &s, lr, S + k + 1, seed, &second_norm[k]);
         float *params_second = (float *)malloc_check(2 * n * sizeof(float));
         gpt2_download_params(&resumed, params_second, 0);
         gpt2_download_params(&resumed, params_second + n, 1);
@@ -319,11 +322,9 @@ int main(int argc, char **argv) {
         gpt2_free(&resumed);
 
         if (made_dir) { // remove what this test wrote
-            const char *kinds[] = {"model_%08d.bin", "state_%08d_00000.bin", "DONE_%08d"};
+            const CheckpointFile kinds[] = {CKPT_MODEL, CKPT_STATE, CKPT_DONE};
             for (int k = 0; k < 3; k++) {
-                char name[64];
-                snprintf(name, sizeof(name), kinds[k], S);
-                snprintf(path, sizeof(path), "%s/%s", dir, name);
+                train_state_path(path, sizeof(path), dir, kinds[k], S, 0);
                 remove(path);
             }
             remove(shard);

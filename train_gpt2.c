@@ -24,6 +24,7 @@
 #include <omp.h>
 #endif
 
+#include "llmc/adamw_settings.h"
 #include "llmc/cpu_matmul.h"
 #include "llmc/gpt2.h"
 #include "llmc/rand.h"
@@ -522,7 +523,6 @@ typedef struct {
     float *proj_out;   // (B,T,C) output of a residual projection before it is added
     float *scratch;    // per thread: attention blocks (attention_scratch_floats) or LayerNorm partials
     float mean_loss;   // of the last forward with targets
-    float last_grad_norm;
 } GPT2;
 
 // Pointer to layer l's slice of parameter tensor i (in params or grads).
@@ -569,30 +569,12 @@ void gpt2_build_from_checkpoint(GPT2 *model, const char *path) {
     fclose_check(fp, path);
 }
 
-// GPT-2 init from a seed, drawing exactly what train_gpt2.py draws from torch.manual_seed(seed):
-// tensors in table order, each layer's slice as its own normal_() call; wte's padding rows stay 0.
+// GPT-2 init from a seed, as train_gpt2.py draws it (llmc/gpt2.h).
 void gpt2_build_from_random(GPT2 *model, const GPT2Config *config, uint64_t seed) {
     memset(model, 0, sizeof(*model));
     model->config = *config;
     gpt2_alloc_params(model);
-    memset(model->params, 0, model->num_parameters * sizeof(float));
-    TorchRng rng;
-    torch_rng_seed(&rng, seed);
-    const GPT2Config *c = &model->config;
-    double residual_std = 0.02 / sqrt(2.0 * c->num_layers);
-    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
-        size_t rows = gpt2_param_rows(c, i), cols = gpt2_param_cols(c, i);
-        if (GPT2_PARAMS[i].rows == DIM_VP) rows = (size_t)c->vocab_size;  // real rows only
-        for (size_t l = 0; l < gpt2_param_layers(c, i); l++) {
-            float *p = param_slice(model, model->params, i, (int)l);
-            switch (GPT2_PARAMS[i].init) {
-            case INIT_NORMAL: torch_rng_normal(&rng, p, rows * cols, 0.0, 0.02); break;
-            case INIT_NORMAL_RESIDUAL: torch_rng_normal(&rng, p, rows * cols, 0.0, residual_std); break;
-            case INIT_ONES: for (size_t j = 0; j < rows * cols; j++) p[j] = 1.0f; break;
-            case INIT_ZEROS: break;
-            }
-        }
-    }
+    gpt2_init_random(&model->config, model->params, seed);
 }
 
 // Allocates activations for batches up to B x T (once; the training step never allocates).
@@ -769,14 +751,10 @@ float gpt2_grad_norm(const GPT2 *model) {
     return (float)sqrt(sum);
 }
 
-typedef struct {
-    float learning_rate, beta1, beta2, eps, weight_decay, grad_clip;
-} AdamWSettings;
-
-// Clips the global gradient norm like torch.nn.utils.clip_grad_norm_ and applies AdamW to each
-// tensor, with weight decay only where the table says so. t is the 1-based step. Returns the norm.
-float gpt2_update(GPT2 *model, const AdamWSettings *s, int t) {
-    float norm = gpt2_grad_norm(model);
+// Applies AdamW at learning rate lr to each tensor, with weight decay only where the table says
+// so, after clipping the global gradient norm `norm` (gpt2_grad_norm) like
+// torch.nn.utils.clip_grad_norm_. t is the 1-based step.
+void gpt2_update(GPT2 *model, const AdamWSettings *s, float lr, float norm, int t) {
     float scale = 1.0f;
     if (s->grad_clip > 0.0f) {
         float coef = s->grad_clip / (norm + 1e-6f);
@@ -785,11 +763,9 @@ float gpt2_update(GPT2 *model, const AdamWSettings *s, int t) {
     for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
         size_t off = model->param_offsets[i], n = gpt2_param_numel(&model->config, i);
         float wd = GPT2_PARAMS[i].weight_decay ? s->weight_decay : 0.0f;
-        adamw_update(model->params + off, model->grads + off, model->m + off, model->v + off, n, s->learning_rate,
-                     s->beta1, s->beta2, s->eps, wd, scale, t);
+        adamw_update(model->params + off, model->grads + off, model->m + off, model->v + off, n, lr, s->beta1, s->beta2,
+                     s->eps, wd, scale, t);
     }
-    model->last_grad_norm = norm;
-    return norm;
 }
 
 void gpt2_free(GPT2 *model) {
@@ -808,203 +784,202 @@ void gpt2_free(GPT2 *model) {
 // ----------------------------------------------------------------------------
 // Training driver
 #include "llmc/dataloader.h"
+#include "llmc/evaluate.h"
 #include "llmc/logger.h"
-#include "llmc/sampler.h"
 #include "llmc/schedule.h"
+#include "llmc/step_guard.h"
+#include "llmc/timer.h"
 #include "llmc/tokenizer.h"
 #include "llmc/train_options.h"
+#include "llmc/train_plan.h"
 #include "llmc/train_state.h"
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+// The model as llmc/evaluate.h sees it.
+static float forward_loss(void *m, const int *inputs, const int *targets, int B, int T, const float **losses) {
+    GPT2 *model = (GPT2 *)m;
+    gpt2_forward(model, inputs, targets, B, T);
+    *losses = model->acts.losses;
+    return model->mean_loss;
 }
 
-// Mean loss over up to max_batches val batches (all if max_batches < 0), from the start of val.
-static float evaluate_val(GPT2 *model, DataLoader *val, int max_batches, int B, int T) {
-    dataloader_reset(val);
-    size_t n = dataloader_num_batches(val);
-    if (max_batches >= 0 && (size_t)max_batches < n) n = (size_t)max_batches;
-    double sum = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        dataloader_next_batch(val);
-        gpt2_forward(model, val->inputs, val->targets, B, T);
-        sum += model->mean_loss;
-    }
-    return n > 0 ? (float)(sum / (double)n) : -1.0f;
+static const float *last_logits(void *m, const int *tokens, int n) {
+    GPT2 *model = (GPT2 *)m;
+    gpt2_forward(model, tokens, NULL, 1, n);
+    return model->acts.logits + (size_t)(n - 1) * model->config.padded_vocab_size;
 }
 
-// HellaSwag accuracy: each example is 4 rows; the completion with the lowest mean loss wins.
-static float evaluate_hellaswag(GPT2 *model, EvalLoader *eval, int B, int T) {
-    evalloader_reset(eval);
-    size_t batches = evalloader_num_batches(eval);
-    int correct = 0, total = 0;
-    for (size_t i = 0; i < batches; i++) {
-        evalloader_next_batch(eval);
-        gpt2_forward(model, eval->inputs, eval->targets, B, T);
-        correct += evalloader_stat_losses(eval, model->acts.losses);
-        total += (int)eval->batch_examples;
-    }
-    return total > 0 ? (float)correct / (float)total : 0.0f;
+// Bytes a model of this shape needs for training at B x T: parameters, gradients, AdamW m and v,
+// and the activations gpt2_alloc_activations allocates (counted by the same formula).
+static size_t training_bytes(const GPT2Config *c, int B, int T, int nthreads) {
+    size_t sizes[NUM_PARAMETER_TENSORS];
+    size_t n = gpt2_param_sizes(c, sizes);
+    size_t L = (size_t)c->num_layers, C = (size_t)c->channels, NH = (size_t)c->num_heads;
+    size_t BT = (size_t)B * T, Vp = (size_t)c->padded_vocab_size;
+    size_t acts = BT * C * 2 + L * BT * (4 + NH + 3 * C + 5 * C + 8 * C) + BT * (Vp + 4);
+    size_t grads = BT * C * 4 + BT * 3 * C + BT * 8 * C;
+    size_t per_thread = attention_scratch_floats(T, (int)C, (int)NH);
+    if (per_thread < 2 * C) per_thread = 2 * C;
+    return (4 * n + acts + grads + (size_t)nthreads * per_thread) * sizeof(float);
 }
 
-// Prints gen_T sampled tokens continuing an end-of-text token, decoded when a tokenizer is loaded.
-static void print_sample(GPT2 *model, const Tokenizer *tok, int have_tok, const TrainOptions *o, int *gen, float *scratch,
-                         uint64_t *rng) {
-    int T = model->max_T, V = model->config.vocab_size, Vp = model->config.padded_vocab_size;
-    int eot = have_tok ? (int)tok->eot_token : V - 1;
-    gen[0] = eot < V ? eot : 0;
-    int len = 1;
-    printf("generating:\n---\n");
-    for (int i = 0; i < o->gen_T; i++) {
-        int start = len > T ? len - T : 0;  // slide a T-token window once past the context
-        int n = len - start;
-        gpt2_forward(model, gen + start, NULL, 1, n);
-        int next = sample_token(model->acts.logits + (size_t)(n - 1) * Vp, V, o->temperature, o->top_k, rng, scratch);
-        gen[len++] = next;
-        if (have_tok) {
-            size_t nbytes = 0;
-            const unsigned char *bytes = tokenizer_decode(tok, (uint32_t)next, &nbytes);
-            fwrite(bytes, 1, nbytes, stdout);
-        } else {
-            printf("%d ", next);
-        }
-        fflush(stdout);
+// Memory the kernel can give without swapping (MemAvailable), or 0 if unknown.
+static size_t available_ram_bytes(void) {
+    FILE *fp = fopen("/proc/meminfo", "r");
+    if (fp == NULL) return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof(line), fp)) {
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
     }
-    printf("\n---\n");
+    fclose(fp);
+    return (size_t)kb * 1024;
+}
+
+// Refuses a run that would not fit in RAM, before allocating, naming the largest B that fits.
+static void check_memory(const GPT2Config *c, int B, int T, int nthreads) {
+    size_t avail = available_ram_bytes(), need = training_bytes(c, B, T, nthreads);
+    if (avail == 0 || need <= avail) return;
+    int fit = 0;
+    while (fit < B && training_bytes(c, fit + 1, T, nthreads) <= avail) fit++;
+    die("flag -b: training needs %.1f GiB at B=%d T=%d but %.1f GiB are available; the largest B that fits is %d%s",
+        need / 1073741824.0, B, T, avail / 1073741824.0, fit, fit == 0 ? " (none: try a smaller -t or model)" : "");
 }
 
 int main(int argc, char **argv) {
     TrainOptions o;
     train_options_parse(&o, argc, argv, 0);
-
-    GPT2 model;
-    GPT2Config config;
-    if (gpt2_config_from_descriptor(&config, o.load_filename)) {
-        gpt2_build_from_random(&model, &config, (uint64_t)o.seed);
-    } else {
-        gpt2_build_from_checkpoint(&model, o.load_filename);
-    }
-    const GPT2Config *c = &model.config;
+    TrainPlan plan;
+    train_plan_init(&plan, &o, 1);
+    AdamWSettings adamw = adamw_settings_from_options(&o);
     int B = o.B, T = o.T;
-    if (T > c->max_seq_len) die("flag -t: %d exceeds the model's max_seq_len %d", T, c->max_seq_len);
-    long tokens_per_micro = (long)B * T;
-    long total_batch = o.total_batch_size < 0 ? tokens_per_micro : o.total_batch_size;
-    if (total_batch % tokens_per_micro != 0) die("flag -d: total batch %ld is not a multiple of B*T = %ld", total_batch, tokens_per_micro);
-    int grad_accum = (int)(total_batch / tokens_per_micro);
+    const char *dir = o.output_log_dir;
 
-    DataLoader train, val;
-    dataloader_init(&train, o.train_data_pattern, (size_t)B, (size_t)T, 0, 1, o.shuffle, (uint64_t)o.seed);
-    dataloader_set_vocab_size(&train, c->vocab_size);  // a token >= V is an error naming its shard
-    int have_val = o.val_data_pattern[0] != '\0' && o.val_loss_every > 0;
-    if (have_val) {
-        dataloader_init(&val, o.val_data_pattern, (size_t)B, (size_t)T, 0, 1, 0, (uint64_t)o.seed);
-        dataloader_set_vocab_size(&val, c->vocab_size);
+    // a resumed run takes the model (shape included) from its newest checkpoint
+    int resumed_at = -1;
+    char resume_path[4200];
+    const char *load = o.load_filename;
+    if (dir[0] != '\0') {
+        train_state_prepare_dir(dir, o.resume);
+        if (o.resume) resumed_at = train_state_latest(dir);
+        if (resumed_at >= 0) {
+            train_state_path(resume_path, sizeof(resume_path), dir, CKPT_MODEL, resumed_at, 0);
+            load = resume_path;
+            printf("resumed from step %d in %s (model and shape from %s)\n", resumed_at, dir, load);
+        } else if (o.resume) {
+            printf("-y 1: %s holds no checkpoint, starting fresh\n", dir);
+        }
     }
-    int max_steps = o.max_steps;
-    if (max_steps < 0) max_steps = (int)(dataloader_num_batches(&train) / (size_t)grad_accum);
-    if (max_steps < 1) die("flag -x: the train data holds fewer than one step of %ld tokens", total_batch);
-    EvalLoader hellaswag;
-    if (o.hellaswag_eval) {
-        if (B % 4 != 0) die("flag -h: HellaSwag needs B to be a multiple of 4 (got %d)", B);
-        evalloader_init(&hellaswag, o.hellaswag_path, (size_t)B, (size_t)T, 0, 1);
-    }
-    Tokenizer tokenizer;
-    int have_tok = tokenizer_try_init(&tokenizer, o.tokenizer_path);
-
-    gpt2_alloc_activations(&model, B, T);
+    GPT2Config config;
+    int is_random = gpt2_config_of(load, &config);
+    train_plan_check_model(&plan, &config);
     int nthreads = 1;
 #ifdef _OPENMP
     nthreads = omp_get_max_threads();
 #endif
-    printf("+-----------------------+----------------------------------------------------+\n");
-    train_options_print(&o, 0);
-    printf("| model                 | L=%d NH=%d C=%d V=%d Vp=%d maxT=%d\n", c->num_layers, c->num_heads, c->channels,
-           c->vocab_size, c->padded_vocab_size, c->max_seq_len);
-    printf("| parameters            | %zu\n", model.num_parameters);
-    printf("| train tokens          | %zu batches of B*T per epoch\n", dataloader_num_batches(&train));
-    printf("| grad accumulation     | %d micro-steps of %ld tokens = %ld tokens per step\n", grad_accum, tokens_per_micro, total_batch);
-    printf("| steps                 | %d\n| threads               | %d\n", max_steps, nthreads);
-    printf("+-----------------------+----------------------------------------------------+\n");
+    check_memory(&config, B, T, nthreads);
+    GPT2 model;
+    if (is_random) gpt2_build_from_random(&model, &config, (uint64_t)o.seed);
+    else gpt2_build_from_checkpoint(&model, load);
+    const GPT2Config *c = &model.config;
 
-    LRSchedule schedule;
-    lr_schedule_init(&schedule, o.lr_schedule, o.learning_rate, o.warmup_iterations, max_steps, o.final_learning_rate_frac);
-    AdamWSettings adamw = {o.learning_rate, o.beta1, o.beta2, o.eps, o.weight_decay, o.grad_clip};
-    uint64_t sample_rng = (uint64_t)o.seed * 0x9E3779B97F4A7C15ull + 1;
-    int start_step = 0;
-    if (o.output_log_dir[0] != '\0') make_dir_check(o.output_log_dir);
-    if (o.resume) {
-        if (o.output_log_dir[0] == '\0') die("flag -y: resuming needs an output directory (-o)");
-        start_step = train_state_resume(o.output_log_dir, &model.config, model.params, model.m, model.v, NULL,
-                                        model.num_parameters, &train, &sample_rng, 0, 1);
-        if (start_step >= 0) printf("resumed from step %d in %s\n", start_step, o.output_log_dir);
-        else start_step = 0;
+    DataLoader train, val;
+    if (!plan.eval_only) {
+        dataloader_init(&train, o.train_data_pattern, (size_t)B, (size_t)T, 0, 1, o.shuffle, (uint64_t)o.seed);
+        dataloader_set_vocab_size(&train, c->vocab_size); // a token >= V is an error naming its shard
+        train_plan_set_steps(&plan, &o, dataloader_num_batches(&train));
     }
+    if (plan.have_val) {
+        dataloader_init(&val, o.val_data_pattern, (size_t)B, (size_t)T, 0, 1, 0, (uint64_t)o.seed);
+        dataloader_set_vocab_size(&val, c->vocab_size);
+    }
+    EvalLoader hellaswag;
+    if (o.hellaswag_eval) evalloader_init(&hellaswag, o.hellaswag_path, (size_t)B, (size_t)T, 0, 1);
+    Tokenizer tokenizer;
+    int have_tok = tokenizer_try_init(&tokenizer, o.tokenizer_path);
+
+    gpt2_alloc_activations(&model, B, T);
+    train_plan_print_head(&o, 0, c, model.num_parameters);
+    printf("| %-21s | %d\n", "threads", nthreads);
+    train_plan_print(&plan, plan.eval_only ? 0 : dataloader_num_batches(&train));
+    printf(TABLE_RULE);
+
+    EvalModel em = {&model, forward_loss, last_logits, NULL, NULL, 1};
     Logger logger;
-    logger_init(&logger, o.output_log_dir, o.resume);
-    int *gen = (int *)malloc_check(((size_t)o.gen_T + 1) * sizeof(int));
-    float *sample_scratch = (float *)malloc_check((size_t)c->vocab_size * sizeof(float));
-    double flops_per_token = gpt2_flops_per_token(c, T);
-    double total_time = 0.0;
-    int timed_steps = 0;
+    if (plan.eval_only) {
+        logger_init(&logger, "", -1);
+        evaluate_and_log(&em, plan.have_val ? &val : NULL, o.val_max_steps, o.hellaswag_eval ? &hellaswag : NULL,
+                         o.hellaswag_limit, B, T, 0, 1, 1, &logger);
+    } else {
+        LRSchedule schedule;
+        lr_schedule_init(&schedule, o.lr_schedule, o.learning_rate, o.warmup_iterations, plan.max_steps,
+                         o.final_learning_rate_frac);
+        uint64_t sample_rng = (uint64_t)o.seed * 0x9E3779B97F4A7C15ull + 1;
+        if (resumed_at >= 0) {
+            // params come from the model file; master weights of a GPU run, when present, replace them
+            train_state_load(dir, resumed_at, c, model.m, model.v, model.params, model.num_parameters, &train,
+                             &sample_rng, 0, 1);
+        }
+        logger_init(&logger, dir, resumed_at);
+        StepGuard guard;
+        step_guard_init(&guard, o.skip_loss_z, o.skip_norm_z, o.max_skips);
+        StepTimer timer;
+        step_timer_init(&timer);
+        int *gen = (int *)malloc_check(((size_t)o.gen_T + 1) * sizeof(int));
+        float *sample_scratch = (float *)malloc_check((size_t)c->vocab_size * sizeof(float));
+        double flops_per_token = gpt2_flops_per_token(c, T);
 
-    for (int step = start_step; step <= max_steps; step++) {
-        int last = step == max_steps;
-        if (have_val && (step % o.val_loss_every == 0 || last)) {
-            float val_loss = evaluate_val(&model, &val, o.val_max_steps, B, T);
-            printf("val loss %.6f\n", val_loss);
-            logger_log_val(&logger, step, val_loss);
-            if (o.hellaswag_eval) {
-                float acc = evaluate_hellaswag(&model, &hellaswag, B, T);
-                printf("HellaSwag: %.4f\n", acc);
-                logger_log_eval(&logger, step, acc);
+        for (int step = resumed_at < 0 ? 0 : resumed_at; step <= plan.max_steps; step++) {
+            if (train_plan_evaluates(&plan, &o, step, resumed_at)) {
+                evaluate_and_log(&em, plan.have_val ? &val : NULL, o.val_max_steps, o.hellaswag_eval ? &hellaswag : NULL,
+                                 o.hellaswag_limit, B, T, step, 1, 0, &logger);
             }
-        }
-        if (o.sample_every > 0 && (step % o.sample_every == 0 || last) && step > 0) {
-            print_sample(&model, &tokenizer, have_tok, &o, gen, sample_scratch, &sample_rng);
-        }
-        if (o.output_log_dir[0] != '\0' && step > start_step &&
-            ((o.checkpoint_every > 0 && step % o.checkpoint_every == 0) || last)) {
-            train_state_save(o.output_log_dir, step, &model.config, model.params, model.m, model.v, NULL,
-                             model.num_parameters, &train, sample_rng, 0, 1, o.checkpoints_keep);
-        }
-        if (last) break;
+            if (train_plan_samples(&plan, &o, step, resumed_at)) {
+                print_sample(&em, &tokenizer, have_tok, c->vocab_size, model.max_T, o.gen_T, o.temperature, o.top_k,
+                             &sample_rng, gen, sample_scratch, logger_sample_file(&logger, step));
+            }
+            if (train_plan_checkpoints(&plan, &o, step, resumed_at)) {
+                train_state_save(dir, step, c, model.params, GPT2_CHECKPOINT_FP32, model.m, model.v, NULL,
+                                 model.num_parameters, &train, sample_rng, 0, 1, o.checkpoints_keep);
+            }
+            if (step == plan.max_steps) break;
 
-        double t0 = now_seconds();
-        gpt2_zero_grad(&model);
-        double loss_sum = 0.0;
-        for (int micro = 0; micro < grad_accum; micro++) {
-            if (!(o.overfit_single_batch && step > 0)) dataloader_next_batch(&train);
-            gpt2_forward(&model, train.inputs, train.targets, B, T);
-            gpt2_backward(&model, train.inputs, train.targets, B, T, 1.0f / (float)(total_batch));
-            loss_sum += model.mean_loss;
+            double t0 = now_seconds();
+            gpt2_zero_grad(&model);
+            double loss_sum = 0.0;
+            for (int micro = 0; micro < plan.grad_accum; micro++) {
+                if (!(o.overfit_single_batch && step > 0)) dataloader_next_batch(&train);
+                gpt2_forward(&model, train.inputs, train.targets, B, T);
+                gpt2_backward(&model, train.inputs, train.targets, B, T, 1.0f / (float)plan.total_batch);
+                loss_sum += model.mean_loss;
+            }
+            float loss = (float)(loss_sum / plan.grad_accum);
+            float norm = gpt2_grad_norm(&model);
+            float lr = lr_schedule_get(&schedule, step);
+            char skipped[128];
+            if (step_guard_accept(&guard, step + 1, loss, norm, skipped, sizeof(skipped))) {
+                gpt2_update(&model, &adamw, lr, norm, step + 1);
+            }
+            double dt = now_seconds() - t0;
+            step_timer_add(&timer, dt);
+            char eta[32];
+            step_timer_eta(&timer, plan.max_steps - step - 1, eta, sizeof(eta));
+            double tok_s = (double)plan.total_batch / dt;
+            printf("step %5d/%d | loss %.6f | norm %.4f | lr %.2e | %.1f ms | %.0f tok/s | %.1f GFLOP/s | ETA %s\n",
+                   step + 1, plan.max_steps, loss, norm, lr, dt * 1e3, tok_s, tok_s * flops_per_token * 1e-9, eta);
+            step_guard_log(&guard, &logger, step + 1, skipped, loss, lr, norm, 1);
         }
-        adamw.learning_rate = lr_schedule_get(&schedule, step);
-        float norm = gpt2_update(&model, &adamw, step + 1);
-        float loss = (float)(loss_sum / grad_accum);
-        double dt = now_seconds() - t0;
-        if (step > start_step) {  // the first step warms caches and pages in memory
-            total_time += dt;
-            timed_steps++;
-        }
-        double avg = timed_steps > 0 ? total_time / timed_steps : dt;
-        double tok_s = (double)total_batch / dt;
-        double eta = avg * (max_steps - step - 1);
-        printf("step %5d/%d | loss %.6f | norm %.4f | lr %.2e | %.1f ms | %.0f tok/s | %.1f GFLOP/s | ETA %.0fs\n",
-               step + 1, max_steps, loss, norm, adamw.learning_rate, dt * 1e3, tok_s, tok_s * flops_per_token * 1e-9, eta);
-        fflush(stdout);
-        logger_log_train(&logger, step + 1, loss, adamw.learning_rate, norm);
+        if (timer.count > 0) printf("average step time: %.1f ms\n", step_timer_mean(&timer) * 1e3);
+        if (guard.total > 0) printf("%ld step(s) skipped (see main.log)\n", guard.total);
+        train_plan_print_next(&o, argv[0], plan.max_steps);
+        free(gen);
+        free(sample_scratch);
     }
-    if (timed_steps > 0) printf("average step time: %.1f ms\n", total_time / timed_steps * 1e3);
 
     logger_free(&logger);
-    free(gen);
-    free(sample_scratch);
     if (have_tok) tokenizer_free(&tokenizer);
     if (o.hellaswag_eval) evalloader_free(&hellaswag);
-    if (have_val) dataloader_free(&val);
-    dataloader_free(&train);
+    if (plan.have_val) dataloader_free(&val);
+    if (!plan.eval_only) dataloader_free(&train);
     gpt2_free(&model);
     return 0;
 }

@@ -35,14 +35,18 @@
 #include <string.h>
 #include <time.h>
 
+#include "llmc/adamw_settings.h"
 #include "llmc/dataloader.h"
+#include "llmc/evaluate.h"
 #include "llmc/gpt2.h"
 #include "llmc/logger.h"
 #include "llmc/rand.h"
-#include "llmc/sampler.h"
 #include "llmc/schedule.h"
+#include "llmc/step_guard.h"
+#include "llmc/timer.h"
 #include "llmc/tokenizer.h"
 #include "llmc/train_options.h"
+#include "llmc/train_plan.h"
 #include "llmc/train_state.h"
 
 #include "llmc/cuda_common.h"
@@ -303,39 +307,13 @@ static float *gpt2_read_checkpoint(GPT2 *model, const char *path) {
     return host;
 }
 
-// GPT-2 init from a seed, on the host, drawing exactly what train_gpt2.py and train_gpt2.c draw
-// from torch.manual_seed(seed): the table's tensors in order, one normal_() call per layer slice,
-// wte only its V real rows (padding rows stay 0). Returns num_parameters fp32 values.
-static float *gpt2_random_params(const GPT2Config *c, uint64_t seed) {
-    size_t offsets[NUM_PARAMETER_TENSORS];
-    size_t n = gpt2_param_offsets(c, offsets);
-    float *host = (float *)calloc_check(n, sizeof(float));
-    TorchRng rng;
-    torch_rng_seed(&rng, seed);
-    double residual_std = 0.02 / sqrt(2.0 * c->num_layers);
-    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
-        size_t rows = gpt2_param_rows(c, i), cols = gpt2_param_cols(c, i);
-        size_t init_rows = GPT2_PARAMS[i].rows == DIM_VP ? (size_t)c->vocab_size : rows;
-        for (size_t l = 0; l < gpt2_param_layers(c, i); l++) {
-            float *p = host + offsets[i] + l * rows * cols;
-            size_t count = init_rows * cols;
-            switch (GPT2_PARAMS[i].init) {
-            case INIT_NORMAL: torch_rng_normal(&rng, p, count, 0.0, 0.02); break;
-            case INIT_NORMAL_RESIDUAL: torch_rng_normal(&rng, p, count, 0.0, residual_std); break;
-            case INIT_ONES: for (size_t j = 0; j < count; j++) p[j] = 1.0f; break;
-            case INIT_ZEROS: break;
-            }
-        }
-    }
-    return host;
-}
-
 // Builds the model from a checkpoint path or a descriptor ("d12", "L3:C48:H3:V97:T64", ...).
 static void gpt2_build(GPT2 *model, CudaContext *ctx, const char *load, uint64_t seed, int use_master_weights) {
     memset(model, 0, sizeof(*model));
     float *host;
     if (gpt2_config_from_descriptor(&model->config, load)) {
-        host = gpt2_random_params(&model->config, seed);
+        host = (float *)malloc_check(gpt2_param_sizes(&model->config, model->param_sizes) * sizeof(float));
+        gpt2_init_random(&model->config, host, seed); // the same init as train_gpt2.py and train_gpt2.c
     } else {
         host = gpt2_read_checkpoint(model, load);
     }
@@ -634,10 +612,6 @@ static void gpt2_zero_grad(GPT2 *model) {
     cudaCheck(cudaMemsetAsync(model->grads, 0, model->num_parameters * sizeof(floatX), model->ctx->stream));
 }
 
-typedef struct {
-    float learning_rate, beta1, beta2, eps, weight_decay, grad_clip;
-} AdamWSettings;
-
 // Seed of the stochastic rounding of tensor i at step t: a splitmix64 mix of (seed, t, i), so a
 // resumed run rounds exactly like an uninterrupted one.
 static unsigned int rounding_seed(uint64_t seed, int t, int i) {
@@ -648,27 +622,28 @@ static unsigned int rounding_seed(uint64_t seed, int t, int i) {
     return (unsigned int)(z & 0xffffffffu);
 }
 
-// Global-norm clipping (torch.nn.utils.clip_grad_norm_) and AdamW, both on the device: the norm
-// never leaves the GPU before the update. Walks the parameter table; weight decay where the
-// table says so. t is the 1-based step.
-static void gpt2_update(GPT2 *model, const AdamWSettings *s, int t, uint64_t seed) {
+// The global gradient norm (synchronises). Computed on the device into model->norm_sq, where
+// gpt2_update reads it for clipping: the driver looks at the norm first (llmc/step_guard.h).
+static float gpt2_grad_norm(GPT2 *model) {
     cudaStream_t stream = model->ctx->stream;
     global_norm_squared(model->norm_sq, model->grads, model->num_parameters, (float *)model->acts.scratch, 0, stream);
+    float norm_sq = 0.0f;
+    cudaCheck(cudaMemcpyAsync(&norm_sq, model->norm_sq, sizeof(float), cudaMemcpyDeviceToHost, stream));
+    cudaCheck(cudaStreamSynchronize(stream));
+    return sqrtf(norm_sq);
+}
+
+// Global-norm clipping (torch.nn.utils.clip_grad_norm_, with the norm of the last
+// gpt2_grad_norm) and AdamW at learning rate lr, on the device. Walks the parameter table;
+// weight decay where the table says so. t is the 1-based step.
+static void gpt2_update(GPT2 *model, const AdamWSettings *s, float lr, int t, uint64_t seed) {
     for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
         size_t off = model->param_offsets[i], n = model->param_sizes[i];
         float wd = GPT2_PARAMS[i].weight_decay ? s->weight_decay : 0.0f;
         adamw_update(model->params + off, model->master ? model->master + off : NULL, model->grads + off, model->m + off,
-                     model->v + off, n, s->learning_rate, s->beta1, s->beta2, t, s->eps, wd, model->norm_sq, s->grad_clip,
-                     1.0f, rounding_seed(seed, t, i), stream);
+                     model->v + off, n, lr, s->beta1, s->beta2, t, s->eps, wd, model->norm_sq, s->grad_clip, 1.0f,
+                     rounding_seed(seed, t, i), model->ctx->stream);
     }
-}
-
-// The global gradient norm of the last gpt2_update (synchronises).
-static float gpt2_grad_norm(GPT2 *model) {
-    float norm_sq = 0.0f;
-    cudaCheck(cudaMemcpyAsync(&norm_sq, model->norm_sq, sizeof(float), cudaMemcpyDeviceToHost, model->ctx->stream));
-    cudaCheck(cudaStreamSynchronize(model->ctx->stream));
-    return sqrtf(norm_sq);
 }
 
 // Mean of the per-token losses of the last forward with targets (synchronises). Summed on the
@@ -823,9 +798,9 @@ static void processes_free(Processes *p) {
 // ----------------------------------------------------------------------------
 // Checkpoints (llmc/train_state.h, shared with the CPU trainer)
 
-// Writes model_<step>.bin in this build's precision, the optimizer and data-loader state, and the
-// DONE marker (llmc/train_state.h). The parameters are the device's floatX values converted to
-// fp32 exactly; m, v and the master weights go to the state file.
+// Writes this process's part of the checkpoint at `step` (llmc/train_state.h): the model in this
+// build's precision (the device's floatX values, converted to fp32 exactly on the way), m, v and
+// the master weights.
 static void gpt2_save_checkpoint(GPT2 *model, const char *dir, int step, const DataLoader *train, uint64_t sample_rng,
                                  int keep, int rank, int num_processes) {
     size_t n = model->num_parameters;
@@ -838,145 +813,74 @@ static void gpt2_save_checkpoint(GPT2 *model, const char *dir, int step, const D
     copy_to_host(m, model->m, n * sizeof(float), stream);
     copy_to_host(v, model->v, n * sizeof(float), stream);
     if (master) copy_to_host(master, model->master, n * sizeof(float), stream);
-    train_state_save(dir, step, &model->config, params, m, v, master, n, train, sample_rng, rank, num_processes, keep);
-    if (CHECKPOINT_VERSION != GPT2_CHECKPOINT_FP32 && rank == 0) {
-        // train_state_save writes the model in fp32; a bf16 build stores its own precision
-        // (the same values, so the swap is invisible except for the file size). The rename is
-        // atomic: the file is complete in either version at every moment.
-        char path[4200];
-        snprintf(path, sizeof(path), "%s/model_%08d.bin", dir, step);
-        gpt2_write_checkpoint(path, &model->config, params, n, CHECKPOINT_VERSION);
-    }
+    train_state_save(dir, step, &model->config, params, CHECKPOINT_VERSION, m, v, master, n, train, sample_rng, rank,
+                     num_processes, keep);
     free(params);
     free(m);
     free(v);
     free(master);
 }
 
-// Restores the newest complete checkpoint in dir onto the device: parameters exactly as stored in
-// the model file, m and v, master weights from the state (or the model file's values when the
-// state has none, e.g. a checkpoint of an fp32 run), the loader position and the sampler RNG.
-// Returns the step, or -1 if dir holds no complete checkpoint.
-static int gpt2_resume(GPT2 *model, const char *dir, DataLoader *train, uint64_t *sample_rng, int rank,
-                       int num_processes) {
-    int step = train_state_latest(dir);
-    if (step < 0) return -1;
+// Loads this process's state of the checkpoint at `step` onto a model built from that
+// checkpoint's model file (gpt2_build): m, v and the master weights (kept from the model file when
+// the state has none, e.g. a checkpoint of an fp32 run), the loader position and the sampler RNG.
+// A build without master weights takes a state's master weights as its parameters, as the CPU does.
+static void gpt2_load_state(GPT2 *model, const char *dir, int step, DataLoader *train, uint64_t *sample_rng, int rank,
+                            int num_processes) {
     size_t n = model->num_parameters;
-    char path[4200];
-    snprintf(path, sizeof(path), "%s/model_%08d.bin", dir, step);
-    GPT2 file_model;
-    memset(&file_model, 0, sizeof(file_model));
-    float *params = gpt2_read_checkpoint(&file_model, path);
-    if (memcmp(&file_model.config, &model->config, sizeof(GPT2Config)) != 0) {
-        die("%s: the checkpoint's model shape differs from the model given with -e", path);
-    }
     float *m = (float *)malloc_check(n * sizeof(float));
     float *v = (float *)malloc_check(n * sizeof(float));
     float *master = (float *)malloc_check(n * sizeof(float));
-    float *clobbered = (float *)malloc_check(n * sizeof(float)); // train_state_resume's params copy
-    memcpy(master, params, n * sizeof(float));
-    int got = train_state_resume(dir, &model->config, clobbered, m, v, master, n, train, sample_rng, rank, num_processes);
-    if (got != step) die("%s: the newest checkpoint changed while resuming (step %d, then %d)", dir, step, got);
+    int has_master = train_state_load(dir, step, &model->config, m, v, master, n, train, sample_rng, rank, num_processes);
     cudaStream_t stream = model->ctx->stream;
-    floatX *tmp = (floatX *)malloc_check(n * sizeof(floatX));
-    floats_to_floatX(tmp, params, n);
-    copy_to_device(model->params, tmp, n * sizeof(floatX), stream);
     copy_to_device(model->m, m, n * sizeof(float), stream);
     copy_to_device(model->v, v, n * sizeof(float), stream);
-    if (model->master) copy_to_device(model->master, master, n * sizeof(float), stream);
-    free(tmp);
-    free(params);
+    if (has_master && model->master) {
+        copy_to_device(model->master, master, n * sizeof(float), stream);
+    } else if (has_master) {
+        floatX *tmp = (floatX *)malloc_check(n * sizeof(floatX));
+        floats_to_floatX(tmp, master, n);
+        copy_to_device(model->params, tmp, n * sizeof(floatX), stream);
+        free(tmp);
+    }
     free(m);
     free(v);
     free(master);
-    free(clobbered);
-    return step;
 }
 
 // ----------------------------------------------------------------------------
-// Evaluation and sampling
+// The model as llmc/evaluate.h sees it: per-token losses and the last logits row come back to
+// the host, where evaluation and sampling (llmc/sampler.h) run as in the CPU trainer.
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+typedef struct {
+    GPT2 *model;
+    floatX *row_x; // (V) pinned: one logits row as computed
+    float *row;    // (V) the same in fp32
+} EvalBuffers;
+
+static float forward_loss(void *ctx, const int *inputs, const int *targets, int B, int T, const float **losses) {
+    GPT2 *model = ((EvalBuffers *)ctx)->model;
+    gpt2_set_batch(model, inputs, targets, B, T);
+    gpt2_forward(model, B, T, FORWARD_LOSSES, 0.0f);
+    float loss = gpt2_mean_loss(model, B, T); // copies the per-token losses to losses_host
+    *losses = model->losses_host;
+    return loss;
 }
 
-// Mean loss over up to max_batches val batches per process (all if max_batches < 0), from the
-// start of val; every process has the same number of batches (llmc/dataloader.h).
-static float evaluate_val(GPT2 *model, DataLoader *val, int max_batches, int B, int T, const Processes *procs) {
-    dataloader_reset(val);
-    size_t n = dataloader_num_batches(val);
-    if (max_batches >= 0 && (size_t)max_batches < n) n = (size_t)max_batches;
-    double sum = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        dataloader_next_batch(val);
-        gpt2_set_batch(model, val->inputs, val->targets, B, T);
-        gpt2_forward(model, B, T, FORWARD_LOSSES, 0.0f);
-        sum += gpt2_mean_loss(model, B, T);
-    }
-    sum = processes_sum(procs, sum);
-    return n > 0 ? (float)(sum / ((double)n * procs->num_processes)) : -1.0f;
+static const float *last_logits(void *ctx, const int *tokens, int n) {
+    EvalBuffers *e = (EvalBuffers *)ctx;
+    GPT2 *model = e->model;
+    int V = model->config.vocab_size, Vp = model->config.padded_vocab_size;
+    gpt2_set_batch(model, tokens, NULL, 1, n);
+    gpt2_forward(model, 1, n, FORWARD_LOGITS, 0.0f);
+    cudaCheck(cudaMemcpyAsync(e->row_x, model->acts.logits + (size_t)(n - 1) * Vp, (size_t)V * sizeof(floatX),
+                              cudaMemcpyDeviceToHost, model->ctx->stream));
+    cudaCheck(cudaStreamSynchronize(model->ctx->stream));
+    floatX_to_floats(e->row, e->row_x, (size_t)V);
+    return e->row;
 }
 
-// HellaSwag accuracy: each example is 4 rows; the completion with the lowest mean loss wins.
-static float evaluate_hellaswag(GPT2 *model, EvalLoader *eval, int B, int T, const Processes *procs) {
-    evalloader_reset(eval);
-    size_t batches = evalloader_num_batches(eval);
-    long correct = 0, total = 0;
-    for (size_t i = 0; i < batches; i++) {
-        evalloader_next_batch(eval);
-        gpt2_set_batch(model, eval->inputs, eval->targets, B, T);
-        gpt2_forward(model, B, T, FORWARD_LOSSES, 0.0f);
-        gpt2_mean_loss(model, B, T); // copies the per-token losses to losses_host
-        correct += evalloader_stat_losses(eval, model->losses_host);
-        total += (long)eval->batch_examples;
-    }
-    double all_correct = processes_sum(procs, (double)correct), all_total = processes_sum(procs, (double)total);
-    return all_total > 0 ? (float)(all_correct / all_total) : 0.0f;
-}
-
-// Prints gen_T sampled tokens continuing an end-of-text token, decoded when a tokenizer is loaded.
-// Each token is one forward pass of the (at most T) tokens so far with B = 1; the last logits
-// row comes back to the host, where llmc/sampler.h picks the token as the CPU trainer does.
-static void print_sample(GPT2 *model, const Tokenizer *tok, int have_tok, const TrainOptions *o, int *gen,
-                         floatX *row_x, float *row, float *scratch, uint64_t *rng) {
-    int T = model->max_T, V = model->config.vocab_size, Vp = model->config.padded_vocab_size;
-    int eot = have_tok ? (int)tok->eot_token : V - 1;
-    gen[0] = eot < V ? eot : 0;
-    int len = 1;
-    printf("generating:\n---\n");
-    for (int i = 0; i < o->gen_T; i++) {
-        int start = len > T ? len - T : 0; // slide a T-token window once past the context
-        int n = len - start;
-        gpt2_set_batch(model, gen + start, NULL, 1, n);
-        gpt2_forward(model, 1, n, FORWARD_LOGITS, 0.0f);
-        cudaCheck(cudaMemcpyAsync(row_x, model->acts.logits + (size_t)(n - 1) * Vp, (size_t)V * sizeof(floatX),
-                                  cudaMemcpyDeviceToHost, model->ctx->stream));
-        cudaCheck(cudaStreamSynchronize(model->ctx->stream));
-        floatX_to_floats(row, row_x, (size_t)V);
-        int next = sample_token(row, V, o->temperature, o->top_k, rng, scratch);
-        gen[len++] = next;
-        if (have_tok) {
-            size_t nbytes = 0;
-            const unsigned char *bytes = tokenizer_decode(tok, (uint32_t)next, &nbytes);
-            fwrite(bytes, 1, nbytes, stdout);
-        } else {
-            printf("%d ", next);
-        }
-        fflush(stdout);
-    }
-    printf("\n---\n");
-}
-
-// "1h02m03s" style duration.
-static void format_duration(char *out, size_t size, double seconds) {
-    if (!(seconds >= 0.0)) seconds = 0.0;
-    long s = (long)(seconds + 0.5);
-    if (s >= 3600) snprintf(out, size, "%ldh%02ldm%02lds", s / 3600, (s / 60) % 60, s % 60);
-    else if (s >= 60) snprintf(out, size, "%ldm%02lds", s / 60, s % 60);
-    else snprintf(out, size, "%lds", s);
-}
+static double sum_over_processes(const void *procs, double v) { return processes_sum((const Processes *)procs, v); }
 
 // ----------------------------------------------------------------------------
 // Training loop
@@ -995,9 +899,34 @@ static void save_checkpoint(GPT2 *model, const char *dir, int step, const DataLo
 int main(int argc, char **argv) {
     Processes procs;
     processes_init(&procs, &argc, &argv);
-    int master = procs.rank == 0; // the process that prints, logs and samples
+    int is_rank0 = procs.rank == 0; // the process that prints, logs and samples
     TrainOptions o;
     train_options_parse(&o, argc, argv, 1);
+    int B = o.B, T = o.T, P = procs.num_processes;
+    TrainPlan plan;
+    train_plan_init(&plan, &o, P);
+    AdamWSettings adamw = adamw_settings_from_options(&o);
+    const char *dir = o.output_log_dir;
+
+    // a resumed run takes the model (shape included) from its newest checkpoint
+    int resumed_at = -1;
+    char resume_path[4200];
+    const char *load = o.load_filename;
+    if (dir[0] != '\0') {
+        if (is_rank0) train_state_prepare_dir(dir, o.resume);
+        processes_barrier(&procs);
+        if (o.resume) resumed_at = train_state_latest(dir);
+        if (resumed_at >= 0) {
+            train_state_path(resume_path, sizeof(resume_path), dir, CKPT_MODEL, resumed_at, 0);
+            load = resume_path;
+            if (is_rank0) printf("resumed from step %d in %s (model and shape from %s)\n", resumed_at, dir, load);
+        } else if (o.resume && is_rank0) {
+            printf("-y 1: %s holds no checkpoint, starting fresh\n", dir);
+        }
+    }
+    GPT2Config config;
+    gpt2_config_of(load, &config);
+    train_plan_check_model(&plan, &config);
 
     int device_count = 0;
     cudaCheck(cudaGetDeviceCount(&device_count));
@@ -1011,154 +940,129 @@ int main(int argc, char **argv) {
     cudaStream_t stream = ctx.stream;
 
     GPT2 model;
-    gpt2_build(&model, &ctx, o.load_filename, (uint64_t)o.seed, o.use_master_weights);
+    gpt2_build(&model, &ctx, load, (uint64_t)o.seed, o.use_master_weights);
     const GPT2Config *c = &model.config;
-    int B = o.B, T = o.T, P = procs.num_processes;
-    if (T > c->max_seq_len) die("flag -t: %d exceeds the model's max_seq_len %d", T, c->max_seq_len);
-    long tokens_per_micro = (long)B * T * P; // over all processes
-    long total_batch = o.total_batch_size < 0 ? tokens_per_micro : o.total_batch_size;
-    if (total_batch % tokens_per_micro != 0) {
-        die("flag -d: total batch %ld is not a multiple of B*T*processes = %ld", total_batch, tokens_per_micro);
-    }
-    int grad_accum = (int)(total_batch / tokens_per_micro);
 
     DataLoader train, val;
-    dataloader_init(&train, o.train_data_pattern, (size_t)B, (size_t)T, procs.rank, P, o.shuffle, (uint64_t)o.seed);
-    int have_val = o.val_data_pattern[0] != '\0' && o.val_loss_every > 0;
-    if (have_val) dataloader_init(&val, o.val_data_pattern, (size_t)B, (size_t)T, procs.rank, P, 0, (uint64_t)o.seed);
-    int max_steps = o.max_steps;
-    if (max_steps < 0) max_steps = (int)(dataloader_num_batches(&train) / (size_t)grad_accum);
-    if (max_steps < 1) die("flag -x: the train data holds fewer than one step of %ld tokens", total_batch);
-    EvalLoader hellaswag;
-    if (o.hellaswag_eval) {
-        if (B % 4 != 0) die("flag -h: HellaSwag needs B to be a multiple of 4 (got %d)", B);
-        evalloader_init(&hellaswag, o.hellaswag_path, (size_t)B, (size_t)T, procs.rank, P);
+    if (!plan.eval_only) {
+        dataloader_init(&train, o.train_data_pattern, (size_t)B, (size_t)T, procs.rank, P, o.shuffle, (uint64_t)o.seed);
+        train_plan_set_steps(&plan, &o, dataloader_num_batches(&train));
     }
+    if (plan.have_val) dataloader_init(&val, o.val_data_pattern, (size_t)B, (size_t)T, procs.rank, P, 0, (uint64_t)o.seed);
+    EvalLoader hellaswag;
+    if (o.hellaswag_eval) evalloader_init(&hellaswag, o.hellaswag_path, (size_t)B, (size_t)T, procs.rank, P);
     Tokenizer tokenizer;
     int have_tok = tokenizer_try_init(&tokenizer, o.tokenizer_path);
 
     gpt2_alloc_activations(&model, B, T, o.recompute);
     double peak_tflops = device_peak_tflops(&ctx.props);
-    if (master) {
-        printf("+-----------------------+----------------------------------------------------+\n");
-        train_options_print(&o, 1);
-        printf("| device                | %s (compute %d.%d), peak %s %.1f TFLOP/s%s\n", ctx.props.name, ctx.props.major,
+    if (is_rank0) {
+        train_plan_print_head(&o, 1, c, model.num_parameters);
+        printf("| %-21s | %s (compute %d.%d), peak %s %.1f TFLOP/s%s\n", "device", ctx.props.name, ctx.props.major,
                ctx.props.minor, FLOATX_NAME, peak_tflops, peak_tflops > 0 ? "" : " (unknown: no MFU)");
-        printf("| processes             | %d (one GPU each)\n", P);
-        printf("| precision             | %s%s\n", FLOATX_NAME, model.master ? " with fp32 master weights" : "");
-        printf("| model                 | L=%d NH=%d C=%d V=%d Vp=%d maxT=%d\n", c->num_layers, c->num_heads, c->channels,
-               c->vocab_size, c->padded_vocab_size, c->max_seq_len);
-        printf("| parameters            | %zu\n", model.num_parameters);
-        printf("| train tokens          | %zu batches of B*T per epoch and process\n", dataloader_num_batches(&train));
-        printf("| grad accumulation     | %d micro-steps of %ld tokens = %ld tokens per step\n", grad_accum, tokens_per_micro,
-               total_batch);
-        printf("| steps                 | %d\n", max_steps);
+        printf("| %-21s | %d (one GPU each)\n", "processes", P);
+        printf("| %-21s | %s%s\n", "precision", FLOATX_NAME, model.master ? " with fp32 master weights" : "");
+        train_plan_print(&plan, plan.eval_only ? 0 : dataloader_num_batches(&train));
         gpt2_print_memory(&model, T);
-        if (o.zero_stage != 0) printf("| note                  | -z %d: ZeRO is not implemented, optimizer state is replicated\n", o.zero_stage);
-        printf("+-----------------------+----------------------------------------------------+\n");
+        if (o.zero_stage != 0) printf("| %-21s | -z %d: ZeRO is not implemented, optimizer state is replicated\n", "note", o.zero_stage);
+        printf(TABLE_RULE);
         fflush(stdout);
     }
 
-    LRSchedule schedule;
-    lr_schedule_init(&schedule, o.lr_schedule, o.learning_rate, o.warmup_iterations, max_steps, o.final_learning_rate_frac);
-    AdamWSettings adamw = {o.learning_rate, o.beta1, o.beta2, o.eps, o.weight_decay, o.grad_clip};
-    uint64_t sample_rng = (uint64_t)o.seed * 0x9E3779B97F4A7C15ull + 1;
-    int start_step = 0;
-    if (o.output_log_dir[0] != '\0' && master) make_dir_check(o.output_log_dir);
-    processes_barrier(&procs);
-    if (o.resume) {
-        if (o.output_log_dir[0] == '\0') die("flag -y: resuming needs an output directory (-o)");
-        start_step = gpt2_resume(&model, o.output_log_dir, &train, &sample_rng, procs.rank, P);
-        if (start_step >= 0 && master) printf("resumed from step %d in %s\n", start_step, o.output_log_dir);
-        if (start_step < 0) start_step = 0;
-    }
+    EvalBuffers eb = {&model, NULL, NULL};
+    cudaCheck(cudaMallocHost((void **)&eb.row_x, (size_t)c->vocab_size * sizeof(floatX)));
+    eb.row = (float *)malloc_check((size_t)c->vocab_size * sizeof(float));
+    EvalModel em = {&eb, forward_loss, last_logits, sum_over_processes, &procs, P};
     Logger logger;
-    logger_init(&logger, master ? o.output_log_dir : "", o.resume);
+    if (plan.eval_only) {
+        logger_init(&logger, "", -1);
+        evaluate_and_log(&em, plan.have_val ? &val : NULL, o.val_max_steps, o.hellaswag_eval ? &hellaswag : NULL,
+                         o.hellaswag_limit, B, T, 0, is_rank0, 1, &logger);
+    } else {
+        LRSchedule schedule;
+        lr_schedule_init(&schedule, o.lr_schedule, o.learning_rate, o.warmup_iterations, plan.max_steps,
+                         o.final_learning_rate_frac);
+        uint64_t sample_rng = (uint64_t)o.seed * 0x9E3779B97F4A7C15ull + 1;
+        if (resumed_at >= 0) gpt2_load_state(&model, dir, resumed_at, &train, &sample_rng, procs.rank, P);
+        logger_init(&logger, is_rank0 ? dir : "", resumed_at);
+        StepGuard guard;
+        step_guard_init(&guard, o.skip_loss_z, o.skip_norm_z, o.max_skips);
+        StepTimer timer;
+        step_timer_init(&timer);
+        size_t BT = (size_t)B * T;
+        int *gen = (int *)malloc_check(((size_t)o.gen_T + 1) * sizeof(int));
+        float *sample_scratch = (float *)malloc_check((size_t)c->vocab_size * sizeof(float));
+        float *step_losses; // (grad_accum, B, T) pinned: this process's per-token losses of a step
+        cudaCheck(cudaMallocHost((void **)&step_losses, (size_t)plan.grad_accum * BT * sizeof(float)));
+        double flops_per_token = gpt2_flops_per_token(c, T);
 
-    size_t BT = (size_t)B * T;
-    int *gen = (int *)malloc_check(((size_t)o.gen_T + 1) * sizeof(int));
-    float *sample_row = (float *)malloc_check((size_t)c->vocab_size * sizeof(float));
-    float *sample_scratch = (float *)malloc_check((size_t)c->vocab_size * sizeof(float));
-    floatX *sample_row_x;
-    cudaCheck(cudaMallocHost((void **)&sample_row_x, (size_t)c->vocab_size * sizeof(floatX)));
-    float *step_losses; // (grad_accum, B, T) pinned: this process's per-token losses of a step
-    cudaCheck(cudaMallocHost((void **)&step_losses, (size_t)grad_accum * BT * sizeof(float)));
-    double flops_per_token = gpt2_flops_per_token(c, T);
-    double total_time = 0.0;
-    int timed_steps = 0;
-
-    for (int step = start_step; step <= max_steps; step++) {
-        int last = step == max_steps;
-        if (have_val && (step % o.val_loss_every == 0 || last)) {
-            float val_loss = evaluate_val(&model, &val, o.val_max_steps, B, T, &procs);
-            if (master) printf("val loss %.6f\n", val_loss);
-            logger_log_val(&logger, step, val_loss);
-            if (o.hellaswag_eval) {
-                float acc = evaluate_hellaswag(&model, &hellaswag, B, T, &procs);
-                if (master) printf("HellaSwag: %.4f\n", acc);
-                logger_log_eval(&logger, step, acc);
+        for (int step = resumed_at < 0 ? 0 : resumed_at; step <= plan.max_steps; step++) {
+            if (train_plan_evaluates(&plan, &o, step, resumed_at)) {
+                evaluate_and_log(&em, plan.have_val ? &val : NULL, o.val_max_steps, o.hellaswag_eval ? &hellaswag : NULL,
+                                 o.hellaswag_limit, B, T, step, is_rank0, 0, &logger);
             }
-        }
-        if (master && o.sample_every > 0 && (step % o.sample_every == 0 || last) && step > 0) {
-            print_sample(&model, &tokenizer, have_tok, &o, gen, sample_row_x, sample_row, sample_scratch, &sample_rng);
-        }
-        if (o.output_log_dir[0] != '\0' && step > start_step &&
-            ((o.checkpoint_every > 0 && step % o.checkpoint_every == 0) || last)) {
-            save_checkpoint(&model, o.output_log_dir, step, &train, sample_rng, o.checkpoints_keep, &procs);
-        }
-        if (last) break;
+            if (is_rank0 && train_plan_samples(&plan, &o, step, resumed_at)) {
+                print_sample(&em, &tokenizer, have_tok, c->vocab_size, model.max_T, o.gen_T, o.temperature, o.top_k,
+                             &sample_rng, gen, sample_scratch, logger_sample_file(&logger, step));
+            }
+            if (train_plan_checkpoints(&plan, &o, step, resumed_at)) {
+                save_checkpoint(&model, dir, step, &train, sample_rng, o.checkpoints_keep, &procs);
+            }
+            if (step == plan.max_steps) break;
 
-        double t0 = now_seconds();
-        gpt2_zero_grad(&model);
-        for (int micro = 0; micro < grad_accum; micro++) {
-            if (!(o.overfit_single_batch && step > 0)) dataloader_next_batch(&train);
-            gpt2_set_batch(&model, train.inputs, train.targets, B, T);
-            gpt2_forward(&model, B, T, FORWARD_TRAIN, 1.0f / (float)total_batch);
-            cudaCheck(cudaMemcpyAsync(step_losses + (size_t)micro * BT, model.acts.losses, BT * sizeof(float),
-                                      cudaMemcpyDeviceToHost, stream));
-            gpt2_backward(&model, B, T);
+            double t0 = now_seconds();
+            gpt2_zero_grad(&model);
+            for (int micro = 0; micro < plan.grad_accum; micro++) {
+                if (!(o.overfit_single_batch && step > 0)) dataloader_next_batch(&train);
+                gpt2_set_batch(&model, train.inputs, train.targets, B, T);
+                gpt2_forward(&model, B, T, FORWARD_TRAIN, 1.0f / (float)plan.total_batch);
+                cudaCheck(cudaMemcpyAsync(step_losses + (size_t)micro * BT, model.acts.losses, BT * sizeof(float),
+                                          cudaMemcpyDeviceToHost, stream));
+                gpt2_backward(&model, B, T);
+            }
+            processes_sum_grads(&procs, model.grads, model.num_parameters, stream);
+            float norm = gpt2_grad_norm(&model); // synchronises: the losses are on the host too
+            double loss_sum = 0.0;               // fixed order, so the printed loss is deterministic
+            for (size_t i = 0; i < (size_t)plan.grad_accum * BT; i++) loss_sum += step_losses[i];
+            float loss = (float)(processes_sum(&procs, loss_sum) / (double)plan.total_batch);
+            float lr = lr_schedule_get(&schedule, step);
+            char skipped[128]; // loss and norm are the same on every process, and so is this decision
+            if (step_guard_accept(&guard, step + 1, loss, norm, skipped, sizeof(skipped))) {
+                gpt2_update(&model, &adamw, lr, step + 1, (uint64_t)o.seed);
+                cudaCheck(cudaStreamSynchronize(stream)); // the step's time includes the update
+            }
+            double dt = now_seconds() - t0;
+            step_timer_add(&timer, dt);
+            double tok_s = (double)plan.total_batch / dt;
+            char eta[32], mfu[32];
+            step_timer_eta(&timer, plan.max_steps - step - 1, eta, sizeof(eta));
+            // MFU per GPU: the step's FLOPs are spread over P of them
+            if (peak_tflops > 0) snprintf(mfu, sizeof(mfu), "%.1f%%", 100.0 * tok_s * flops_per_token / (P * peak_tflops * 1e12));
+            else snprintf(mfu, sizeof(mfu), "n/a");
+            if (is_rank0) {
+                printf("step %5d/%d | loss %.6f | norm %.4f | lr %.2e | %.1f ms | %.0f tok/s | MFU %s | ETA %s\n", step + 1,
+                       plan.max_steps, loss, norm, lr, dt * 1e3, tok_s, mfu, eta);
+            }
+            step_guard_log(&guard, &logger, step + 1, skipped, loss, lr, norm, is_rank0);
         }
-        processes_sum_grads(&procs, model.grads, model.num_parameters, stream);
-        adamw.learning_rate = lr_schedule_get(&schedule, step);
-        gpt2_update(&model, &adamw, step + 1, (uint64_t)o.seed);
-        float norm = gpt2_grad_norm(&model); // synchronises: the step is done
-        double loss_sum = 0.0;               // fixed order, so the printed loss is deterministic
-        for (size_t i = 0; i < (size_t)grad_accum * BT; i++) loss_sum += step_losses[i];
-        float loss = (float)(processes_sum(&procs, loss_sum) / (double)total_batch);
-        double dt = now_seconds() - t0;
-        if (step > start_step) { // the first step warms up cuBLAS and the caches
-            total_time += dt;
-            timed_steps++;
+        if (timer.count > 0 && is_rank0) {
+            double avg = step_timer_mean(&timer);
+            printf("average step time: %.1f ms, %.0f tok/s (steps after the first)\n", avg * 1e3, (double)plan.total_batch / avg);
         }
-        double avg = timed_steps > 0 ? total_time / timed_steps : dt;
-        double tok_s = (double)total_batch / dt;
-        char eta[32], mfu[32];
-        format_duration(eta, sizeof(eta), avg * (max_steps - step - 1));
-        // MFU per GPU: the step's FLOPs are spread over P of them
-        if (peak_tflops > 0) snprintf(mfu, sizeof(mfu), "%.1f%%", 100.0 * tok_s * flops_per_token / (P * peak_tflops * 1e12));
-        else snprintf(mfu, sizeof(mfu), "n/a");
-        if (master) {
-            printf("step %5d/%d | loss %.6f | norm %.4f | lr %.2e | %.1f ms | %.0f tok/s | MFU %s | ETA %s\n", step + 1,
-                   max_steps, loss, norm, adamw.learning_rate, dt * 1e3, tok_s, mfu, eta);
-            fflush(stdout);
-        }
-        logger_log_train(&logger, step + 1, loss, adamw.learning_rate, norm);
-    }
-    if (timed_steps > 0 && master) {
-        double avg = total_time / timed_steps;
-        printf("average step time: %.1f ms, %.0f tok/s (steps after the first)\n", avg * 1e3, (double)total_batch / avg);
+        if (guard.total > 0 && is_rank0) printf("%ld step(s) skipped (see main.log)\n", guard.total);
+        if (is_rank0) train_plan_print_next(&o, argv[0], plan.max_steps);
+        cudaCheck(cudaFreeHost(step_losses));
+        free(gen);
+        free(sample_scratch);
     }
 
     logger_free(&logger);
-    cudaCheck(cudaFreeHost(step_losses));
-    cudaCheck(cudaFreeHost(sample_row_x));
-    free(gen);
-    free(sample_row);
-    free(sample_scratch);
+    cudaCheck(cudaFreeHost(eb.row_x));
+    free(eb.row);
     if (have_tok) tokenizer_free(&tokenizer);
     if (o.hellaswag_eval) evalloader_free(&hellaswag);
-    if (have_val) dataloader_free(&val);
-    dataloader_free(&train);
+    if (plan.have_val) dataloader_free(&val);
+    if (!plan.eval_only) dataloader_free(&train);
     gpt2_free(&model);
     cuda_context_free(&ctx);
     processes_free(&procs);

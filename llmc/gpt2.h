@@ -7,6 +7,7 @@
  *
  * Checkpoint format (../shared/FORMATS.md, llm.c compatible): 256 int32 header
  *   [0] 20240326 [1] version (3 = fp32, 5 = bf16) [2] max_seq_len [3] V [4] L [5] NH [6] C [7] Vp
+ *   [254] GPT2_CHECKSUM_TAG and [255] FNV-1a of the payload when written here (optional)
  * then the 16 tensors back to back; per-layer tensors hold all L layers contiguously.
  */
 #ifndef LLMC_GPT2_H
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "rand.h"
 #include "utils.h"
 
 #define GPT2_CHECKPOINT_MAGIC 20240326
@@ -184,6 +186,10 @@ static inline int gpt2_config_from_descriptor(GPT2Config *c, const char *s) {
     return 1;
 }
 
+// The shape a run's -e names: a descriptor, or the header of a checkpoint file (validated,
+// size included). Returns 1 for a descriptor (the model is created at random), 0 for a file.
+static inline int gpt2_config_of(const char *load, GPT2Config *c);
+
 // ----------------------------------------------------------------------------
 // bf16 <-> fp32 on the CPU (checkpoints of version 5)
 
@@ -236,20 +242,54 @@ static inline int gpt2_read_checkpoint_header(FILE *fp, const char *path, GPT2Co
     return h[1];
 }
 
-// Loads all parameters as fp32 into params (num_parameters floats), converting bf16 files.
+// Integrity check (ours; llm.c's readers ignore header slots past [7]): a writer here puts
+// GPT2_CHECKSUM_TAG in [254] and the FNV-1a checksum of the payload bytes in [255]. Files
+// without the tag (llm.c's, PyTorch's) are read unchecked.
+#define GPT2_CHECKSUM_TAG 0x46534b43 // "CKSF"
+
+// Dies naming the tensor if any of the n parameters in checkpoint layout is NaN or infinite.
+static inline void gpt2_check_finite(const GPT2Config *c, const float *params, const char *path, const char *what) {
+    size_t off = 0;
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        size_t n = gpt2_param_numel(c, i);
+        for (size_t j = 0; j < n; j++) {
+            if (!isfinite(params[off + j])) {
+                die("%s: %s tensor %s holds a non-finite value (%g at element %zu)", path, what, GPT2_PARAMS[i].name,
+                    (double)params[off + j], j);
+            }
+        }
+        off += n;
+    }
+}
+
+// Loads all parameters as fp32 into params (num_parameters floats), converting bf16 files;
+// verifies the checksum when the file has one and refuses non-finite values.
 static inline void gpt2_read_checkpoint_params(FILE *fp, const char *path, int version, float *params,
                                         size_t num_parameters) {
+    uint32_t sum = FNV1A32_INIT;
     if (version == GPT2_CHECKPOINT_FP32) {
         fread_check(params, sizeof(float), num_parameters, fp, path);
-        return;
+        sum = fnv1a32(sum, params, num_parameters * sizeof(float));
+    } else {
+        // bf16: convert in chunks so no second full-size buffer is needed
+        uint16_t buf[8192];
+        for (size_t i = 0; i < num_parameters; i += 8192) {
+            size_t n = num_parameters - i < 8192 ? num_parameters - i : 8192;
+            fread_check(buf, sizeof(uint16_t), n, fp, path);
+            sum = fnv1a32(sum, buf, n * sizeof(uint16_t));
+            for (size_t j = 0; j < n; j++) params[i + j] = bf16_to_float(buf[j]);
+        }
     }
-    // bf16: convert in chunks so no second full-size buffer is needed
-    uint16_t buf[8192];
-    for (size_t i = 0; i < num_parameters; i += 8192) {
-        size_t n = num_parameters - i < 8192 ? num_parameters - i : 8192;
-        fread_check(buf, sizeof(uint16_t), n, fp, path);
-        for (size_t j = 0; j < n; j++) params[i + j] = bf16_to_float(buf[j]);
+    int32_t h[LLMC_HEADER_INTS];
+    if (fseek(fp, 0, SEEK_SET) != 0) die("%s: cannot seek back to the header", path);
+    read_header_check(fp, h, path);
+    if (h[254] == GPT2_CHECKSUM_TAG && (uint32_t)h[255] != sum) {
+        die("%s: checksum mismatch: the parameters are damaged", path);
     }
+    GPT2Config c;
+    c.max_seq_len = h[2], c.vocab_size = h[3], c.num_layers = h[4], c.num_heads = h[5], c.channels = h[6];
+    c.padded_vocab_size = h[7];
+    gpt2_check_finite(&c, params, path, "parameter");
 }
 
 static inline void gpt2_fill_checkpoint_header(int32_t h[LLMC_HEADER_INTS], const GPT2Config *c, int version) {
@@ -264,7 +304,8 @@ static inline void gpt2_fill_checkpoint_header(int32_t h[LLMC_HEADER_INTS], cons
     h[7] = c->padded_vocab_size;
 }
 
-// Writes fp32 parameters as a version 3 (fp32) or 5 (bf16) checkpoint, atomically.
+// Writes fp32 parameters as a version 3 (fp32) or 5 (bf16) checkpoint, atomically, with the
+// payload checksum in the header (written last, once the payload is known).
 static inline void gpt2_write_checkpoint(const char *path, const GPT2Config *c, const float *params,
                                   size_t num_parameters, int version) {
     char tmp[4096];
@@ -273,17 +314,58 @@ static inline void gpt2_write_checkpoint(const char *path, const GPT2Config *c, 
     int32_t h[LLMC_HEADER_INTS];
     gpt2_fill_checkpoint_header(h, c, version);
     fwrite_check(h, sizeof(int32_t), LLMC_HEADER_INTS, fp, tmp);
+    uint32_t sum = FNV1A32_INIT;
     if (version == GPT2_CHECKPOINT_FP32) {
         fwrite_check(params, sizeof(float), num_parameters, fp, tmp);
+        sum = fnv1a32(sum, params, num_parameters * sizeof(float));
     } else {
         uint16_t buf[8192];
         for (size_t i = 0; i < num_parameters; i += 8192) {
             size_t n = num_parameters - i < 8192 ? num_parameters - i : 8192;
             for (size_t j = 0; j < n; j++) buf[j] = float_to_bf16(params[i + j]);
             fwrite_check(buf, sizeof(uint16_t), n, fp, tmp);
+            sum = fnv1a32(sum, buf, n * sizeof(uint16_t));
         }
     }
+    h[254] = GPT2_CHECKSUM_TAG;
+    h[255] = (int32_t)sum;
+    if (fseek(fp, 0, SEEK_SET) != 0) die("%s: cannot seek back to the header", tmp);
+    fwrite_check(h, sizeof(int32_t), LLMC_HEADER_INTS, fp, tmp);
     commit_file(fp, tmp, path);
+}
+
+// GPT-2 init from a seed into params (num_parameters floats, checkpoint layout), drawing exactly
+// what train_gpt2.py draws after torch.manual_seed(seed): tensors in table order, each layer's
+// slice as its own normal_() call; wte's padding rows stay 0 (llmc/rand.h says which bits match).
+static inline void gpt2_init_random(const GPT2Config *c, float *params, uint64_t seed) {
+    size_t offsets[NUM_PARAMETER_TENSORS];
+    size_t n = gpt2_param_offsets(c, offsets);
+    memset(params, 0, n * sizeof(float));
+    TorchRng rng;
+    torch_rng_seed(&rng, seed);
+    double residual_std = 0.02 / sqrt(2.0 * c->num_layers);
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        size_t rows = gpt2_param_rows(c, i), cols = gpt2_param_cols(c, i);
+        size_t init_rows = GPT2_PARAMS[i].rows == DIM_VP ? (size_t)c->vocab_size : rows; // real rows only
+        for (size_t l = 0; l < gpt2_param_layers(c, i); l++) {
+            float *p = params + offsets[i] + l * rows * cols;
+            size_t count = init_rows * cols;
+            switch (GPT2_PARAMS[i].init) {
+            case INIT_NORMAL: torch_rng_normal(&rng, p, count, 0.0, 0.02); break;
+            case INIT_NORMAL_RESIDUAL: torch_rng_normal(&rng, p, count, 0.0, residual_std); break;
+            case INIT_ONES: for (size_t j = 0; j < count; j++) p[j] = 1.0f; break;
+            case INIT_ZEROS: break;
+            }
+        }
+    }
+}
+
+static inline int gpt2_config_of(const char *load, GPT2Config *c) {
+    if (gpt2_config_from_descriptor(c, load)) return 1;
+    FILE *fp = fopen_check(load, "rb");
+    gpt2_read_checkpoint_header(fp, load, c);
+    fclose_check(fp, load);
+    return 0;
 }
 
 // ----------------------------------------------------------------------------

@@ -29,6 +29,7 @@ typedef struct {
     int checkpoint_every;
     int checkpoints_keep;
     int resume;
+    int checkpoint_initial;
     // batch
     int B;
     int T;
@@ -46,10 +47,15 @@ typedef struct {
     float eps;
     float grad_clip;
     long seed;
+    // numerical faults
+    int max_skips;
+    float skip_loss_z;
+    float skip_norm_z;
     // evaluation and sampling
     int val_loss_every;
     int val_max_steps;
     int hellaswag_eval;
+    int hellaswag_limit;
     int sample_every;
     int gen_T;
     float temperature;
@@ -82,12 +88,13 @@ static const TrainFlag TRAIN_FLAGS[] = {
     {"-e", OPT_STRING, OPT_FIELD(load_filename), "d12", 0, 0, NULL, FOR_BOTH, "checkpoint to load (.bin, version 3 or 5) or model to create: d6 d12 d24 d36 d48 or L<n>:C<n>:H<n>[:V<n>][:T<n>]"},
     {"-o", OPT_STRING, OPT_FIELD(output_log_dir), "", 0, 0, NULL, FOR_BOTH, "output directory for main.log and checkpoints (\"\" for none)"},
     {"-n", OPT_INT, OPT_FIELD(checkpoint_every), "0", 0, 1e9, NULL, FOR_BOTH, "write a checkpoint every n steps (0: only at the end if -o is set)"},
-    {"-nk", OPT_INT, OPT_FIELD(checkpoints_keep), "0", 0, 1e9, NULL, FOR_BOTH, "keep only the newest n checkpoints (0: keep all)"},
-    {"-y", OPT_INT, OPT_FIELD(resume), "0", 0, 1, NULL, FOR_BOTH, "resume from the newest complete checkpoint in -o"},
+    {"-nk", OPT_INT, OPT_FIELD(checkpoints_keep), "3", 0, 1e9, NULL, FOR_BOTH, "keep only the newest n checkpoints of this run (0: keep all)"},
+    {"-y", OPT_INT, OPT_FIELD(resume), "0", 0, 1, NULL, FOR_BOTH, "resume from the newest complete checkpoint in -o (none there: start fresh, and say so)"},
+    {"--checkpoint_initial", OPT_INT, OPT_FIELD(checkpoint_initial), "0", 0, 1, NULL, FOR_BOTH, "also write a checkpoint of the initial model (step 0) before training"},
     {"-b", OPT_INT, OPT_FIELD(B), "4", 1, 1e6, NULL, FOR_BOTH, "micro-batch size B (sequences per forward pass)"},
     {"-t", OPT_INT, OPT_FIELD(T), "256", 1, 1 << 20, NULL, FOR_BOTH, "sequence length T (at most the model's max_seq_len)"},
     {"-d", OPT_LONG, OPT_FIELD(total_batch_size), "-1", -1, 1e12, NULL, FOR_BOTH, "total batch size in tokens per step, a multiple of B*T (-1: B*T, no accumulation)"},
-    {"-x", OPT_INT, OPT_FIELD(max_steps), "-1", -1, 1e9, NULL, FOR_BOTH, "number of optimizer steps (-1: one epoch of the train data)"},
+    {"-x", OPT_INT, OPT_FIELD(max_steps), "-1", -1, 1e9, NULL, FOR_BOTH, "number of optimizer steps (-1: one epoch of the train data; 0: evaluate the -e checkpoint only, write nothing)"},
     {"-a", OPT_INT, OPT_FIELD(overfit_single_batch), "0", 0, 1, NULL, FOR_BOTH, "train on the first batch only (debugging)"},
     {"-l", OPT_FLOAT, OPT_FIELD(learning_rate), "3e-4", 0, 10, NULL, FOR_BOTH, "peak learning rate"},
     {"-u", OPT_INT, OPT_FIELD(warmup_iterations), "0", 0, 1e9, NULL, FOR_BOTH, "linear warmup steps"},
@@ -96,21 +103,25 @@ static const TrainFlag TRAIN_FLAGS[] = {
     {"-c", OPT_FLOAT, OPT_FIELD(weight_decay), "0.0", 0, 10, NULL, FOR_BOTH, "AdamW weight decay (2-D tensors only)"},
     {"--beta1", OPT_FLOAT, OPT_FIELD(beta1), "0.9", 0, 0.999999, NULL, FOR_BOTH, "AdamW beta1"},
     {"--beta2", OPT_FLOAT, OPT_FIELD(beta2), "0.95", 0, 0.999999, NULL, FOR_BOTH, "AdamW beta2"},
-    {"--eps", OPT_FLOAT, OPT_FIELD(eps), "1e-8", 0, 1, NULL, FOR_BOTH, "AdamW epsilon"},
+    {"--eps", OPT_FLOAT, OPT_FIELD(eps), "1e-8", 1e-30, 1, NULL, FOR_BOTH, "AdamW epsilon (> 0: with 0 a parameter whose gradient is 0 becomes 0/0 = NaN)"},
     {"--grad_clip", OPT_FLOAT, OPT_FIELD(grad_clip), "1.0", 0, 1e9, NULL, FOR_BOTH, "clip the global gradient norm to this (0: off)"},
     {"--seed", OPT_LONG, OPT_FIELD(seed), "42", 0, 4294967295.0, NULL, FOR_BOTH, "seed of the random init (as torch.manual_seed), data shuffling and sampling"},
+    {"--max_skips", OPT_INT, OPT_FIELD(max_skips), "5", 1, 1e9, NULL, FOR_BOTH, "stop after this many consecutive skipped steps (non-finite loss or norm, or outliers)"},
+    {"-sl", OPT_FLOAT, OPT_FIELD(skip_loss_z), "0", 0, 1e9, NULL, FOR_BOTH, "skip the update when the loss is more than this many standard deviations above its recent mean (0: off)"},
+    {"-sg", OPT_FLOAT, OPT_FIELD(skip_norm_z), "0", 0, 1e9, NULL, FOR_BOTH, "skip the update when the grad norm is more than this many standard deviations above its recent mean (0: off)"},
     {"--shuffle", OPT_INT, OPT_FIELD(shuffle), "0", 0, 1, NULL, FOR_BOTH, "shuffle shards and windows every epoch"},
     {"-v", OPT_INT, OPT_FIELD(val_loss_every), "20", 0, 1e9, NULL, FOR_BOTH, "val loss every n steps and at the end (0: never)"},
-    {"-m", OPT_INT, OPT_FIELD(val_max_steps), "20", -1, 1e9, NULL, FOR_BOTH, "val batches per evaluation (-1: all)"},
-    {"-h", OPT_INT, OPT_FIELD(hellaswag_eval), "0", 0, 1, NULL, FOR_BOTH, "HellaSwag accuracy at each val evaluation (needs --hellaswag)"},
-    {"--hellaswag", OPT_STRING, OPT_FIELD(hellaswag_path), "data/hellaswag_val.bin", 0, 0, NULL, FOR_BOTH, "HellaSwag eval file"},
+    {"-m", OPT_INT, OPT_FIELD(val_max_steps), "20", -1, 1e9, NULL, FOR_BOTH, "val batches per evaluation, >= 1 (-1: all)"},
+    {"-h", OPT_INT, OPT_FIELD(hellaswag_eval), "0", 0, 1, NULL, FOR_BOTH, "HellaSwag accuracy (normalized by length) at each evaluation (file: --hellaswag)"},
+    {"--hellaswag", OPT_STRING, OPT_FIELD(hellaswag_path), "data/hellaswag/hellaswag_val.bin", 0, 0, NULL, FOR_BOTH, "HellaSwag eval file (make hellaswag writes it here)"},
+    {"--hellaswag_limit", OPT_INT, OPT_FIELD(hellaswag_limit), "0", 0, 1e9, NULL, FOR_BOTH, "evaluate only the first n HellaSwag examples (0: all)"},
     {"-s", OPT_INT, OPT_FIELD(sample_every), "20", 0, 1e9, NULL, FOR_BOTH, "print a text sample every n steps (0: never)"},
     {"-g", OPT_INT, OPT_FIELD(gen_T), "64", 1, 1 << 20, NULL, FOR_BOTH, "tokens per sample"},
     {"--temperature", OPT_FLOAT, OPT_FIELD(temperature), "1.0", 0, 100, NULL, FOR_BOTH, "sampling temperature (0: greedy)"},
     {"--top_k", OPT_INT, OPT_FIELD(top_k), "0", 0, 1 << 20, NULL, FOR_BOTH, "sample from the k most likely tokens (0: all)"},
     {"--tokenizer", OPT_STRING, OPT_FIELD(tokenizer_path), "gpt2_tokenizer.bin", 0, 0, NULL, FOR_BOTH, "tokenizer file for decoding samples (token ids are printed without it)"},
     {"-r", OPT_INT, OPT_FIELD(recompute), "1", 0, 2, NULL, FOR_GPU, "activation recompute: 0 none, 1 GELU, 2 GELU and LayerNorm"},
-    {"-z", OPT_INT, OPT_FIELD(zero_stage), "0", 0, 1, NULL, FOR_GPU, "ZeRO stage (0: none, 1: shard optimizer state across processes)"},
+    {"-z", OPT_INT, OPT_FIELD(zero_stage), "0", 0, 1, NULL, FOR_GPU, "ZeRO stage, accepted for llm.c's scripts: sharding is not implemented, 1 runs as 0 (replicated optimizer state)"},
     {"-w", OPT_INT, OPT_FIELD(use_master_weights), "1", 0, 1, NULL, FOR_GPU, "keep fp32 master weights (bf16 builds)"},
 };
 #undef OPT_FIELD
@@ -149,7 +160,7 @@ static inline void train_options_usage(FILE *out, const char *prog, int is_gpu) 
     for (size_t i = 0; i < NUM_TRAIN_FLAGS; i++) {
         const TrainFlag *f = &TRAIN_FLAGS[i];
         if (f->scope == FOR_GPU && !is_gpu) continue;
-        fprintf(out, "  %-13s %s", f->flag, f->help);
+        fprintf(out, "  %-20s %s", f->flag, f->help);
         if (f->choices) fprintf(out, " (%s)", f->choices);
         fprintf(out, " [default: %s]\n", f->def[0] ? f->def : "\"\"");
     }
@@ -161,7 +172,8 @@ static inline void train_options_parse(TrainOptions *o, int argc, char **argv, i
     memset(o, 0, sizeof(*o));
     for (size_t i = 0; i < NUM_TRAIN_FLAGS; i++) train_flag_set(o, &TRAIN_FLAGS[i], TRAIN_FLAGS[i].def);
     for (int a = 1; a < argc; a++) {
-        if (strcmp(argv[a], "--help") == 0) {
+        // "--help", or a bare "-h" at the end (-h with a value keeps llm.c's HellaSwag meaning)
+        if (strcmp(argv[a], "--help") == 0 || (strcmp(argv[a], "-h") == 0 && a + 1 == argc)) {
             train_options_usage(stdout, argv[0], is_gpu);
             exit(0);
         }
@@ -182,12 +194,12 @@ static inline void train_options_print(const TrainOptions *o, int is_gpu) {
         const TrainFlag *f = &TRAIN_FLAGS[i];
         if (f->scope == FOR_GPU && !is_gpu) continue;
         const char *base = (const char *)o + f->offset;
-        printf("| %-13s ", f->flag);
+        printf("| %-21s | ", f->flag);
         switch (f->type) {
-        case OPT_INT: printf("%-52d|\n", *(const int *)base); break;
-        case OPT_LONG: printf("%-52ld|\n", *(const long *)base); break;
-        case OPT_FLOAT: printf("%-52g|\n", *(const float *)base); break;
-        case OPT_STRING: printf("%-52s|\n", *(const char *const *)base); break;
+        case OPT_INT: printf("%d\n", *(const int *)base); break;
+        case OPT_LONG: printf("%ld\n", *(const long *)base); break;
+        case OPT_FLOAT: printf("%g\n", *(const float *)base); break;
+        case OPT_STRING: printf("%s\n", (*(const char *const *)base)[0] ? *(const char *const *)base : "\"\""); break;
         }
     }
 }

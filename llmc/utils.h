@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #ifndef M_PI
 #define M_PI 3.14159265358979323846
@@ -142,7 +144,8 @@ static inline void tmp_path_for(char *out, size_t out_size, const char *path) {
 
 static inline void commit_file_(FILE *fp, const char *tmp_path, const char *path, const char *file,
                          int line) {
-    if (fflush(fp) != 0) {
+    // fsync before the rename: after a power cut the name never points at unwritten blocks
+    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0) {
         die("%s: write failed: %s [%s:%d]", tmp_path, strerror(errno), file, line);
     }
     fclose_check_(fp, tmp_path, file, line);
@@ -210,5 +213,25 @@ static inline void make_dir_check(const char *path) {
         buf[i] = saved;
     }
 }
+
+// Makes the renames inside a directory durable (fsync of the directory itself).
+static inline void fsync_dir_check(const char *dir) {
+    int fd = open(dir, O_RDONLY);
+    if (fd < 0) die("cannot open directory %s: %s", dir, strerror(errno));
+    if (fsync(fd) != 0 && errno != EINVAL) die("cannot sync directory %s: %s", dir, strerror(errno));
+    close(fd);
+}
+
+// FNV-1a, 32 bits, continued from h (start with 2166136261u): the checksum of the checkpoint
+// and state formats.
+static inline uint32_t fnv1a32(uint32_t h, const void *data, size_t n) {
+    const unsigned char *p = (const unsigned char *)data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+#define FNV1A32_INIT 2166136261u
 
 #endif // LLMC_UTILS_H

@@ -5,7 +5,7 @@
  *
  * REF_MODEL.bin is a version 3 checkpoint that train_gpt2.py wrote right after its random init
  * from SEED. Checks, one "ok NAME" / "not ok NAME: why" line each:
- *   - gpt2_random_params reproduces PyTorch's init (torch's vectorised Box-Muller may differ from
+ *   - gpt2_init_random (llmc/gpt2.h, what train_gpt2.cu uses) reproduces PyTorch's init (torch's vectorised Box-Muller may differ from
  *     libm by 1-2 ulp, see llmc/rand.h, so up to 4 ulp or 1e-8 absolute is accepted; wte's
  *     padding rows must be exactly zero);
  *   - floats_to_floatX / floatX_to_floats round to nearest even like CUDA's own host conversion;
@@ -42,9 +42,10 @@ int main(int argc, char **argv) {
     float *expected = gpt2_read_checkpoint(&ref, argv[1]);
     const GPT2Config *c = &ref.config;
     uint64_t seed = (uint64_t)parse_int_or_die(argv[2], 0, 4294967295LL, "SEED");
-    float *ours = gpt2_random_params(c, seed);
     size_t offsets[NUM_PARAMETER_TENSORS];
     size_t n = gpt2_param_offsets(c, offsets);
+    float *ours = (float *)malloc_check(n * sizeof(float));
+    gpt2_init_random(c, ours, seed);
     size_t exact = 0, worst_i = 0;
     long long worst_ulps = 0;
     int init_ok = 1;

@@ -1,5 +1,5 @@
 /*
- * logger.h: the run log, main.log in the output directory (FORMATS.md "Run log").
+ * logger.h: the run log, main.log in the output directory (doc/formats.md "Run log").
  * One line per event: "s:<step> trl:<train loss> lr:<lr> norm:<norm>", "s:<step> tel:<val loss>",
  * "s:<step> eval:<accuracy>". Lines are flushed as written so a killed run keeps its log.
  */

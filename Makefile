@@ -84,7 +84,7 @@ build/test/%: dev/test/%.c $(HEADERS) $(FLAGS_STAMP)
 
 # llmc/cpu_matmul.h for each micro-kernel this machine can run: the native one, AVX2+FMA, and
 # the portable C one
-build/test/cpu_matmul_test_%: dev/test/cpu_matmul_test.c $(HEADERS) $(FLAGS_STAMP)
+build/test/cpu_matmul_test_%: dev/test/cpu_matmul_test.c train_gpt2.c $(HEADERS) $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) $(MATMUL_ARCH_$*) -I. -o $@ $< $(LDLIBS)
 MATMUL_ARCH_native =

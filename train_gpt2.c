@@ -203,7 +203,55 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, float *scratc
     }
 }
 
-// out (N,OC) = inp (N,C) @ weight (OC,C)^T + bias (OC); the kernel is in llmc/cpu_matmul.h.
+// The matmul layer as plain loops: what the layer computes, to read, and the reference the fast
+// kernels below are tested against (dev/test/cpu_matmul_test.c). Far too slow to train with.
+// out (N,OC) = inp (N,C) @ weight (OC,C)^T + bias (OC)
+void matmul_forward_naive(float *out, const float *inp, const float *weight, const float *bias,
+                          int N, int C, int OC) {
+    for (size_t i = 0; i < (size_t)N; i++) {
+        for (size_t o = 0; o < (size_t)OC; o++) {
+            float sum = bias != NULL ? bias[o] : 0.0f;
+            for (size_t c = 0; c < (size_t)C; c++) {
+                sum += inp[i * C + c] * weight[o * C + c];
+            }
+            out[i * OC + o] = sum;
+        }
+    }
+}
+
+// dinp (N,C) += dout (N,OC) @ weight (OC,C); dweight (OC,C) += dout^T @ inp (N,C);
+// dbias (OC) += column sums of dout (dbias may be NULL)
+void matmul_backward_naive(float *dinp, float *dweight, float *dbias, const float *dout,
+                           const float *inp, const float *weight, int N, int C, int OC) {
+    for (size_t i = 0; i < (size_t)N; i++) {
+        for (size_t c = 0; c < (size_t)C; c++) {
+            float sum = dinp[i * C + c];
+            for (size_t o = 0; o < (size_t)OC; o++) {
+                sum += dout[i * OC + o] * weight[o * C + c];
+            }
+            dinp[i * C + c] = sum;
+        }
+    }
+    for (size_t o = 0; o < (size_t)OC; o++) {
+        for (size_t c = 0; c < (size_t)C; c++) {
+            float sum = dweight[o * C + c];
+            for (size_t i = 0; i < (size_t)N; i++) {
+                sum += dout[i * OC + o] * inp[i * C + c];
+            }
+            dweight[o * C + c] = sum;
+        }
+        if (dbias != NULL) {
+            float sum = dbias[o];
+            for (size_t i = 0; i < (size_t)N; i++) {
+                sum += dout[i * OC + o];
+            }
+            dbias[o] = sum;
+        }
+    }
+}
+
+// out (N,OC) = inp (N,C) @ weight (OC,C)^T + bias (OC): the blocked, vectorized, multithreaded
+// kernel of llmc/cpu_matmul.h (same result as matmul_forward_naive up to summation order).
 void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC) {
     matmul_forward_cpu(out, inp, weight, bias, (size_t)N, (size_t)C, (size_t)OC);
 }

@@ -42,7 +42,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # ----------------------------------------------------------------------------------------------
-# constants of the file formats (doc: shared/FORMATS.md)
+# constants of the file formats (doc/formats.md)
 
 HEADER_INTS = 256
 HEADER_BYTES = 4 * HEADER_INTS

@@ -268,7 +268,7 @@ def c_headers_and_sizes():
 
 def c_param_counts():
     got = ref.num_file_params(ref.GPTConfig(12, 12, 768, 50257, 1024))
-    assert got == 124475904, f"d12 has {got} parameters, FORMATS.md says 124,475,904"
+    assert got == 124475904, f"d12 has {got} parameters, expected 124,475,904 (llm.c: GPT-2 124M, Vp = 50304)"
     for name, (l, nh, c) in ref.DESCRIPTORS.items():
         cfg = ref.GPTConfig(l, nh, c, 50257, 1024)
         assert ref.num_file_params(cfg) == file_params(l, c, 50304, 1024), name

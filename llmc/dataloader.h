@@ -6,7 +6,7 @@
  * Under -std=c11 include this (or utils.h) before any system header, so the POSIX feature macros
  * utils.h sets take effect (or pass -D_DEFAULT_SOURCE, as the Makefile does).
  *
- * ---- DataLoader: token shards (../shared/FORMATS.md "Token shard") ----
+ * ---- DataLoader: token shards (doc/formats.md "Token shards") ----
  * The pattern is expanded with glob(3) and sorted by byte order (strcmp). Every shard's header
  * and size are checked at init. A shard of N tokens holds W = (N-1)/(B*T) windows; window k is
  * tokens [k*B*T, k*B*T + B*T + 1): inputs = its first B*T tokens, targets = its last B*T.
@@ -25,7 +25,7 @@
  * Read-ahead: a worker thread reads the next batch's window while the trainer computes; the
  * job names (seed, epoch, position), so what next_batch returns never depends on timing.
  *
- * ---- EvalLoader: multiple-choice file (FORMATS.md "Multiple-choice eval file") ----
+ * ---- EvalLoader: multiple-choice file (doc/formats.md "HellaSwag eval file") ----
  * Each example takes 4 rows of T tokens (B must be a multiple of 4, B/4 examples a batch).
  * Row i is context ++ completion i, zero-padded; inputs[t] = seq[t], targets[t] = seq[t+1],
  * mask[t] = 1 where targets[t] is a completion token. A row of L tokens fits when L <= T+1.

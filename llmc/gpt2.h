@@ -5,7 +5,7 @@
  * shapes, weight decay and initialisation. Allocation, checkpoint I/O, random init, the
  * optimizer and the tests all walk this table, so no code uses magic tensor indices.
  *
- * Checkpoint format (../shared/FORMATS.md, llm.c compatible): 256 int32 header
+ * Checkpoint format (doc/formats.md "Model checkpoint", llm.c compatible): 256 int32 header
  *   [0] 20240326 [1] version (3 = fp32, 5 = bf16) [2] max_seq_len [3] V [4] L [5] NH [6] C [7] Vp
  *   [254] GPT2_CHECKSUM_TAG and [255] FNV-1a of the payload when written here (optional)
  * then the 16 tensors back to back; per-layer tensors hold all L layers contiguously.

@@ -12,7 +12,9 @@
  * We check exactly that, element by element, against the exact value computed in double, and
  * print the worst ratio error/bound. An indexing mistake (a missing or wrong term) gives errors
  * of the size of a term, far above the bound for these K.
- * Also checks that 1 and 2 threads give bit-identical results (the split is deterministic).
+ * Also checks that 1 and 2 threads give bit-identical results (the split is deterministic), and
+ * that the plain reference loops of train_gpt2.c (matmul_forward_naive, matmul_backward_naive)
+ * meet the same bound and agree with the fast kernels within twice it, element by element.
  * Prints one "ok NAME" / "not ok NAME: why" line per check; exit status 1 if any failed.
  */
 #include "llmc/utils.h" // first: it sets the POSIX feature macros
@@ -24,6 +26,8 @@
 #include <string.h>
 
 #include "llmc/cpu_matmul.h"
+#define TESTING // the layers of train_gpt2.c without its main
+#include "train_gpt2.c"
 
 static unsigned long long rng_state = 88172645463325252ULL;
 static float frand(void) { // uniform in [-1, 1), xorshift64
@@ -71,6 +75,27 @@ static int check(const char *name, const float *got, const double *exact, const 
 
 static int failures = 0;
 
+// The naive reference (naive) against the exact values and the fast kernel (got) against the
+// naive one, within twice the bound (each is within the bound of the exact value).
+static int check_naive(const char *name, const float *got, const float *naive, const double *exact,
+                       const double *absum, size_t count, size_t nterms) {
+    double worst;
+    if (!check(name, naive, exact, absum, count, nterms, &worst)) {
+        return 0;
+    }
+    const double u = ldexp(1.0, -24), n1 = (double)(nterms + 1);
+    double gamma = n1 * u / (1.0 - n1 * u);
+    for (size_t i = 0; i < count; i++) {
+        double diff = fabs((double)got[i] - (double)naive[i]);
+        if (!(diff <= 2.0 * gamma * absum[i])) {
+            printf("not ok %s: element %zu fast %.9g naive %.9g differ by %.3g > %.3g\n", name, i,
+                   got[i], naive[i], diff, 2.0 * gamma * absum[i]);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static void test_shape(size_t BT, size_t C, size_t OC, int with_bias) {
     char name[128];
     snprintf(name, sizeof name, "BT=%zu C=%zu OC=%zu %s", BT, C, OC,
@@ -107,6 +132,14 @@ static void test_shape(size_t BT, size_t C, size_t OC, int with_bias) {
         }
     }
     char sub[192];
+    snprintf(sub, sizeof sub, "naive forward %s", name);
+    float *out_naive = (float *)malloc_check(BT * OC * sizeof(float));
+    matmul_forward_naive(out_naive, inp, weight, with_bias ? bias : NULL, (int)BT, (int)C, (int)OC);
+    if (check_naive(sub, out, out_naive, exact, absum, BT * OC, C + 1)) {
+        printf("ok %s\n", sub);
+    } else {
+        failures++;
+    }
     snprintf(sub, sizeof sub, "forward %s", name);
     if (check(sub, out, exact, absum, BT * OC, C + 1, &worst)) {
         if (memcmp(out, out1, BT * OC * sizeof(float)) != 0) {
@@ -145,6 +178,12 @@ static void test_shape(size_t BT, size_t C, size_t OC, int with_bias) {
             absum[i * C + c] = a;
         }
     }
+    float *dinp_n = copy_array(dinp0, BT * C), *dweight_n = copy_array(dweight0, OC * C);
+    float *dbias_n = copy_array(dbias0, OC);
+    matmul_backward_naive(dinp_n, dweight_n, with_bias ? dbias_n : NULL, dout, inp, weight, (int)BT,
+                          (int)C, (int)OC);
+    snprintf(sub, sizeof sub, "naive backward dinp %s", name);
+    int naive_ok = check_naive(sub, dinp, dinp_n, exact, absum, BT * C, OC + 1);
     snprintf(sub, sizeof sub, "backward dinp %s", name);
     int ok = check(sub, dinp, exact, absum, BT * C, OC + 1, &worst);
     double worst_all = worst;
@@ -160,6 +199,8 @@ static void test_shape(size_t BT, size_t C, size_t OC, int with_bias) {
             absum[o * C + c] = a;
         }
     }
+    snprintf(sub, sizeof sub, "naive backward dweight %s", name);
+    naive_ok = naive_ok && ok && check_naive(sub, dweight, dweight_n, exact, absum, OC * C, BT + 1);
     snprintf(sub, sizeof sub, "backward dweight %s", name);
     ok = ok && check(sub, dweight, exact, absum, OC * C, BT + 1, &worst);
     worst_all = worst > worst_all ? worst : worst_all;
@@ -172,9 +213,16 @@ static void test_shape(size_t BT, size_t C, size_t OC, int with_bias) {
         exact[o] = s;
         absum[o] = a;
     }
+    snprintf(sub, sizeof sub, "naive backward dbias %s", name);
+    naive_ok = naive_ok && ok && check_naive(sub, dbias, dbias_n, exact, absum, OC, BT + 1);
     snprintf(sub, sizeof sub, "backward dbias %s", name);
     ok = ok && check(sub, dbias, exact, absum, OC, BT + 1, &worst);
     worst_all = worst > worst_all ? worst : worst_all;
+    if (naive_ok) {
+        printf("ok naive backward %s\n", name);
+    } else {
+        failures++;
+    }
     snprintf(sub, sizeof sub, "backward %s", name);
     if (!ok) {
         failures++;
@@ -186,7 +234,8 @@ static void test_shape(size_t BT, size_t C, size_t OC, int with_bias) {
     }
     free(inp); free(weight); free(bias); free(dout); free(dinp0); free(dweight0); free(dbias0);
     free(exact); free(absum); free(out); free(out1); free(dinp); free(dweight); free(dbias);
-    free(dinp1); free(dweight1); free(dbias1);
+    free(dinp1); free(dweight1); free(dbias1); free(out_naive); free(dinp_n); free(dweight_n);
+    free(dbias_n);
 }
 
 int main(void) {

@@ -5,7 +5,7 @@
 OUTDIR/bad/*.bin      token shards that are broken in one way each (the loader must refuse them)
 OUTDIR/vocab/*.bin    a valid shard holding one token id 60000 (for the vocab_size check)
 OUTDIR/mix/*.bin      a valid shard followed (in sorted order) by a broken one
-OUTDIR/eval_good.bin  a small multiple-choice file in the HellaSwag layout (FORMATS.md)
+OUTDIR/eval_good.bin  a small multiple-choice file in the HellaSwag layout (doc/formats.md)
 OUTDIR/eval_expect.bin the batches the eval loader must build from it, computed here naively,
                       with random per-position losses and the number of examples they get right
 OUTDIR/eval_bad_*.bin  broken multiple-choice files

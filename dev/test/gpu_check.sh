@@ -32,8 +32,8 @@ OUT=${OUT:-./gpu_out}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu_check.XXXXXX")
-# per-step logs stay in WORK and are gathered into OUT/all_logs.txt at the end: the device tool
-# brings back only a few files from OUT
+# per-step logs stay in WORK and are gathered into OUT/all_logs.txt at the end, so OUT holds two
+# files (summary.md, all_logs.txt) that are easy to copy off a rented GPU machine
 LOGS=${LOGS:-$WORK/logs}
 mkdir -p "$LOGS"
 # PREBUILT=1: use the binaries already in the checkout (built elsewhere for GPU_ARCHS) and skip

@@ -912,7 +912,6 @@ int main(int argc, char **argv) {
         if (resumed_at >= 0) {
             train_state_path(resume_path, sizeof(resume_path), dir, CKPT_MODEL, resumed_at, 0);
             load = resume_path;
-            printf("resumed from step %d in %s (model and shape from %s)\n", resumed_at, dir, load);
         } else if (o.resume) {
             printf("-y 1: %s holds no checkpoint, starting fresh\n", dir);
         }
@@ -942,6 +941,12 @@ int main(int argc, char **argv) {
     }
     EvalLoader hellaswag;
     if (o.hellaswag_eval) evalloader_init(&hellaswag, o.hellaswag_path, (size_t)B, (size_t)T, 0, 1);
+    uint64_t sample_rng = (uint64_t)o.seed * 0x9E3779B97F4A7C15ull + 1;
+    if (resumed_at >= 0) {
+        // params come from the model file; master weights of a GPU run, when present, replace them
+        train_state_load(dir, resumed_at, c, model.m, model.v, model.params, model.num_parameters, &train, &sample_rng, 0, 1);
+        printf("resumed from step %d in %s (model and shape from %s)\n", resumed_at, dir, load);
+    }
     Tokenizer tokenizer;
     int have_tok = tokenizer_try_init(&tokenizer, o.tokenizer_path);
 
@@ -961,12 +966,6 @@ int main(int argc, char **argv) {
         LRSchedule schedule;
         lr_schedule_init(&schedule, o.lr_schedule, o.learning_rate, o.warmup_iterations, plan.max_steps,
                          o.final_learning_rate_frac);
-        uint64_t sample_rng = (uint64_t)o.seed * 0x9E3779B97F4A7C15ull + 1;
-        if (resumed_at >= 0) {
-            // params come from the model file; master weights of a GPU run, when present, replace them
-            train_state_load(dir, resumed_at, c, model.m, model.v, model.params, model.num_parameters, &train,
-                             &sample_rng, 0, 1);
-        }
         logger_init(&logger, dir, resumed_at);
         StepGuard guard;
         step_guard_init(&guard, o.skip_loss_z, o.skip_norm_z, o.max_skips);
@@ -985,7 +984,7 @@ int main(int argc, char **argv) {
                 print_sample(&em, &tokenizer, have_tok, c->vocab_size, model.max_T, o.gen_T, o.temperature, o.top_k,
                              &sample_rng, gen, sample_scratch, logger_sample_file(&logger, step));
             }
-            if (train_plan_checkpoints(&plan, &o, step, resumed_at)) {
+            if (train_plan_checkpoints(&plan, &o, step, resumed_at) && step_guard_clean(&guard)) {
                 train_state_save(dir, step, c, model.params, GPT2_CHECKPOINT_FP32, model.m, model.v, NULL,
                                  model.num_parameters, &train, sample_rng, 0, 1, o.checkpoints_keep);
             }
@@ -1004,7 +1003,7 @@ int main(int argc, char **argv) {
             float norm = gpt2_grad_norm(&model);
             float lr = lr_schedule_get(&schedule, step);
             char skipped[128];
-            if (step_guard_accept(&guard, step + 1, loss, norm, skipped, sizeof(skipped))) {
+            if (step_guard_accept(&guard, loss, norm, skipped, sizeof(skipped))) {
                 gpt2_update(&model, &adamw, lr, norm, step + 1);
             }
             double dt = now_seconds() - t0;

@@ -919,7 +919,6 @@ int main(int argc, char **argv) {
         if (resumed_at >= 0) {
             train_state_path(resume_path, sizeof(resume_path), dir, CKPT_MODEL, resumed_at, 0);
             load = resume_path;
-            if (is_rank0) printf("resumed from step %d in %s (model and shape from %s)\n", resumed_at, dir, load);
         } else if (o.resume && is_rank0) {
             printf("-y 1: %s holds no checkpoint, starting fresh\n", dir);
         }
@@ -951,6 +950,11 @@ int main(int argc, char **argv) {
     if (plan.have_val) dataloader_init(&val, o.val_data_pattern, (size_t)B, (size_t)T, procs.rank, P, 0, (uint64_t)o.seed);
     EvalLoader hellaswag;
     if (o.hellaswag_eval) evalloader_init(&hellaswag, o.hellaswag_path, (size_t)B, (size_t)T, procs.rank, P);
+    uint64_t sample_rng = (uint64_t)o.seed * 0x9E3779B97F4A7C15ull + 1;
+    if (resumed_at >= 0) {
+        gpt2_load_state(&model, dir, resumed_at, &train, &sample_rng, procs.rank, P);
+        if (is_rank0) printf("resumed from step %d in %s (model and shape from %s)\n", resumed_at, dir, load);
+    }
     Tokenizer tokenizer;
     int have_tok = tokenizer_try_init(&tokenizer, o.tokenizer_path);
 
@@ -982,8 +986,6 @@ int main(int argc, char **argv) {
         LRSchedule schedule;
         lr_schedule_init(&schedule, o.lr_schedule, o.learning_rate, o.warmup_iterations, plan.max_steps,
                          o.final_learning_rate_frac);
-        uint64_t sample_rng = (uint64_t)o.seed * 0x9E3779B97F4A7C15ull + 1;
-        if (resumed_at >= 0) gpt2_load_state(&model, dir, resumed_at, &train, &sample_rng, procs.rank, P);
         logger_init(&logger, is_rank0 ? dir : "", resumed_at);
         StepGuard guard;
         step_guard_init(&guard, o.skip_loss_z, o.skip_norm_z, o.max_skips);
@@ -1005,7 +1007,7 @@ int main(int argc, char **argv) {
                 print_sample(&em, &tokenizer, have_tok, c->vocab_size, model.max_T, o.gen_T, o.temperature, o.top_k,
                              &sample_rng, gen, sample_scratch, logger_sample_file(&logger, step));
             }
-            if (train_plan_checkpoints(&plan, &o, step, resumed_at)) {
+            if (train_plan_checkpoints(&plan, &o, step, resumed_at) && step_guard_clean(&guard)) {
                 save_checkpoint(&model, dir, step, &train, sample_rng, o.checkpoints_keep, &procs);
             }
             if (step == plan.max_steps) break;
@@ -1027,7 +1029,7 @@ int main(int argc, char **argv) {
             float loss = (float)(processes_sum(&procs, loss_sum) / (double)plan.total_batch);
             float lr = lr_schedule_get(&schedule, step);
             char skipped[128]; // loss and norm are the same on every process, and so is this decision
-            if (step_guard_accept(&guard, step + 1, loss, norm, skipped, sizeof(skipped))) {
+            if (step_guard_accept(&guard, loss, norm, skipped, sizeof(skipped))) {
                 gpt2_update(&model, &adamw, lr, step + 1, (uint64_t)o.seed);
                 cudaCheck(cudaStreamSynchronize(stream)); // the step's time includes the update
             }

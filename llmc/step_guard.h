@@ -61,9 +61,9 @@ static inline void guard_window_add(GuardWindow *w, double x) {
     if (w->count < STEP_GUARD_WINDOW) w->count++;
 }
 
-// Returns 1 if the update of 1-based step `step` should be applied. On a skip, writes the
-// reason into why (e.g. "loss nan", "norm z 7.2") and dies after max_consecutive in a row.
-static inline int step_guard_accept(StepGuard *g, int step, float loss, float norm, char *why, size_t why_size) {
+// Returns 1 if the update of a step with this loss and norm should be applied; on a skip, writes the
+// reason into why (e.g. "non-finite loss"); step_guard_log then logs it and stops the run.
+static inline int step_guard_accept(StepGuard *g, float loss, float norm, char *why, size_t why_size) {
     why[0] = '\0';
     if (!isfinite(loss) || !isfinite(norm)) {
         snprintf(why, why_size, "non-finite %s", !isfinite(loss) ? "loss" : "grad norm");
@@ -80,15 +80,11 @@ static inline int step_guard_accept(StepGuard *g, int step, float loss, float no
     }
     g->consecutive++;
     g->total++;
-    if (g->consecutive >= g->max_consecutive) {
-        die("step %d: %d consecutive steps skipped (last: %s, loss %g, grad norm %g); stopping, the newest checkpoint is "
-            "the last good one (--max_skips %d)", step, g->consecutive, why, (double)loss, (double)norm, g->max_consecutive);
-    }
     return 0;
 }
 
 // Logs 1-based step `step`: its train line, or (skipped non-empty) the skip, also printed when
-// `print` (process 0).
+// `print` (process 0); after max_consecutive skips in a row, stops the run with a one-line error.
 static inline void step_guard_log(const StepGuard *g, Logger *l, int step, const char *skipped, float loss, float lr,
                                   float norm, int print) {
     if (skipped[0] == '\0') {
@@ -98,6 +94,14 @@ static inline void step_guard_log(const StepGuard *g, Logger *l, int step, const
         if (print) printf("step %d skipped, no update: %s (%d in a row, %ld in all)\n", step, skipped, g->consecutive, g->total);
     }
     if (print) fflush(stdout);
+    if (g->consecutive >= g->max_consecutive) {
+        die("step %d: %d consecutive steps skipped (last: %s, loss %g, grad norm %g); stopping, the newest checkpoint is "
+            "the last good one (--max_skips %d)", step, g->consecutive, skipped, (double)loss, (double)norm,
+            g->max_consecutive);
+    }
 }
+
+// No checkpoint is written while steps are being skipped: the newest stays the last good one.
+static inline int step_guard_clean(const StepGuard *g) { return g->consecutive == 0; }
 
 #endif // LLMC_STEP_GUARD_H

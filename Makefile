@@ -45,3 +45,8 @@ test: all
 clean:
 	rm -f $(CPU_TARGETS)
 	rm -rf build
+
+# ---- everyday use (owner: everyday): set-up, own text, TinyStories ---------------------------
+.PHONY: setup tinystories
+setup:
+	bash scripts/setup.sh

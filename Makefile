@@ -270,3 +270,7 @@ clean:
 	rm -f $(PROGRAMS) $(GPU_TARGETS)
 	rm -rf build
 
+# ---- set-up and datasets for everyday use ----------------------------------------------------
+.PHONY: setup tinystories
+setup:
+	bash scripts/setup.sh

@@ -6,7 +6,8 @@
 # any check failed (finish does that); dev/test/run_all.sh counts the lines.
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-PY=${PY:-/usr/bin/python3}
+# PY: the Python with torch and numpy (dev/find_python.sh; a PY that has them is kept)
+source dev/find_python.sh numpy torch || echo "warning: ${PY_ERROR#error: }" >&2
 DATA_DIR=${DATA_DIR:-$(cd .. && pwd)/shared/data}
 fails=0
 

@@ -7,7 +7,9 @@
 # that cannot run on this machine: counted apart, neither passed nor failed. Usage: dev/test/run_all.sh [GROUP_SUBSTRING...]
 set -u
 cd "$(dirname "$0")/../.."
-export PY="${PY:-/usr/bin/python3}"
+# the Python with torch and numpy, for every group (dev/find_python.sh)
+source dev/find_python.sh numpy torch || echo "warning: ${PY_ERROR#error: }" >&2
+export PY
 export DATA_DIR="${DATA_DIR:-$(cd .. && pwd)/shared/data}"
 export TEST_TMP="${TEST_TMP:-$PWD/build/test}"
 mkdir -p "$TEST_TMP"

@@ -37,8 +37,8 @@ else
   notok sample_printed_as_text "no decoded sample in the log"
 fi
 [ -f "$TMP/run/DONE_00000060" ] && ok final_checkpoint || notok final_checkpoint "$(ls "$TMP/run")"
-if /usr/bin/python3 -c "import matplotlib" 2> /dev/null; then
-  /usr/bin/python3 dev/plot_loss.py "$TMP/run/main.log" "$TMP/loss.png" > /dev/null 2>&1 && [ -s "$TMP/loss.png" ] &&
+if "${PY:-/usr/bin/python3}" -c "import matplotlib" 2> /dev/null; then
+  "${PY:-/usr/bin/python3}" dev/plot_loss.py "$TMP/run/main.log" "$TMP/loss.png" > /dev/null 2>&1 && [ -s "$TMP/loss.png" ] &&
     ok loss_plot_png || notok loss_plot_png "dev/plot_loss.py failed"
 fi
 finish

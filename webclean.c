@@ -106,6 +106,7 @@ typedef struct {
 typedef struct {
     const char *out;
     const char *stats;
+    const char *rejects;
     const char *lang;
     double lang_score;
     const char *blocklists[64];
@@ -138,6 +139,7 @@ typedef struct {
 static const OptSpec OPTIONS[] = {
     {"-o", "OUT", O_STR, &opt.out, 0, 0, 0, 0, "output JSON lines (.zst: zstd-compressed); required"},
     {"--stats", "FILE", O_STR, &opt.stats, 0, 0, 0, 0, "write the per-stage counts as JSON"},
+    {"--rejects", "FILE", O_STR, &opt.rejects, 0, 0, 0, 0, "write url, stage and reason of every dropped record as JSON lines"},
     {"--lang", "LIST", O_STR, &opt.lang, 0, 0, 0, 0, "languages to keep, comma-separated CLD2 codes, or 'all' (default en)"},
     {"--lang-score", "X", O_DBL, &opt.lang_score, 0, 0, 0, 1, "minimum language score (default 0.65)"},
     {"--blocklist", "FILE", O_LIST, opt.blocklists, &opt.n_blocklists, 64, 0, 0, "domain / URL blocklist (repeatable)"},
@@ -261,6 +263,9 @@ static int parse_args(int argc, char **argv, const char **inputs) {
     }
     if (opt.stats && strcmp(opt.stats, opt.out) == 0) {
         die("--stats %s: the same file as -o", opt.stats);
+    }
+    if (opt.rejects && (strcmp(opt.rejects, opt.out) == 0 || (opt.stats && strcmp(opt.rejects, opt.stats) == 0))) {
+        die("--rejects %s: the same file as -o or --stats", opt.rejects);
     }
     if (opt.skip) {
         char tmp[512];
@@ -720,7 +725,29 @@ static void writer_close(Writer *w) {
 
 static Stats st;
 static DedupIndex dedup;
-static Writer writer;
+static Writer writer, rejects;
+static Buf reject_line;
+
+// One line per dropped record or document (--rejects), for audits and tests.
+static void reject(const char *url, const char *stage, const char *reason) {
+    if (!opt.rejects) {
+        return;
+    }
+    buf_clear(&reject_line);
+    buf_puts(&reject_line, "{\"url\":");
+    json_cstr(&reject_line, url);
+    buf_puts(&reject_line, ",\"stage\":");
+    json_cstr(&reject_line, stage);
+    buf_puts(&reject_line, ",\"reason\":");
+    json_cstr(&reject_line, reason);
+    buf_puts(&reject_line, "}\n");
+    writer_put(&rejects, reject_line.data, reject_line.len);
+}
+
+static void skip_record(const char *url, const char *reason) {
+    reasons_add(&st.records, reason, 1);
+    reject(url, "record", reason);
+}
 static Scratch *scratch;
 static int n_threads;
 static double t_start;
@@ -801,6 +828,7 @@ static void run_batch(Batch *b) {
                 st.kept[s]++;
             } else {
                 reasons_add(&st.dropped[s], d->reason, 1);
+                reject(b->arena.data + d->url, STAGE_NAMES[s], d->reason);
             }
         }
         if (stage == N_STAGES) {
@@ -855,28 +883,28 @@ static void read_warc(Batch *b, const Input *in) {
         progress_bytes = done_input_bytes + warc_offset(&r);
         progress(0);
         if (rec.damaged) {
-            reasons_add(&st.records, "damaged", 1);
+            skip_record(rec.uri, "damaged");
             continue;
         }
         if (strcmp(rec.type, "response") != 0) {
-            reasons_add(&st.records, "not_response", 1);
+            skip_record(rec.uri, "not_response");
             continue;
         }
         if (rec.too_big) {
-            reasons_add(&st.records, "too_big", 1);
+            skip_record(rec.uri, "too_big");
             continue;
         }
         HttpResponse h;
         if (!http_parse_response(rec.body, rec.body_len, &h)) {
-            reasons_add(&st.records, "bad_http", 1);
+            skip_record(rec.uri, "bad_http");
             continue;
         }
         if (h.status != 200) {
-            reasons_add(&st.records, "http_status", 1);
+            skip_record(rec.uri, "http_status");
             continue;
         }
         if (!is_html_type(h.content_type)) {
-            reasons_add(&st.records, "not_html", 1);
+            skip_record(rec.uri, "not_html");
             continue;
         }
         add_html_doc(b, rec.uri, rec.date, rec.id, h.body, h.body_len, &h);
@@ -897,7 +925,7 @@ static void read_warc(Batch *b, const Input *in) {
 static void read_html_file(Batch *b, const Input *in) {
     st.records_total++;
     if (in->size > (uint64_t)opt.max_record_mb << 20) {
-        reasons_add(&st.records, "too_big", 1);
+        skip_record(in->path, "too_big");
         return;
     }
     FILE *fp = fopen(in->path, "rb");
@@ -1019,6 +1047,9 @@ int main(int argc, char **argv) {
     if (!opt.force && opt.stats && stat(opt.stats, &ost) == 0) {
         die("%s exists; give --force to overwrite it", opt.stats);
     }
+    if (!opt.force && opt.rejects && stat(opt.rejects, &ost) == 0) {
+        die("%s exists; give --force to overwrite it", opt.rejects);
+    }
     for (int i = 0; i < opt.n_blocklists; i++) {
         urlfilter_load_blocklist(&url_filter, opt.blocklists[i]);
     }
@@ -1043,6 +1074,9 @@ int main(int argc, char **argv) {
     scratch = (Scratch *)calloc_check((size_t)n_threads, sizeof(Scratch));
     minhash_init(&minhasher, 1);
     writer_open(&writer, opt.out);
+    if (opt.rejects) {
+        writer_open(&rejects, opt.rejects);
+    }
     t_start = now_s();
     last_progress = t_start;
 
@@ -1060,6 +1094,10 @@ int main(int argc, char **argv) {
     }
     run_batch(&batch);
     writer_close(&writer);
+    if (opt.rejects) {
+        writer_close(&rejects);
+    }
+    free(reject_line.data);
     st.n_inputs = inputs.n;
 
     double seconds = now_s() - t_start;

@@ -4,10 +4,12 @@
  *
  *   html_extract(utf8_html, n, &opts, &text)   -> text: one line per block, no markup
  *
- * What is dropped: script, style and other non-text elements; page furniture (nav, header,
- * footer, aside, forms, menus, and elements whose role, id or class says navigation, sidebar,
- * footer, breadcrumb, cookie banner); hidden elements; and link-dense blocks: any block whose
- * text is more than `link_density` inside <a> (tables of contents, link lists, tag clouds).
+ * What is dropped: script, style and other non-text elements; hidden elements; page furniture
+ * (nav, header, footer, aside, forms, menus, and elements whose role, id or class says
+ * navigation, sidebar, footer, breadcrumb, cookie banner) unless it holds 2000+ characters of
+ * non-link text (then it is a broken page whose unclosed furniture swallowed the content); and
+ * link-dense blocks: any block whose text is more than `link_density` inside <a href>
+ * (tables of contents, link lists, tag clouds).
  * What is kept: headings, paragraphs, list items, table rows (cells separated by tabs),
  * preformatted text with its line breaks. Whitespace inside a block is collapsed to one space.
  *
@@ -22,6 +24,8 @@
 
 #include "buf.h"
 
+#define HTML_FURNITURE_PROSE 2000 // non-link characters that make a furniture element content
+
 typedef struct {
     double link_density; // drop blocks with more link text than this fraction (> 1: keep all)
     int keep_boilerplate; // 1: do not drop nav/header/footer/aside/forms (extraction off)
@@ -32,7 +36,7 @@ typedef struct {
     unsigned child;       // next child to visit
     size_t out_len;       // output length when the element was entered
     size_t chars, links;  // text and link-text counters when it was entered
-    unsigned char block, anchor, pre, cell;
+    unsigned char block, anchor, pre, cell, furniture;
 } HtmlFrame_;
 
 typedef struct {
@@ -44,7 +48,7 @@ typedef struct {
     size_t depth, cap;
 } HtmlWalk_;
 
-static int html_is_skipped_tag_(GumboTag t, int keep_boilerplate) {
+static int html_is_skipped_tag_(GumboTag t) {
     switch (t) {
     case GUMBO_TAG_HEAD: case GUMBO_TAG_SCRIPT: case GUMBO_TAG_STYLE: case GUMBO_TAG_NOSCRIPT:
     case GUMBO_TAG_TEMPLATE: case GUMBO_TAG_IFRAME: case GUMBO_TAG_SVG: case GUMBO_TAG_MATH:
@@ -52,12 +56,14 @@ static int html_is_skipped_tag_(GumboTag t, int keep_boilerplate) {
     case GUMBO_TAG_OBJECT: case GUMBO_TAG_EMBED: case GUMBO_TAG_CANVAS: case GUMBO_TAG_AUDIO:
     case GUMBO_TAG_VIDEO: case GUMBO_TAG_MAP: case GUMBO_TAG_APPLET: case GUMBO_TAG_FRAMESET:
         return 1;
-    case GUMBO_TAG_NAV: case GUMBO_TAG_HEADER: case GUMBO_TAG_FOOTER: case GUMBO_TAG_ASIDE:
-    case GUMBO_TAG_FORM: case GUMBO_TAG_MENU:
-        return !keep_boilerplate;
     default:
         return 0;
     }
+}
+
+static int html_is_furniture_tag_(GumboTag t) {
+    return t == GUMBO_TAG_NAV || t == GUMBO_TAG_HEADER || t == GUMBO_TAG_FOOTER || t == GUMBO_TAG_ASIDE ||
+           t == GUMBO_TAG_FORM || t == GUMBO_TAG_MENU;
 }
 
 static int html_is_block_tag_(GumboTag t) {
@@ -108,7 +114,7 @@ static int html_boilerplate_name_(const char *v) {
     return 0;
 }
 
-static int html_is_hidden_or_furniture_(GumboElement *el, int keep_boilerplate) {
+static int html_is_hidden_(GumboElement *el) {
     GumboAttribute *a;
     if (gumbo_get_attribute(&el->attributes, "hidden")) {
         return 1;
@@ -123,8 +129,14 @@ static int html_is_hidden_or_furniture_(GumboElement *el, int keep_boilerplate) 
             return 1;
         }
     }
-    if (keep_boilerplate) {
-        return 0;
+    return 0;
+}
+
+// Page furniture by tag, role, id or class (nav, header, footer, sidebar, cookie banner, ...).
+static int html_is_furniture_(GumboElement *el) {
+    GumboAttribute *a;
+    if (html_is_furniture_tag_(el->tag)) {
+        return 1;
     }
     if ((a = gumbo_get_attribute(&el->attributes, "role"))) {
         const char *v = a->value;
@@ -228,7 +240,7 @@ static void html_extract(const char *html, size_t n, const HtmlOptions *opt, Buf
             // entering an element
             GumboElement *el = &node->v.element;
             GumboTag t = el->tag;
-            if (html_is_skipped_tag_(t, opt->keep_boilerplate) || html_is_hidden_or_furniture_(el, opt->keep_boilerplate)) {
+            if (html_is_skipped_tag_(t) || html_is_hidden_(el)) {
                 if (html_is_block_tag_(t)) {
                     html_newline_(&w);
                 } else {
@@ -253,10 +265,17 @@ static void html_extract(const char *html, size_t n, const HtmlOptions *opt, Buf
                 html_newline_(&w);
                 f->block = 1;
                 f->out_len = w.out->len;
+            }
+            if (!opt->keep_boilerplate && html_is_furniture_(el)) {
+                html_newline_(&w);
+                f->furniture = 1;
+                f->out_len = w.out->len;
             } else if (t == GUMBO_TAG_IMG) {
                 w.space = 1;
             }
-            if (t == GUMBO_TAG_A) {
+            // only real links count: DocBook's XHTML writes <a id="x"/>, which HTML5 parsing
+            // leaves open around the heading that follows
+            if (t == GUMBO_TAG_A && gumbo_get_attribute(&el->attributes, "href")) {
                 w.in_anchor++;
                 f->anchor = 1;
             }
@@ -292,9 +311,12 @@ static void html_extract(const char *html, size_t n, const HtmlOptions *opt, Buf
             if (f->pre) {
                 w.in_pre--;
             }
-            if (f->block) {
+            if (f->block || f->furniture) {
                 size_t chars = w.chars - f->chars, links = w.links - f->links;
-                if (html_judges_density_(t) && chars > 0 && (double)links > opt->link_density * (double)chars) {
+                // furniture goes unless it holds real prose: an unclosed <div class="nav">
+                // swallows the whole page, and the page is not furniture
+                int drop = f->furniture && chars - links < HTML_FURNITURE_PROSE;
+                if (drop || (html_judges_density_(t) && chars > 0 && (double)links > opt->link_density * (double)chars)) {
                     // link-dense: take the block back out, as if it was never there
                     w.out->len = f->out_len;
                     w.out->data[w.out->len] = '\0';

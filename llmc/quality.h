@@ -17,8 +17,8 @@
  *
  * Every threshold is a field of QualityOptions (webclean exposes each as a flag); every measured
  * value lands in QualityMeasures, written next to each document. In languages written without
- * spaces (Chinese, Japanese) a word is one character (words.h) and the word-length rule, which
- * assumes spaced words, is not applied.
+ * spaces (Chinese, Japanese) a word is one character (words.h) and the rules that assume spaced
+ * words (mean word length, top and repeated n-grams) are not applied.
  */
 #ifndef LLMC_QUALITY_H
 #define LLMC_QUALITY_H
@@ -231,6 +231,9 @@ static inline const char *gopher_repetition(QualityScratch *q, const char *text,
     Words *w = &q->w;
     words_split(text, n, w);
     quality_reserve_(q, w->n + 1);
+    // With one character per word (Chinese, Japanese), short character n-grams repeat in any
+    // normal text: the n-gram rules assume spaced words, so they measure nothing here.
+    int spaced = w->cjk * 2 < w->n;
     size_t word_chars = 0;
     for (size_t i = 0; i < w->n; i++) {
         q->wh[i] = hash_bytes(text + w->off[i], w->len[i], 0x5bd1e995);
@@ -239,7 +242,7 @@ static inline const char *gopher_repetition(QualityScratch *q, const char *text,
     for (int k = 0; k < 3; k++) {
         size_t g = (size_t)k + 2;
         m->top_ngram_frac[k] = 0;
-        if (w->n < g || word_chars == 0) {
+        if (!spaced || w->n < g || word_chars == 0) {
             continue;
         }
         u64map_clear(&q->map);
@@ -265,7 +268,7 @@ static inline const char *gopher_repetition(QualityScratch *q, const char *text,
     for (int k = 0; k < 6; k++) {
         size_t g = (size_t)k + 5;
         m->dup_ngram_frac[k] = 0;
-        if (w->n < g || word_chars == 0) {
+        if (!spaced || w->n < g || word_chars == 0) {
             continue;
         }
         u64map_clear(&q->map);

@@ -74,7 +74,7 @@ static inline void urlfilter_read_list_(const char *path, UrlFilter *f, int bann
         if (*s == '\0' || *s == '#') {
             continue;
         }
-        if (memchr(line, '\0', (size_t)len) != line + len || strpbrk(s, " \t") != NULL) {
+        if (memchr(line, 0, (size_t)len) != NULL || strpbrk(s, " \t") != NULL) {
             die("%s:%zu: expected one %s per line, got '%.60s'", path, lineno,
                 banned ? "substring" : "domain or URL", s);
         }

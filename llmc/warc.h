@@ -53,7 +53,10 @@ typedef struct {
     size_t start, end, cap;
     int eof;                // nothing more will be decompressed
     uint64_t out_base;      // decompressed-stream offset of buf[0]
-    uint64_t fault_at[16];  // decompressed offsets where a gzip member broke off (pending ones)
+    uint64_t member_out;    // decompressed offset where the current member's output began
+    // Pending faults: a broken member's output [fault_lo, fault_hi) is untrustworthy (a cut
+    // member inflates the next member's bytes into garbage before zlib notices).
+    uint64_t fault_lo[16], fault_hi[16];
     int n_faults;
     size_t max_record;      // Content-Length above this: skipped, rec.too_big
     Buf head;               // the current record's header block (rec's strings point into it)
@@ -153,10 +156,13 @@ static int warc_resync_gzip_(WarcReader *r) {
 // spanning it is then merely not flagged; it still fails to parse or is cut short).
 static void warc_fault_(WarcReader *r, uint64_t at) {
     if (r->n_faults == 16) {
-        memmove(r->fault_at, r->fault_at + 1, 15 * sizeof(uint64_t));
+        memmove(r->fault_lo, r->fault_lo + 1, 15 * sizeof(uint64_t));
+        memmove(r->fault_hi, r->fault_hi + 1, 15 * sizeof(uint64_t));
         r->n_faults--;
     }
-    r->fault_at[r->n_faults++] = at;
+    r->fault_lo[r->n_faults] = r->member_out;
+    r->fault_hi[r->n_faults] = at;
+    r->n_faults++;
 }
 
 // Appends up to `want` decompressed bytes at buf[end]; returns the count (0: end of data).
@@ -191,6 +197,7 @@ static size_t warc_produce_(WarcReader *r, size_t want) {
             // a new member starts here (or trailing garbage, which inflate rejects below)
             inflateReset(&r->z);
             r->member_start = r->in_base + r->in_pos;
+            r->member_out = r->out_base + r->end + n;
             r->in_member = 1;
         }
         r->z.next_in = r->in + r->in_pos;
@@ -222,7 +229,7 @@ static size_t warc_produce_(WarcReader *r, size_t want) {
                 break;
             }
             if (n > 0) {
-                break; // hand over what came before the fault; fault_at marks where it is
+                break; // hand over what came before the fault; fault_lo/hi mark it
             }
         }
     }
@@ -358,20 +365,21 @@ static void warc_resync_header_(WarcReader *r) {
     }
 }
 
-// A record spanning a gzip fault is damaged; the bytes after the fault belong to the next good
-// member, so reading resumes there when they are still in the window. Returns 1 if damaged.
+// A record overlapping a broken member's output is damaged; reading resumes where the next
+// good member's output starts, when that is still in the window. Returns 1 if damaged.
 static int warc_check_faults_(WarcReader *r, uint64_t rec_start) {
     uint64_t rec_end = r->out_base + r->start;
     int damaged = 0, k = 0;
     for (int i = 0; i < r->n_faults; i++) {
-        uint64_t f = r->fault_at[i];
-        if (f > rec_start && f < rec_end) {
-            if (!damaged && f >= r->out_base) {
-                r->start = (size_t)(f - r->out_base);
+        uint64_t lo = r->fault_lo[i], hi = r->fault_hi[i];
+        if (rec_end > lo && rec_start < hi) {
+            if (!damaged && hi >= r->out_base && hi <= r->out_base + r->end) {
+                r->start = (size_t)(hi - r->out_base);
             }
             damaged = 1;
-        } else if (f >= rec_end) {
-            r->fault_at[k++] = f; // still ahead
+        } else if (hi >= rec_end) {
+            r->fault_lo[k] = lo; // still ahead
+            r->fault_hi[k++] = hi;
         }
     }
     r->n_faults = k;

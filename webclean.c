@@ -479,6 +479,7 @@ typedef struct {
     Buf raw, utf8, text, pii, norm, url;
     QualityScratch q;
     Words w;
+    HtmlArena arena;
 } Scratch;
 
 static UrlFilter url_filter;
@@ -564,7 +565,7 @@ static void process_doc(Scratch *s, const Batch *b, Doc *d) {
     if (looks_binary(p, n)) DROP(ST_EXTRACT, "extract_binary");
     const char *cs = charset_to_utf8(&s->cs, d->charset, p, n, &s->utf8);
     HtmlOptions ho = {opt.link_density, opt.skip_stage[ST_EXTRACT]};
-    html_extract(s->utf8.data ? s->utf8.data : "", s->utf8.len, &ho, &s->text);
+    html_extract(s->utf8.data ? s->utf8.data : "", s->utf8.len, &ho, &s->arena, &s->text);
     if (s->text.len == 0) DROP(ST_EXTRACT, "extract_empty");
     // language
     LangResult lr = {"", 0, 0};
@@ -1119,6 +1120,7 @@ int main(int argc, char **argv) {
         free(scratch[t].url.data);
         quality_scratch_free(&scratch[t].q);
         words_free(&scratch[t].w);
+        html_arena_free(&scratch[t].arena);
     }
     free(scratch);
     free(batch.docs);

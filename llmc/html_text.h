@@ -2,7 +2,9 @@
  * html_text.h: the main text of an HTML page, parsed with Gumbo (a conforming HTML5 parser, so
  * malformed markup is repaired the way browsers repair it).
  *
- *   html_extract(utf8_html, n, &opts, &text)   -> text: one line per block, no markup
+ *   HtmlArena arena = {0};                      // one per thread
+ *   html_extract(utf8_html, n, &opts, &arena, &text)   -> text: one line per block, no markup
+ *   html_arena_free(&arena);
  *
  * What is dropped: script, style and other non-text elements; hidden elements; page furniture
  * (nav, header, footer, aside, forms, menus, and elements whose role, id or class says
@@ -30,6 +32,64 @@ typedef struct {
     double link_density; // drop blocks with more link text than this fraction (> 1: keep all)
     int keep_boilerplate; // 1: do not drop nav/header/footer/aside/forms (extraction off)
 } HtmlOptions;
+
+// Gumbo allocates every node, string and vector through these: a bump arena per thread makes
+// the parse's hundreds of thousands of small allocations free, and the whole tree is dropped
+// at once (no recursive free, so no deep-nesting stack risk either).
+typedef struct {
+    char **blocks;
+    size_t n_blocks, cap_blocks;
+    size_t used, size; // in the last block
+} HtmlArena;
+
+#define HTML_ARENA_BLOCK (4u << 20)
+
+static void *html_arena_alloc_(void *ud, size_t n) {
+    HtmlArena *a = (HtmlArena *)ud;
+    n = (n + 15) & ~(size_t)15;
+    if (a->n_blocks == 0 || a->used + n > a->size) {
+        size_t size = n > HTML_ARENA_BLOCK ? n : HTML_ARENA_BLOCK;
+        if (a->n_blocks == a->cap_blocks) {
+            a->cap_blocks = a->cap_blocks ? a->cap_blocks * 2 : 16;
+            a->blocks = (char **)realloc(a->blocks, a->cap_blocks * sizeof(char *));
+            if (a->blocks == NULL) {
+                die("out of memory (HTML arena)");
+            }
+        }
+        a->blocks[a->n_blocks++] = (char *)malloc_check(size);
+        a->used = 0;
+        a->size = size;
+    }
+    void *p = a->blocks[a->n_blocks - 1] + a->used;
+    a->used += n;
+    return p;
+}
+
+static void html_arena_free_(void *ud, void *p) {
+    (void)ud;
+    (void)p; // released with the arena
+}
+
+// Drops everything but the first block (a huge page's tree does not stay resident).
+static void html_arena_reset(HtmlArena *a) {
+    for (size_t i = 1; i < a->n_blocks; i++) {
+        free(a->blocks[i]);
+    }
+    a->n_blocks = a->n_blocks ? 1 : 0;
+    a->used = 0;
+    a->size = a->n_blocks ? (a->size > HTML_ARENA_BLOCK ? HTML_ARENA_BLOCK : a->size) : 0;
+    if (a->n_blocks && a->size < HTML_ARENA_BLOCK) {
+        a->size = 0; // the first block was an oversized one-off: force a fresh block next time
+    }
+}
+
+static void html_arena_free(HtmlArena *a) {
+    for (size_t i = 0; i < a->n_blocks; i++) {
+        free(a->blocks[i]);
+    }
+    free(a->blocks);
+    memset(a, 0, sizeof(*a));
+}
 
 typedef struct {
     GumboNode *node;
@@ -224,9 +284,12 @@ static void html_push_(HtmlWalk_ *w, GumboNode *node) {
 }
 
 // Appends the page's main text to `out` (cleared first). `html` must be UTF-8.
-static void html_extract(const char *html, size_t n, const HtmlOptions *opt, Buf *out) {
+static void html_extract(const char *html, size_t n, const HtmlOptions *opt, HtmlArena *arena, Buf *out) {
     GumboOptions go = kGumboDefaultOptions;
     go.max_errors = 0; // we never read parse errors: do not record them
+    go.allocator = html_arena_alloc_;
+    go.deallocator = html_arena_free_;
+    go.userdata = arena;
     GumboOutput *doc = gumbo_parse_with_options(&go, html, n);
     buf_clear(out);
     HtmlWalk_ w;
@@ -331,7 +394,8 @@ static void html_extract(const char *html, size_t n, const HtmlOptions *opt, Buf
         w.depth--;
     }
     free(w.stack);
-    gumbo_destroy_output(&go, doc);
+    (void)doc;
+    html_arena_reset(arena); // the whole tree at once
     // trim each line's ends and drop empty lines
     size_t r = 0, wpos = 0;
     char *s = out->data;

@@ -76,6 +76,7 @@ typedef struct {
     Words w;
     U64Map map;
     uint64_t *wh;       // per-word hashes
+    uint64_t *ng;       // per-position n-gram hashes
     unsigned char *covered;
     size_t cap;
     Buf tmp;
@@ -85,6 +86,7 @@ static inline void quality_scratch_free(QualityScratch *q) {
     words_free(&q->w);
     u64map_free(&q->map);
     free(q->wh);
+    free(q->ng);
     free(q->covered);
     free(q->tmp.data);
     memset(q, 0, sizeof(*q));
@@ -178,8 +180,10 @@ static inline void quality_reserve_(QualityScratch *q, size_t n) {
     if (n > q->cap) {
         q->cap = n * 2;
         free(q->wh);
+        free(q->ng);
         free(q->covered);
         q->wh = (uint64_t *)malloc_check(q->cap * sizeof(uint64_t));
+        q->ng = (uint64_t *)malloc_check(q->cap * sizeof(uint64_t));
         q->covered = (unsigned char *)malloc_check(q->cap);
     }
 }
@@ -239,55 +243,44 @@ static inline const char *gopher_repetition(QualityScratch *q, const char *text,
         q->wh[i] = hash_bytes(text + w->off[i], w->len[i], 0x5bd1e995);
         word_chars += w->len[i];
     }
-    for (int k = 0; k < 3; k++) {
-        size_t g = (size_t)k + 2;
-        m->top_ngram_frac[k] = 0;
+    memset(m->top_ngram_frac, 0, sizeof(m->top_ngram_frac));
+    memset(m->dup_ngram_frac, 0, sizeof(m->dup_ngram_frac));
+    // ng[i]: hash of the g-gram starting at word i, extended by one word per g (g = 1..10)
+    uint64_t *ng = q->ng;
+    memcpy(ng, q->wh, w->n * sizeof(uint64_t));
+    for (size_t g = 2; g <= 10; g++) {
         if (!spaced || w->n < g || word_chars == 0) {
-            continue;
+            break;
+        }
+        size_t count = w->n - g + 1;
+        for (size_t i = 0; i < count; i++) {
+            ng[i] = hash_mix(ng[i], q->wh[i + g - 1]);
         }
         u64map_clear(&q->map);
-        uint32_t best = 0;
-        size_t best_chars = 0;
-        for (size_t i = 0; i + g <= w->n; i++) {
-            uint64_t h = q->wh[i];
-            size_t c = w->len[i];
-            for (size_t j = 1; j < g; j++) {
-                h = hash_mix(h, q->wh[i + j]);
-                c += w->len[i + j];
+        if (g <= 4) { // the most frequent g-gram's share of characters
+            uint32_t best = 0;
+            size_t best_i = 0;
+            for (size_t i = 0; i < count; i++) {
+                uint32_t cnt = u64map_add(&q->map, ng[i]);
+                if (cnt > best) {
+                    best = cnt;
+                    best_i = i;
+                }
             }
-            uint32_t cnt = u64map_add(&q->map, h);
-            if (cnt > best || (cnt == best && c > best_chars)) {
-                best = cnt;
-                best_chars = c;
+            size_t c = 0;
+            for (size_t j = 0; j < g; j++) {
+                c += w->len[best_i + j];
             }
-        }
-        if (best > 1) {
-            m->top_ngram_frac[k] = (double)best_chars * best / (double)word_chars;
-        }
-    }
-    for (int k = 0; k < 6; k++) {
-        size_t g = (size_t)k + 5;
-        m->dup_ngram_frac[k] = 0;
-        if (!spaced || w->n < g || word_chars == 0) {
+            m->top_ngram_frac[g - 2] = best > 1 ? (double)c * best / (double)word_chars : 0.0;
             continue;
         }
-        u64map_clear(&q->map);
-        // first pass counts, second marks the words inside any n-gram seen twice or more
-        for (size_t i = 0; i + g <= w->n; i++) {
-            uint64_t h = q->wh[i];
-            for (size_t j = 1; j < g; j++) {
-                h = hash_mix(h, q->wh[i + j]);
-            }
-            q->covered[i] = 0;
-            u64map_add(&q->map, h);
+        // the share of characters inside g-grams that occur twice or more
+        for (size_t i = 0; i < count; i++) {
+            u64map_add(&q->map, ng[i]);
         }
         memset(q->covered, 0, w->n);
-        for (size_t i = 0; i + g <= w->n; i++) {
-            uint64_t h = q->wh[i];
-            for (size_t j = 1; j < g; j++) {
-                h = hash_mix(h, q->wh[i + j]);
-            }
-            if (u64map_get(&q->map, h) > 1) {
+        for (size_t i = 0; i < count; i++) {
+            if (u64map_get(&q->map, ng[i]) > 1) {
                 memset(q->covered + i, 1, g);
             }
         }
@@ -295,7 +288,7 @@ static inline const char *gopher_repetition(QualityScratch *q, const char *text,
         for (size_t i = 0; i < w->n; i++) {
             dup += q->covered[i] ? w->len[i] : 0;
         }
-        m->dup_ngram_frac[k] = (double)dup / (double)word_chars;
+        m->dup_ngram_frac[g - 5] = (double)dup / (double)word_chars;
     }
     if (m->dup_line_frac > o->dup_line_frac) return "gopher_dup_line_frac";
     if (m->dup_para_frac > o->dup_para_frac) return "gopher_dup_para_frac";

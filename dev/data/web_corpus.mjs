@@ -101,7 +101,7 @@ function expect(url, fate) { expected[href(url)] = fate; }
 
 // ---- main.warc.gz: the sample, then planted records ------------------------------------------
 // Pages used by planted cases are kept out of the sample, so each planted fate has one cause.
-const reserved = new Set(["ch07.en.html", "pr01.fr.html", "pr01.ja.html", "apa.en.html", "ch04.de.html",
+const reserved = new Set(["ch08.en.html", "pr01.fr.html", "pr01.ja.html", "apa.en.html", "ch04.de.html",
   "ch06.de.html", "ch07.de.html", "ch08.de.html", "apa.de.html", "ch12.de.html", "ch04.zh-cn.html",
   "pr01.de.html", "ch07.zh-cn.html", "ch08.zh-cn.html"]);
 let samplePaths;
@@ -148,7 +148,7 @@ if (!full) {
   await add("https://www.example.org/private/notes/secret.html", dr("ch08.en.html"), {},
     { stage: "url", reason: "url_blocked_url" });
   // PII: e-mails and public IPs replaced, private ones kept
-  const pii = dr("ch07.en.html").toString("utf8").replace(/(<body[^>]*>)/,
+  const pii = dr("ch08.en.html").toString("utf8").replace(/(<body[^>]*>)/,
     "$1<p>Questions about this chapter can be sent to the maintainer at jane.doe@lists.example.com or to " +
     "bob_smith+debian@mail.example.co.uk. The public mirror answers at 93.184.216.34 and at 8.8.4.4, while " +
     "the proxy at 192.168.1.10 and the loopback address 127.0.0.1 are private and stay as they are.</p>");

@@ -274,3 +274,20 @@ clean:
 .PHONY: setup tinystories
 setup:
 	bash scripts/setup.sh
+
+# ---- webclean: web pages (WARC / HTML) to clean JSON lines ------------------------------------
+# Needs libgumbo-dev, libcld2-dev, libzstd-dev, zlib1g-dev (iconv is glibc's). CLD2 is C++:
+# its shim is the one C++ file, compiled on its own and linked with g++'s runtime.
+WEBCLEAN_HEADERS = llmc/buf.h llmc/charset.h llmc/html_text.h llmc/json_write.h llmc/langid.h \
+                   llmc/minhash.h llmc/pii.h llmc/quality.h llmc/u64map.h llmc/urlfilter.h \
+                   llmc/warc.h llmc/words.h llmc/utils.h
+CXX ?= g++
+build/cld2_shim.o: llmc/cld2_shim.cpp llmc/langid.h
+	@mkdir -p build
+	$(CXX) -O2 -Wall -c -o $@ $<
+webclean: webclean.c build/cld2_shim.o $(WEBCLEAN_HEADERS)
+	$(CC) -O2 -std=gnu11 -Wall -Wextra -Wno-unused-function -march=native -pthread -o $@ webclean.c \
+	    build/cld2_shim.o -lgumbo -lcld2 -lzstd -lz -lstdc++ -lm
+.PHONY: webclean-clean
+webclean-clean:
+	rm -f webclean build/cld2_shim.o

@@ -15,7 +15,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential python3 python3-torch python3-numpy python3-matplotlib libopenblas0-pthread
-          unicode-data openmpi-bin libopenmpi-dev time curl ca-certificates)
+          unicode-data openmpi-bin libopenmpi-dev time curl ca-certificates clang
+          libgumbo-dev libcld2-dev libzstd-dev zlib1g-dev zstd python3.11-doc
+          debian-reference-en debian-reference-de debian-reference-fr debian-reference-ja
+          debian-reference-zh-cn debian-reference-es debian-reference-it)
 
 if ! command -v apt-get > /dev/null 2>&1 || ! command -v dpkg > /dev/null 2>&1; then
     echo "error: scripts/setup.sh needs a Debian-based system (apt-get); elsewhere install: a C11 compiler," \

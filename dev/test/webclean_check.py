@@ -1,0 +1,188 @@
+"""Checks of a webclean run on the planted corpus (dev/data/web_corpus.mjs); one line per check,
+"ok NAME" or "not ok NAME: WHY", for dev/test/t_webclean.sh.
+
+usage: webclean_check.py fates CORPUS OUT.jsonl REJECTS.jsonl REFOUT.jsonl
+       webclean_check.py counters STATS.json REJECTS.jsonl OUT.jsonl
+       webclean_check.py reader STATS.json RECORDS RESPONSES
+"""
+import json
+import sys
+import unicodedata
+from collections import Counter
+
+fails = 0
+
+
+def ok(name):
+    print("ok " + name)
+
+
+def notok(name, why):
+    global fails
+    print("not ok %s: %s" % (name, why))
+    fails += 1
+
+
+def check(name, cond, why):
+    ok(name) if cond else notok(name, why)
+
+
+def load_lines(path):
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            rows.append(json.loads(line))
+    return rows
+
+
+def tokens(text):
+    # words, and each CJK character on its own (as the pages in other scripts)
+    out = []
+    for w in text.split():
+        buf = ""
+        for ch in w:
+            if unicodedata.category(ch) == "Lo" and ord(ch) > 0x2E80:
+                if buf:
+                    out.append(buf)
+                    buf = ""
+                out.append(ch)
+            else:
+                buf += ch
+        if buf:
+            out.append(buf)
+    return out
+
+
+def f1(a, b):
+    ca, cb = Counter(tokens(a)), Counter(tokens(b))
+    common = sum((ca & cb).values())
+    if common == 0:
+        return 0.0
+    p, r = common / sum(ca.values()), common / sum(cb.values())
+    return 2 * p * r / (p + r)
+
+
+def fates(corpus, out_path, rej_path, ref_out_path):
+    expected = json.load(open(corpus + "/expected.json"))
+    sample = json.load(open(corpus + "/sample.json"))
+    out = load_lines(out_path)
+    kept = {d["url"]: d for d in out}
+    rejects = {}
+    for r in load_lines(rej_path):
+        rejects.setdefault(r["url"], []).append(r)
+    refs = {d["url"].split("/ref/")[-1]: d for d in load_lines(ref_out_path)}
+    check("output_urls_unique", len(kept) == len(out), "%d lines, %d distinct urls" % (len(out), len(kept)))
+    for url, want in expected.items():
+        name = "fate " + url.split("//", 1)[1]
+        if want.get("kept"):
+            if url not in kept:
+                notok(name, "expected kept, got %s" % [(r["stage"], r["reason"]) for r in rejects.get(url, [])])
+                continue
+            d = kept[url]
+            why = []
+            if "language" in want and d.get("language") != want["language"]:
+                why.append("language %s, expected %s" % (d.get("language"), want["language"]))
+            for s in want.get("absent", []):
+                if s in d["text"]:
+                    why.append("text still contains %r" % s)
+            for s in want.get("present", []):
+                if s not in d["text"]:
+                    why.append("text lacks %r" % s)
+            if "same_text_as" in want:
+                ref = refs.get(want["same_text_as"].split("/")[-1])
+                if ref is None:
+                    why.append("reference %s not extracted" % want["same_text_as"])
+                elif ref["text"] != d["text"]:
+                    i = next((k for k in range(min(len(ref["text"]), len(d["text"])))
+                              if ref["text"][k] != d["text"][k]), 0)
+                    why.append("text differs from the UTF-8 original at char %d: %r vs %r" % (
+                        i, d["text"][i:i + 30], ref["text"][i:i + 30]))
+            if "similar_text_as" in want:
+                ref = refs.get(want["similar_text_as"].split("/")[-1])
+                score = f1(d["text"], ref["text"]) if ref else 0.0
+                if score < want["min_f1"]:
+                    why.append("token F1 %.3f against the well-formed original, expected >= %.2f" % (
+                        score, want["min_f1"]))
+            check(name, not why, "; ".join(why))
+        else:
+            got = [(r["stage"], r["reason"]) for r in rejects.get(url, [])]
+            if url in kept:
+                notok(name, "expected dropped by %s/%s, but it was written" % (want["stage"], want["reason"]))
+            else:
+                check(name, got == [(want["stage"], want["reason"])],
+                      "expected %s/%s, got %s" % (want["stage"], want["reason"], got))
+            if "original" in want:
+                check(name + " (original kept)", want["original"] in kept,
+                      "the first copy %s was not written" % want["original"])
+    # every sample page is accounted for exactly once
+    # (request records come back as record/not_response under the same URL: not pages)
+    seen = Counter(d["url"] for d in out) + Counter(r["url"] for rs in rejects.values() for r in rs
+                                                    if r["reason"] != "not_response")
+    missing = [u for u in sample["urls"] if seen[u] != 1]
+    check("every_sample_page_once", not missing, "%d sample pages not seen exactly once: %s" % (
+        len(missing), missing[:3]))
+
+
+def counters(stats_path, rej_path, out_path):
+    st = json.load(open(stats_path))
+    out = load_lines(out_path)
+    rejects = load_lines(rej_path)
+    order = ["url", "extract", "lang", "gopher-rep", "gopher", "c4", "fineweb", "exact", "near"]
+    stages = st["stages"]
+    live = [s for s in order if stages[s] != "skipped"]
+    why = []
+    if stages[live[0]]["in"] != st["documents"]:
+        why.append("first stage in %d != documents %d" % (stages[live[0]]["in"], st["documents"]))
+    for a, b in zip(live, live[1:]):
+        if stages[a]["kept"] != stages[b]["in"]:
+            why.append("%s kept %d != %s in %d" % (a, stages[a]["kept"], b, stages[b]["in"]))
+    for s in live:
+        x = stages[s]
+        if x["in"] != x["kept"] + x["dropped"]:
+            why.append("%s: in %d != kept %d + dropped %d" % (s, x["in"], x["kept"], x["dropped"]))
+        if sum(x["why"].values()) != x["dropped"]:
+            why.append("%s: reasons sum to %d, dropped %d" % (s, sum(x["why"].values()), x["dropped"]))
+    if stages[live[-1]]["kept"] != st["written"]:
+        why.append("last stage kept %d != written %d" % (stages[live[-1]]["kept"], st["written"]))
+    check("stage_counters_chain", not why, "; ".join(why))
+    # the counters against an independent tally of the rejects file and the output
+    tally = Counter((r["stage"], r["reason"]) for r in rejects)
+    want = Counter()
+    for s in live:
+        for reason, n in stages[s]["why"].items():
+            want[(s, reason)] = n
+    for reason, n in st["records"]["skipped"].items():
+        if reason != "bad_header":  # a malformed header has no URL to write down
+            want[("record", reason)] = n
+    check("stage_counters_match_rejects", tally == want, "rejects file %s vs stats %s" % (
+        dict(tally - want), dict(want - tally)))
+    check("written_matches_output", st["written"] == len(out), "stats written %d, output has %d lines" % (
+        st["written"], len(out)))
+    langs = Counter(d.get("language", "none") for d in out)
+    check("languages_match_output", langs == Counter(st["languages"]), "output %s vs stats %s" % (
+        dict(langs), st["languages"]))
+    pii_e = sum(d["pii"]["emails"] for d in out)
+    pii_i = sum(d["pii"]["ips"] for d in out)
+    check("pii_counters", (pii_e, pii_i) == (stages["pii"]["emails"], stages["pii"]["ips"]),
+          "output says %d emails %d ips, stats %d %d" % (pii_e, pii_i, stages["pii"]["emails"], stages["pii"]["ips"]))
+    bad = [d["url"] for d in out if not d.get("text") or not isinstance(d.get("url"), str)
+           or "\ufffd" in d["text"] and "invalid_utf8" not in d["url"]]
+    check("output_lines_have_text_and_url", not bad, "bad lines: %s" % bad[:3])
+
+
+def reader(stats_path, records, responses):
+    st = json.load(open(stats_path))
+    r = st["records"]
+    check("reader_counts_all_warcio_records", r["total"] == int(records),
+          "webclean read %d records, warcio wrote %s" % (r["total"], records))
+    responses_seen = r["total"] - r["skipped"].get("not_response", 0)
+    check("reader_counts_warcio_responses", responses_seen == int(responses),
+          "webclean saw %d responses, warcio wrote %s" % (responses_seen, responses))
+    check("reader_no_damage_on_clean_file", r["bad_gzip"] == 0 and "damaged" not in r["skipped"]
+          and "bad_header" not in r["skipped"], "clean file reported damage: %s" % r)
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1]
+    {"fates": fates, "counters": counters, "reader": reader}[cmd](*sys.argv[2:])
+    sys.exit(1 if fails else 0)

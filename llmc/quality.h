@@ -1,0 +1,527 @@
+/*
+ * quality.h: the published heuristic quality filters for web text, in FineWeb's order.
+ *
+ *   Gopher repetition (Rae et al. 2021, table A1): duplicate lines / paragraphs (by count and by
+ *     characters), the most frequent 2..4-gram's share of characters, characters covered by
+ *     repeated 5..10-grams.
+ *   Gopher quality: 50..100,000 words, mean word length 3..10, symbol (# and ellipsis) to word
+ *     ratio, bullet-start and ellipsis-end line fractions, words with a letter, and at least 2
+ *     English stop words (the, be, to, of, and, that, have, with; English pages only).
+ *   C4 (Raffel et al. 2020), as FineWeb runs it: lines dropped when they have fewer than 3 words,
+ *     a word over 1000 characters, "javascript" or a cookie / terms / privacy notice; citation
+ *     marks [1] [edit] removed; the page dropped for "lorem ipsum", a curly bracket, or fewer
+ *     than 5 sentences. (C4's line-must-end-in-punctuation rule is off, as in FineWeb: a flag.)
+ *   FineWeb (Penedo et al. 2024): fraction of lines ending in punctuation >= 0.12, fraction of
+ *     lines of <= 30 characters <= 0.67, characters in duplicated lines <= 1%, newlines per word
+ *     <= 0.3.
+ *
+ * Every threshold is a field of QualityOptions (webclean exposes each as a flag); every measured
+ * value lands in QualityMeasures, written next to each document. In languages written without
+ * spaces (Chinese, Japanese) a word is one character (words.h) and the rules that assume spaced
+ * words (mean word length, top and repeated n-grams) are not applied.
+ */
+#ifndef LLMC_QUALITY_H
+#define LLMC_QUALITY_H
+
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "u64map.h"
+#include "words.h"
+
+typedef struct {
+    // Gopher repetition
+    double dup_line_frac, dup_para_frac, dup_line_char_frac, dup_para_char_frac;
+    double top_ngram_frac[3];  // n = 2, 3, 4
+    double dup_ngram_frac[6];  // n = 5 .. 10
+    // Gopher quality
+    long min_words, max_words;
+    double min_mean_word_len, max_mean_word_len, max_symbol_ratio, max_bullet_lines, max_ellipsis_lines,
+        min_alpha_words;
+    int min_stop_words;
+    // C4
+    int c4_min_line_words, c4_max_word_len, c4_min_sentences, c4_terminal_punct, c4_curly;
+    // FineWeb
+    double fw_min_line_punct, fw_max_short_lines, fw_max_dup_line_chars, fw_max_newline_per_word;
+    int fw_short_line_len;
+} QualityOptions;
+
+static const QualityOptions QUALITY_DEFAULTS = {
+    .dup_line_frac = 0.30, .dup_para_frac = 0.30, .dup_line_char_frac = 0.20, .dup_para_char_frac = 0.20,
+    .top_ngram_frac = {0.20, 0.18, 0.16},
+    .dup_ngram_frac = {0.15, 0.14, 0.13, 0.12, 0.11, 0.10},
+    .min_words = 50, .max_words = 100000,
+    .min_mean_word_len = 3, .max_mean_word_len = 10, .max_symbol_ratio = 0.1, .max_bullet_lines = 0.9,
+    .max_ellipsis_lines = 0.3, .min_alpha_words = 0.8, .min_stop_words = 2,
+    .c4_min_line_words = 3, .c4_max_word_len = 1000, .c4_min_sentences = 5, .c4_terminal_punct = 0,
+    .c4_curly = 1,
+    .fw_min_line_punct = 0.12, .fw_max_short_lines = 0.67, .fw_max_dup_line_chars = 0.01,
+    .fw_max_newline_per_word = 0.3, .fw_short_line_len = 30,
+};
+
+typedef struct {
+    double dup_line_frac, dup_para_frac, dup_line_char_frac, dup_para_char_frac;
+    double top_ngram_frac[3], dup_ngram_frac[6];
+    long words;
+    double mean_word_len, symbol_ratio, bullet_lines, ellipsis_lines, alpha_words;
+    int stop_words;
+    long c4_lines_removed, c4_sentences;
+    double fw_line_punct, fw_short_lines, fw_dup_line_chars, fw_newline_per_word;
+} QualityMeasures;
+
+// Scratch space one worker reuses for every document.
+typedef struct {
+    Words w;
+    U64Map map;
+    uint64_t *wh;       // per-word hashes
+    uint64_t *ng;       // per-position n-gram hashes
+    unsigned char *covered;
+    size_t cap;
+    Buf tmp;
+} QualityScratch;
+
+static inline void quality_scratch_free(QualityScratch *q) {
+    words_free(&q->w);
+    u64map_free(&q->map);
+    free(q->wh);
+    free(q->ng);
+    free(q->covered);
+    free(q->tmp.data);
+    memset(q, 0, sizeof(*q));
+}
+
+// ---- line helpers ---------------------------------------------------------------------------
+
+typedef struct {
+    const char *s;
+    size_t n;
+} Span_;
+
+// Next line of text[*pos..n) into *line; 0 at the end.
+static inline int next_line_(const char *text, size_t n, size_t *pos, Span_ *line) {
+    if (*pos >= n) {
+        return 0;
+    }
+    const char *s = text + *pos;
+    const char *e = (const char *)memchr(s, '\n', n - *pos);
+    size_t len = e ? (size_t)(e - s) : n - *pos;
+    line->s = s;
+    line->n = len;
+    *pos += len + 1;
+    return 1;
+}
+
+static inline int span_blank_(Span_ l) {
+    for (size_t i = 0; i < l.n; i++) {
+        if (l.s[i] != ' ' && l.s[i] != '\t' && l.s[i] != '\r') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+// Ends in sentence-final punctuation (ASCII or CJK / typographic quotes).
+static inline int ends_terminal_(const char *s, size_t n) {
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r')) {
+        n--;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    char c = s[n - 1];
+    if (c == '.' || c == '!' || c == '?' || c == '"' || c == '\'') {
+        return 1;
+    }
+    static const char *const marks[] = {"\xE3\x80\x82" /* 。 */, "\xEF\xBC\x81" /* ！ */,
+                                        "\xEF\xBC\x9F" /* ？ */, "\xE2\x80\x9D" /* ” */,
+                                        "\xE2\x80\x99" /* ’ */, "\xE3\x80\x8D" /* 」 */,
+                                        "\xE3\x80\x8F" /* 』 */, "\xC2\xBB" /* » */,
+                                        "\xEF\xBC\x8E" /* ． */};
+    for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
+        size_t k = strlen(marks[i]);
+        if (n >= k && memcmp(s + n - k, marks[i], k) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static inline int ends_ellipsis_(const char *s, size_t n) {
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) {
+        n--;
+    }
+    return (n >= 3 && memcmp(s + n - 3, "...", 3) == 0) || (n >= 3 && memcmp(s + n - 3, "\xE2\x80\xA6", 3) == 0);
+}
+
+static inline int starts_bullet_(const char *s, size_t n) {
+    size_t i = 0;
+    while (i < n && (s[i] == ' ' || s[i] == '\t')) {
+        i++;
+    }
+    if (i == n) {
+        return 0;
+    }
+    if (s[i] == '-' || s[i] == '*') {
+        return 1;
+    }
+    static const char *const bullets[] = {"\xE2\x80\xA2" /* • */, "\xE2\x80\xA3" /* ‣ */, "\xE2\x81\x83" /* ⁃ */,
+                                          "\xE2\x97\xA6" /* ◦ */, "\xE2\x96\xAA" /* ▪ */, "\xE2\x97\x8F" /* ● */};
+    for (size_t k = 0; k < sizeof(bullets) / sizeof(bullets[0]); k++) {
+        if (n - i >= 3 && memcmp(s + i, bullets[k], 3) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static inline void quality_reserve_(QualityScratch *q, size_t n) {
+    if (n > q->cap) {
+        q->cap = n * 2;
+        free(q->wh);
+        free(q->ng);
+        free(q->covered);
+        q->wh = (uint64_t *)malloc_check(q->cap * sizeof(uint64_t));
+        q->ng = (uint64_t *)malloc_check(q->cap * sizeof(uint64_t));
+        q->covered = (unsigned char *)malloc_check(q->cap);
+    }
+}
+
+// Fraction of items (lines or paragraphs) that repeat an earlier one, by count and by characters.
+static inline void dup_fracs_(QualityScratch *q, const char *text, size_t n, int para, double *frac,
+                              double *char_frac, size_t *dup_chars_out) {
+    u64map_clear(&q->map);
+    size_t items = 0, dups = 0, chars = 0, dup_chars = 0;
+    size_t pos = 0;
+    while (pos < n) {
+        size_t a = pos, b;
+        if (para) { // paragraphs: separated by blank lines
+            const char *e = (const char *)memmem(text + pos, n - pos, "\n\n", 2);
+            b = e ? (size_t)(e - text) : n;
+            pos = b;
+            while (pos < n && text[pos] == '\n') {
+                pos++;
+            }
+        } else {
+            const char *e = (const char *)memchr(text + pos, '\n', n - pos);
+            b = e ? (size_t)(e - text) : n;
+            pos = b + 1;
+        }
+        Span_ l = {text + a, b - a};
+        if (l.n == 0 || span_blank_(l)) {
+            continue;
+        }
+        items++;
+        chars += l.n;
+        if (u64map_add(&q->map, hash_bytes(l.s, l.n, 0)) > 1) {
+            dups++;
+            dup_chars += l.n;
+        }
+    }
+    *frac = items ? (double)dups / (double)items : 0.0;
+    *char_frac = n ? (double)dup_chars / (double)n : 0.0;
+    if (dup_chars_out) {
+        *dup_chars_out = dup_chars;
+    }
+    (void)chars;
+}
+
+// Gopher repetition; returns the failed rule's name or NULL.
+static inline const char *gopher_repetition(QualityScratch *q, const char *text, size_t n, const QualityOptions *o,
+                                            QualityMeasures *m) {
+    dup_fracs_(q, text, n, 0, &m->dup_line_frac, &m->dup_line_char_frac, NULL);
+    dup_fracs_(q, text, n, 1, &m->dup_para_frac, &m->dup_para_char_frac, NULL);
+    Words *w = &q->w;
+    words_split(text, n, w);
+    quality_reserve_(q, w->n + 1);
+    // With one character per word (Chinese, Japanese), short character n-grams repeat in any
+    // normal text: the n-gram rules assume spaced words, so they measure nothing here.
+    int spaced = w->cjk * 2 < w->n;
+    size_t word_chars = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        q->wh[i] = hash_bytes(text + w->off[i], w->len[i], 0x5bd1e995);
+        word_chars += w->len[i];
+    }
+    memset(m->top_ngram_frac, 0, sizeof(m->top_ngram_frac));
+    memset(m->dup_ngram_frac, 0, sizeof(m->dup_ngram_frac));
+    // ng[i]: hash of the g-gram starting at word i, extended by one word per g (g = 1..10)
+    uint64_t *ng = q->ng;
+    memcpy(ng, q->wh, w->n * sizeof(uint64_t));
+    for (size_t g = 2; g <= 10; g++) {
+        if (!spaced || w->n < g || word_chars == 0) {
+            break;
+        }
+        size_t count = w->n - g + 1;
+        for (size_t i = 0; i < count; i++) {
+            ng[i] = hash_mix(ng[i], q->wh[i + g - 1]);
+        }
+        u64map_clear(&q->map);
+        if (g <= 4) { // the most frequent g-gram's share of characters
+            uint32_t best = 0;
+            size_t best_i = 0;
+            for (size_t i = 0; i < count; i++) {
+                uint32_t cnt = u64map_add(&q->map, ng[i]);
+                if (cnt > best) {
+                    best = cnt;
+                    best_i = i;
+                }
+            }
+            size_t c = 0;
+            for (size_t j = 0; j < g; j++) {
+                c += w->len[best_i + j];
+            }
+            m->top_ngram_frac[g - 2] = best > 1 ? (double)c * best / (double)word_chars : 0.0;
+            continue;
+        }
+        // the share of characters inside g-grams that occur twice or more
+        for (size_t i = 0; i < count; i++) {
+            u64map_add(&q->map, ng[i]);
+        }
+        memset(q->covered, 0, w->n);
+        for (size_t i = 0; i < count; i++) {
+            if (u64map_get(&q->map, ng[i]) > 1) {
+                memset(q->covered + i, 1, g);
+            }
+        }
+        size_t dup = 0;
+        for (size_t i = 0; i < w->n; i++) {
+            dup += q->covered[i] ? w->len[i] : 0;
+        }
+        m->dup_ngram_frac[g - 5] = (double)dup / (double)word_chars;
+    }
+    if (m->dup_line_frac > o->dup_line_frac) return "gopher_dup_line_frac";
+    if (m->dup_para_frac > o->dup_para_frac) return "gopher_dup_para_frac";
+    if (m->dup_line_char_frac > o->dup_line_char_frac) return "gopher_dup_line_char_frac";
+    if (m->dup_para_char_frac > o->dup_para_char_frac) return "gopher_dup_para_char_frac";
+    static const char *const top_names[3] = {"gopher_top_2gram", "gopher_top_3gram", "gopher_top_4gram"};
+    for (int k = 0; k < 3; k++) {
+        if (m->top_ngram_frac[k] > o->top_ngram_frac[k]) return top_names[k];
+    }
+    static const char *const dup_names[6] = {"gopher_dup_5gram", "gopher_dup_6gram", "gopher_dup_7gram",
+                                             "gopher_dup_8gram", "gopher_dup_9gram", "gopher_dup_10gram"};
+    for (int k = 0; k < 6; k++) {
+        if (m->dup_ngram_frac[k] > o->dup_ngram_frac[k]) return dup_names[k];
+    }
+    return NULL;
+}
+
+static inline int word_is_symbol_only_(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static inline int word_has_letter_(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        // non-ASCII counts as a letter: scripts beyond Latin are letters far more often than not
+        if (c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+// Gopher quality; `english` turns on the stop-word rule. Returns the failed rule or NULL.
+static inline const char *gopher_quality(QualityScratch *q, const char *text, size_t n, int english,
+                                         const QualityOptions *o, QualityMeasures *m) {
+    Words *w = &q->w;
+    words_split(text, n, w);
+    static const char *const stop[] = {"the", "be", "to", "of", "and", "that", "have", "with"};
+    size_t words = 0, chars = 0, alpha = 0, symbols = 0;
+    int stops = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        const char *s = text + w->off[i];
+        size_t len = w->len[i];
+        alpha += word_has_letter_(s, len);
+        if (!word_is_symbol_only_(s, len)) {
+            words++;
+            chars += utf8_chars(s, len);
+        }
+        for (size_t k = 0; k < 8; k++) {
+            if (strlen(stop[k]) == len && strncasecmp(s, stop[k], len) == 0) {
+                stops++;
+                break;
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (text[i] == '#') {
+            symbols++;
+        } else if (text[i] == '.' && i + 2 < n && text[i + 1] == '.' && text[i + 2] == '.') {
+            symbols++;
+            i += 2;
+        } else if ((unsigned char)text[i] == 0xE2 && i + 2 < n && memcmp(text + i, "\xE2\x80\xA6", 3) == 0) {
+            symbols++;
+            i += 2;
+        }
+    }
+    size_t lines = 0, bullets = 0, ellipses = 0, pos = 0;
+    Span_ l;
+    while (next_line_(text, n, &pos, &l)) {
+        if (span_blank_(l)) {
+            continue;
+        }
+        lines++;
+        bullets += starts_bullet_(l.s, l.n);
+        ellipses += ends_ellipsis_(l.s, l.n);
+    }
+    int spaced = w->cjk * 2 < w->n; // mostly spaced words
+    m->words = (long)words;
+    m->mean_word_len = words ? (double)chars / (double)words : 0.0;
+    m->symbol_ratio = words ? (double)symbols / (double)words : 0.0;
+    m->bullet_lines = lines ? (double)bullets / (double)lines : 0.0;
+    m->ellipsis_lines = lines ? (double)ellipses / (double)lines : 0.0;
+    m->alpha_words = w->n ? (double)alpha / (double)w->n : 0.0;
+    m->stop_words = stops;
+    if (m->words < o->min_words) return "gopher_too_few_words";
+    if (m->words > o->max_words) return "gopher_too_many_words";
+    if (spaced && m->mean_word_len < o->min_mean_word_len) return "gopher_short_words";
+    if (spaced && m->mean_word_len > o->max_mean_word_len) return "gopher_long_words";
+    if (m->symbol_ratio > o->max_symbol_ratio) return "gopher_symbol_ratio";
+    if (m->bullet_lines > o->max_bullet_lines) return "gopher_bullet_lines";
+    if (m->ellipsis_lines > o->max_ellipsis_lines) return "gopher_ellipsis_lines";
+    if (m->alpha_words < o->min_alpha_words) return "gopher_non_alpha_words";
+    if (english && m->stop_words < o->min_stop_words) return "gopher_stop_words";
+    return NULL;
+}
+
+static inline int contains_ci_(const char *s, size_t n, const char *needle) {
+    size_t k = strlen(needle);
+    for (size_t i = 0; i + k <= n; i++) {
+        if ((s[i] | 32) == needle[0] && strncasecmp(s + i, needle, k) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+// C4: rewrites `text` in place without the dropped lines (returns the new length in *n);
+// returns the failed page-level rule or NULL.
+static inline const char *c4_filter(QualityScratch *q, char *text, size_t *n, const QualityOptions *o,
+                                    QualityMeasures *m) {
+    static const char *const policy[] = {"terms of use", "privacy policy", "cookie policy", "uses cookies",
+                                         "use of cookies", "use cookies"};
+    if (contains_ci_(text, *n, "lorem ipsum")) {
+        return "c4_lorem_ipsum";
+    }
+    if (o->c4_curly && memchr(text, '{', *n)) {
+        return "c4_curly_bracket";
+    }
+    Buf *out = &q->tmp;
+    buf_clear(out);
+    size_t pos = 0, removed = 0, sentences = 0;
+    Span_ l;
+    Words *w = &q->w;
+    while (next_line_(text, *n, &pos, &l)) {
+        if (span_blank_(l)) {
+            continue;
+        }
+        int drop = contains_ci_(l.s, l.n, "javascript");
+        for (size_t k = 0; !drop && k < sizeof(policy) / sizeof(policy[0]); k++) {
+            drop = contains_ci_(l.s, l.n, policy[k]);
+        }
+        if (!drop) {
+            words_split(l.s, l.n, w);
+            drop = (int)w->n < o->c4_min_line_words;
+            for (size_t i = 0; !drop && i < w->n; i++) {
+                drop = (int)utf8_chars(l.s + w->off[i], w->len[i]) > o->c4_max_word_len;
+            }
+        }
+        if (!drop && o->c4_terminal_punct) {
+            drop = !ends_terminal_(l.s, l.n) || ends_ellipsis_(l.s, l.n);
+        }
+        if (drop) {
+            removed++;
+            continue;
+        }
+        if (out->len) {
+            buf_putc(out, '\n');
+        }
+        // copy without citation marks: [12], [edit], [citation needed]
+        for (size_t i = 0; i < l.n; i++) {
+            if (l.s[i] == '[') {
+                size_t j = i + 1;
+                while (j < l.n && l.s[j] >= '0' && l.s[j] <= '9') {
+                    j++;
+                }
+                if (j < l.n && l.s[j] == ']' && j > i + 1) {
+                    i = j;
+                    continue;
+                }
+                if (l.n - i >= 6 && strncasecmp(l.s + i, "[edit]", 6) == 0) {
+                    i += 5;
+                    continue;
+                }
+                if (l.n - i >= 17 && strncasecmp(l.s + i, "[citation needed]", 17) == 0) {
+                    i += 16;
+                    continue;
+                }
+            }
+            buf_putc(out, l.s[i]);
+        }
+        // sentences: terminal marks followed by a space or the line end
+        for (size_t i = 0; i < l.n; i++) {
+            char c = l.s[i];
+            if ((c == '.' || c == '!' || c == '?') && (i + 1 == l.n || l.s[i + 1] == ' ' || l.s[i + 1] == '"')) {
+                sentences++;
+            } else if ((unsigned char)c == 0xE3 && i + 2 < l.n && memcmp(l.s + i, "\xE3\x80\x82", 3) == 0) {
+                sentences++;
+            } else if ((unsigned char)c == 0xEF && i + 2 < l.n &&
+                       (memcmp(l.s + i, "\xEF\xBC\x81", 3) == 0 || memcmp(l.s + i, "\xEF\xBC\x9F", 3) == 0)) {
+                sentences++;
+            }
+        }
+    }
+    memcpy(text, out->data ? out->data : "", out->len);
+    *n = out->len;
+    text[*n] = '\0';
+    m->c4_lines_removed = (long)removed;
+    m->c4_sentences = (long)sentences;
+    if (*n == 0) {
+        return "c4_no_lines_left";
+    }
+    if ((long)sentences < o->c4_min_sentences) {
+        return "c4_too_few_sentences";
+    }
+    return NULL;
+}
+
+// FineWeb's own rules; returns the failed rule or NULL.
+static inline const char *fineweb_quality(QualityScratch *q, const char *text, size_t n, const QualityOptions *o,
+                                          QualityMeasures *m) {
+    size_t lines = 0, punct = 0, shorts = 0, newlines = 0, pos = 0;
+    Span_ l;
+    while (next_line_(text, n, &pos, &l)) {
+        if (span_blank_(l)) {
+            continue;
+        }
+        lines++;
+        punct += ends_terminal_(l.s, l.n);
+        shorts += (long)utf8_chars(l.s, l.n) <= o->fw_short_line_len;
+    }
+    for (size_t i = 0; i < n; i++) {
+        newlines += text[i] == '\n';
+    }
+    double frac, char_frac;
+    size_t dup_chars = 0;
+    dup_fracs_(q, text, n, 0, &frac, &char_frac, &dup_chars);
+    words_split(text, n, &q->w);
+    m->fw_line_punct = lines ? (double)punct / (double)lines : 0.0;
+    m->fw_short_lines = lines ? (double)shorts / (double)lines : 0.0;
+    m->fw_dup_line_chars = n ? (double)dup_chars / (double)n : 0.0;
+    m->fw_newline_per_word = q->w.n ? (double)newlines / (double)q->w.n : 0.0;
+    if (lines == 0) return "fineweb_empty";
+    if (m->fw_line_punct < o->fw_min_line_punct) return "fineweb_line_punct";
+    if (m->fw_short_lines > o->fw_max_short_lines) return "fineweb_short_lines";
+    if (m->fw_dup_line_chars > o->fw_max_dup_line_chars) return "fineweb_dup_line_chars";
+    if (m->fw_newline_per_word > o->fw_max_newline_per_word) return "fineweb_newline_per_word";
+    return NULL;
+}
+
+#endif

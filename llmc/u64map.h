@@ -1,0 +1,112 @@
+/*
+ * u64map.h: an open-addressing hash map from 64-bit keys to 32-bit counts (linear probing,
+ * power-of-two capacity, grows at 1/2 load). Keys are hashes already, so they are used as they
+ * are; key 0 marks an empty slot, so a key of 0 is stored as 1.
+ *
+ *   U64Map m = {0};  uint32_t c = u64map_add(&m, key);   // count after adding (1: first time)
+ *   u64map_get(&m, key);  u64map_clear(&m);  u64map_free(&m);
+ */
+#ifndef LLMC_U64MAP_H
+#define LLMC_U64MAP_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "utils.h"
+
+typedef struct {
+    uint64_t *keys;
+    uint32_t *counts;
+    size_t cap, n;
+} U64Map;
+
+static inline size_t u64map_slot_(const U64Map *m, uint64_t key) {
+    size_t mask = m->cap - 1;
+    size_t i = (size_t)(key ^ (key >> 29)) & mask;
+    while (m->keys[i] != 0 && m->keys[i] != key) {
+        i = (i + 1) & mask;
+    }
+    return i;
+}
+
+static inline void u64map_grow_(U64Map *m) {
+    size_t old_cap = m->cap;
+    uint64_t *old_keys = m->keys;
+    uint32_t *old_counts = m->counts;
+    m->cap = old_cap ? old_cap * 2 : 1024;
+    m->keys = (uint64_t *)calloc_check(m->cap, sizeof(uint64_t));
+    m->counts = (uint32_t *)calloc_check(m->cap, sizeof(uint32_t));
+    for (size_t i = 0; i < old_cap; i++) {
+        if (old_keys[i]) {
+            size_t j = u64map_slot_(m, old_keys[i]);
+            m->keys[j] = old_keys[i];
+            m->counts[j] = old_counts[i];
+        }
+    }
+    free(old_keys);
+    free(old_counts);
+}
+
+static inline uint32_t u64map_add(U64Map *m, uint64_t key) {
+    key = key ? key : 1;
+    if ((m->n + 1) * 2 > m->cap) {
+        u64map_grow_(m);
+    }
+    size_t i = u64map_slot_(m, key);
+    if (m->keys[i] == 0) {
+        m->keys[i] = key;
+        m->n++;
+    }
+    return ++m->counts[i];
+}
+
+static inline uint32_t u64map_get(const U64Map *m, uint64_t key) {
+    key = key ? key : 1;
+    if (m->cap == 0) {
+        return 0;
+    }
+    size_t i = u64map_slot_(m, key);
+    return m->keys[i] ? m->counts[i] : 0;
+}
+
+static inline void u64map_clear(U64Map *m) {
+    if (m->n) {
+        memset(m->keys, 0, m->cap * sizeof(uint64_t));
+        memset(m->counts, 0, m->cap * sizeof(uint32_t));
+        m->n = 0;
+    }
+}
+
+static inline void u64map_free(U64Map *m) {
+    free(m->keys);
+    free(m->counts);
+    memset(m, 0, sizeof(*m));
+}
+
+static inline size_t u64map_bytes(const U64Map *m) { return m->cap * (sizeof(uint64_t) + sizeof(uint32_t)); }
+
+// 64-bit hash of bytes (FNV-1a folded through a murmur finalizer): fast, well mixed.
+static inline uint64_t hash_bytes(const void *p, size_t n, uint64_t seed) {
+    const unsigned char *s = (const unsigned char *)p;
+    uint64_t h = 0xcbf29ce484222325ULL ^ seed;
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ s[i]) * 0x100000001b3ULL;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static inline uint64_t hash_mix(uint64_t a, uint64_t b) {
+    uint64_t h = a ^ (b + 0x9e3779b97f4a7c15ULL + (a << 6) + (a >> 2));
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h;
+}
+
+#endif

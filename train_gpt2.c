@@ -407,11 +407,17 @@ void residual_backward(float *dinp1, float *dinp2, const float *dout, size_t n) 
 
 // Cross-entropy of each row of logits (N,Vp) against its target, over the first V columns
 // (the padding columns are not part of the vocabulary): losses[i] = lse[i] - logits[i,target].
+// A target of -1 is ignored (a masked position, as PyTorch's ignore_index): loss and lse 0.
 // The max and the sum of exps run in LANES partial results (vectorized).
 void classifier_forward(float *losses, float *lse, const float *logits, const int *targets, int N, int V, int Vp) {
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         const float *row = logits + (size_t)i * Vp;
+        if (targets[i] < 0) {
+            losses[i] = 0.0f;
+            lse[i] = 0.0f;
+            continue;
+        }
         float m[LANES], s[LANES];
         for (int j = 0; j < LANES; j++) {
             m[j] = -INFINITY;
@@ -435,12 +441,17 @@ void classifier_forward(float *losses, float *lse, const float *logits, const in
     }
 }
 
-// Overwrites logits (N,Vp) with dloss * (softmax - onehot(target)); padding columns get 0.
-// dloss is d(mean loss)/d(loss of one row): 1 / (N * grad_accum_steps).
+// Overwrites logits (N,Vp) with dloss * (softmax - onehot(target)); padding columns get 0, and
+// so does every column of an ignored row (target -1).
+// dloss is d(mean loss)/d(loss of one row): 1 / (counted targets * grad_accum_steps).
 void classifier_backward(float *logits, const float *lse, const int *targets, float dloss, int N, int V, int Vp) {
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         float *row = logits + (size_t)i * Vp;
+        if (targets[i] < 0) {
+            for (int v = 0; v < Vp; v++) row[v] = 0.0f;
+            continue;
+        }
         float row_lse = lse[i];
         for (int v = 0; v < V; v++) row[v] = exp_vec(row[v] - row_lse) * dloss;
         row[targets[i]] -= dloss;
@@ -521,7 +532,8 @@ typedef struct {
     ActivationGrads dacts;
     float *proj_out;   // (B,T,C) output of a residual projection before it is added
     float *scratch;    // per thread: attention blocks (attention_scratch_floats) or LayerNorm partials
-    float mean_loss;   // of the last forward with targets
+    float mean_loss;   // of the last forward with targets: mean over the counted (>= 0) targets
+    int num_counted;   // targets of the last forward that were not -1 (ignored)
     float last_grad_norm;
 } GPT2;
 
@@ -595,6 +607,43 @@ void gpt2_build_from_random(GPT2 *model, const GPT2Config *config, uint64_t seed
     }
 }
 
+// Grows the vocabulary from V to new_V <= Vp (for the chat special tokens, llmc/chat.h), in the
+// padded rows wte already has. New row r = mean of the V old rows + 0.02 * z, where z is a
+// deterministic standard-normal-ish value (sum of 12 uniforms from splitmix64 seeded 20251203,
+// minus 6) drawn row by row, column by column; the mean is summed in double in row order. So the
+// new tokens start near the average token, distinct from each other; train_gpt2.py --chat_vocab
+// computes the same bits (doc/chat.md).
+void gpt2_extend_vocab(GPT2 *model, int new_V) {
+    GPT2Config *c = &model->config;
+    if (new_V == c->vocab_size) return;
+    if (new_V < c->vocab_size || new_V > c->padded_vocab_size) {
+        die("cannot grow the vocabulary from %d to %d (must be in [%d, Vp = %d])", c->vocab_size, new_V, c->vocab_size,
+            c->padded_vocab_size);
+    }
+    int C = c->channels, V = c->vocab_size;
+    float *wte = model->params + model->param_offsets[PARAM_WTE];
+    double *mean = (double *)calloc_check((size_t)C, sizeof(double));
+    for (int v = 0; v < V; v++) {
+        for (int j = 0; j < C; j++) mean[j] += wte[(size_t)v * C + j];
+    }
+    uint64_t state = 20251203;
+    for (int v = V; v < new_V; v++) {
+        for (int j = 0; j < C; j++) {
+            double z = -6.0;
+            for (int k = 0; k < 12; k++) {
+                uint64_t x = (state += 0x9E3779B97F4A7C15ULL);
+                x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+                x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+                x ^= x >> 31;
+                z += (double)(x >> 11) * (1.0 / 9007199254740992.0);
+            }
+            wte[(size_t)v * C + j] = (float)(mean[j] / V + 0.02 * z);
+        }
+    }
+    free(mean);
+    c->vocab_size = new_V;
+}
+
 // Allocates activations for batches up to B x T (once; the training step never allocates).
 void gpt2_alloc_activations(GPT2 *model, int B, int T) {
     const GPT2Config *c = &model->config;
@@ -644,7 +693,8 @@ void gpt2_alloc_activations(GPT2 *model, int B, int T) {
 }
 
 // Forward pass on inputs (B,T). With targets (B,T), also the per-token losses and their mean
-// (model->mean_loss); without, only the logits (mean_loss = -1).
+// over the targets that count (model->mean_loss; a target of -1 is ignored, and a batch with
+// none counted has mean loss 0); without, only the logits (mean_loss = -1).
 void gpt2_forward(GPT2 *model, const int *inputs, const int *targets, int B, int T) {
     const GPT2Config *c = &model->config;
     if (B * T > model->max_B * model->max_T || T > model->max_T) {
@@ -655,7 +705,7 @@ void gpt2_forward(GPT2 *model, const int *inputs, const int *targets, int B, int
     size_t NC = (size_t)N * C;
     for (int i = 0; i < N; i++) {
         if (inputs[i] < 0 || inputs[i] >= V) die("input token %d at position %d is outside the vocabulary [0, %d)", inputs[i], i, V);
-        if (targets && (targets[i] < 0 || targets[i] >= V)) die("target token %d at position %d is outside the vocabulary [0, %d)", targets[i], i, V);
+        if (targets && (targets[i] < -1 || targets[i] >= V)) die("target token %d at position %d is outside the vocabulary [0, %d) (or -1: ignored)", targets[i], i, V);
     }
     Activations *a = &model->acts;
     float *P = model->params;
@@ -686,8 +736,13 @@ void gpt2_forward(GPT2 *model, const int *inputs, const int *targets, int B, int
     if (targets != NULL) {
         classifier_forward(a->losses, a->lse, a->logits, targets, N, V, Vp);
         double sum = 0.0;
-        for (int i = 0; i < N; i++) sum += a->losses[i];
-        model->mean_loss = (float)(sum / N);
+        int counted = 0;
+        for (int i = 0; i < N; i++) {
+            sum += a->losses[i];
+            counted += targets[i] >= 0;
+        }
+        model->num_counted = counted;
+        model->mean_loss = counted > 0 ? (float)(sum / counted) : 0.0f;
     }
 }
 
@@ -696,7 +751,10 @@ void gpt2_zero_grad(GPT2 *model) {
 }
 
 // Backward pass of the last gpt2_forward (which must have had targets), accumulating into
-// model->grads. dloss = 1 / (B*T*grad_accum_steps) makes the grads those of the step's mean loss.
+// model->grads. dloss = 1 / (B*T*grad_accum_steps) makes the grads those of the step's mean loss;
+// with ignored targets (-1) each row's share is rescaled by B*T / counted, so the grads are those
+// of the mean over counted targets (each micro-batch's mean weighs 1/grad_accum_steps, as
+// train_gpt2.py's loss / grad_accum does).
 void gpt2_backward(GPT2 *model, const int *inputs, const int *targets, int B, int T, float dloss) {
     const GPT2Config *c = &model->config;
     int L = c->num_layers, C = c->channels, NH = c->num_heads, V = c->vocab_size, Vp = c->padded_vocab_size;
@@ -706,6 +764,7 @@ void gpt2_backward(GPT2 *model, const int *inputs, const int *targets, int B, in
     ActivationGrads *d = &model->dacts;
     float *P = model->params, *G = model->grads;
 
+    if (model->num_counted < N) dloss = model->num_counted > 0 ? (float)((double)dloss * N / model->num_counted) : 0.0f;
     classifier_backward(a->logits, a->lse, targets, dloss, N, V, Vp);  // logits now hold dlogits
     memset(d->dln, 0, NC * sizeof(float));
     matmul_backward(d->dln, G + model->param_offsets[PARAM_WTE], NULL, a->logits, a->lnf, P + model->param_offsets[PARAM_WTE], N, C, Vp);
@@ -886,6 +945,7 @@ int main(int argc, char **argv) {
     } else {
         gpt2_build_from_checkpoint(&model, o.load_filename);
     }
+    if (o.chat_vocab > 0) gpt2_extend_vocab(&model, o.chat_vocab);  // chat fine-tuning: rows for the special tokens
     const GPT2Config *c = &model.config;
     int B = o.B, T = o.T;
     if (T > c->max_seq_len) die("flag -t: %d exceeds the model's max_seq_len %d", T, c->max_seq_len);

@@ -607,41 +607,9 @@ void gpt2_build_from_random(GPT2 *model, const GPT2Config *config, uint64_t seed
     }
 }
 
-// Grows the vocabulary from V to new_V <= Vp (for the chat special tokens, llmc/chat.h), in the
-// padded rows wte already has. New row r = mean of the V old rows + 0.02 * z, where z is a
-// deterministic standard-normal-ish value (sum of 12 uniforms from splitmix64 seeded 20251203,
-// minus 6) drawn row by row, column by column; the mean is summed in double in row order. So the
-// new tokens start near the average token, distinct from each other; train_gpt2.py --chat_vocab
-// computes the same bits (doc/chat.md).
+// Grows the vocabulary to new_V for the chat special tokens (llmc/gpt2.h: gpt2_grow_vocab).
 void gpt2_extend_vocab(GPT2 *model, int new_V) {
-    GPT2Config *c = &model->config;
-    if (new_V == c->vocab_size) return;
-    if (new_V < c->vocab_size || new_V > c->padded_vocab_size) {
-        die("cannot grow the vocabulary from %d to %d (must be in [%d, Vp = %d])", c->vocab_size, new_V, c->vocab_size,
-            c->padded_vocab_size);
-    }
-    int C = c->channels, V = c->vocab_size;
-    float *wte = model->params + model->param_offsets[PARAM_WTE];
-    double *mean = (double *)calloc_check((size_t)C, sizeof(double));
-    for (int v = 0; v < V; v++) {
-        for (int j = 0; j < C; j++) mean[j] += wte[(size_t)v * C + j];
-    }
-    uint64_t state = 20251203;
-    for (int v = V; v < new_V; v++) {
-        for (int j = 0; j < C; j++) {
-            double z = -6.0;
-            for (int k = 0; k < 12; k++) {
-                uint64_t x = (state += 0x9E3779B97F4A7C15ULL);
-                x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-                x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-                x ^= x >> 31;
-                z += (double)(x >> 11) * (1.0 / 9007199254740992.0);
-            }
-            wte[(size_t)v * C + j] = (float)(mean[j] / V + 0.02 * z);
-        }
-    }
-    free(mean);
-    c->vocab_size = new_V;
+    gpt2_grow_vocab(&model->config, model->params + model->param_offsets[PARAM_WTE], new_V);
 }
 
 // Allocates activations for batches up to B x T (once; the training step never allocates).
@@ -873,6 +841,7 @@ void gpt2_free(GPT2 *model) {
 #include "llmc/tokenizer.h"
 #include "llmc/train_options.h"
 #include "llmc/train_state.h"
+#include "llmc/generate.h"
 
 static double now_seconds(void) {
     struct timespec ts;
@@ -908,30 +877,32 @@ static float evaluate_hellaswag(GPT2 *model, EvalLoader *eval, int B, int T) {
     return total > 0 ? (float)correct / (float)total : 0.0f;
 }
 
-// Prints gen_T sampled tokens continuing an end-of-text token, decoded when a tokenizer is loaded.
+// Streams one sampled token (llmc/generate.h callback): its bytes, or its id without a tokenizer.
+static void print_sample_token(void *tok, int seq, int token) {
+    (void)seq;
+    size_t nbytes = 0;
+    const unsigned char *bytes = tok ? tokenizer_decode((const Tokenizer *)tok, (uint32_t)token, &nbytes) : NULL;
+    if (bytes) fwrite(bytes, 1, nbytes, stdout);
+    else printf("%d ", token);
+    fflush(stdout);
+}
+
+// Prints up to gen_T sampled tokens continuing an end-of-text token (at most the context),
+// decoded when a tokenizer is loaded; KV-cache generation as in chat (llmc/generate.h).
 static void print_sample(GPT2 *model, const Tokenizer *tok, int have_tok, const TrainOptions *o, int *gen, float *scratch,
                          uint64_t *rng) {
-    int T = model->max_T, V = model->config.vocab_size, Vp = model->config.padded_vocab_size;
+    (void)scratch;
+    int V = model->config.vocab_size, maxT = model->config.max_seq_len;
     int eot = have_tok ? (int)tok->eot_token : V - 1;
-    gen[0] = eot < V ? eot : 0;
-    int len = 1;
+    int prompt = eot < V ? eot : 0, prompt_len = 1, len = 0, done = 0;
+    const int *prompts[1] = {&prompt};
+    GenSettings g = {o->temperature, o->top_k, o->top_p, o->gen_T < maxT ? o->gen_T : maxT - 1, NULL, 0};
+    KVCache kv;
+    kv_init(&kv, model, 1, g.max_new + 1);
     printf("generating:\n---\n");
-    for (int i = 0; i < o->gen_T; i++) {
-        int start = len > T ? len - T : 0;  // slide a T-token window once past the context
-        int n = len - start;
-        gpt2_forward(model, gen + start, NULL, 1, n);
-        int next = sample_token(model->acts.logits + (size_t)(n - 1) * Vp, V, o->temperature, o->top_k, rng, scratch);
-        gen[len++] = next;
-        if (have_tok) {
-            size_t nbytes = 0;
-            const unsigned char *bytes = tokenizer_decode(tok, (uint32_t)next, &nbytes);
-            fwrite(bytes, 1, nbytes, stdout);
-        } else {
-            printf("%d ", next);
-        }
-        fflush(stdout);
-    }
+    generate(model, &kv, prompts, &prompt_len, 1, &g, rng, &gen, &len, &done, print_sample_token, have_tok ? (void *)tok : NULL);
     printf("\n---\n");
+    kv_free(&kv);
 }
 
 int main(int argc, char **argv) {

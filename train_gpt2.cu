@@ -211,6 +211,7 @@ typedef struct {
     int *staging;              // (2,B,T) pinned: the batch on its way to the device
     cudaEvent_t staging_free;  // recorded after the copy out of staging
     float *losses_host;        // (B,T) pinned, for evaluation
+    int num_counted;           // targets of the last gpt2_set_batch that are not -1 (ignored)
     CudaContext *ctx;
 } GPT2;
 
@@ -330,8 +331,10 @@ static float *gpt2_random_params(const GPT2Config *c, uint64_t seed) {
     return host;
 }
 
-// Builds the model from a checkpoint path or a descriptor ("d12", "L3:C48:H3:V97:T64", ...).
-static void gpt2_build(GPT2 *model, CudaContext *ctx, const char *load, uint64_t seed, int use_master_weights) {
+// Builds the model from a checkpoint path or a descriptor ("d12", "L3:C48:H3:V97:T64", ...);
+// chat_vocab > 0 grows the vocabulary to it first (llmc/gpt2.h gpt2_grow_vocab, as the CPU).
+static void gpt2_build_vocab(GPT2 *model, CudaContext *ctx, const char *load, uint64_t seed, int use_master_weights,
+                             int chat_vocab) {
     memset(model, 0, sizeof(*model));
     float *host;
     if (gpt2_config_from_descriptor(&model->config, load)) {
@@ -339,9 +342,18 @@ static void gpt2_build(GPT2 *model, CudaContext *ctx, const char *load, uint64_t
     } else {
         host = gpt2_read_checkpoint(model, load);
     }
+    if (chat_vocab > 0) {
+        size_t offsets[NUM_PARAMETER_TENSORS];
+        gpt2_param_offsets(&model->config, offsets);
+        gpt2_grow_vocab(&model->config, host + offsets[PARAM_WTE], chat_vocab);
+    }
     gpt2_init_common(model, ctx);
     gpt2_upload_params(model, host, use_master_weights);
     free(host);
+}
+
+static void gpt2_build(GPT2 *model, CudaContext *ctx, const char *load, uint64_t seed, int use_master_weights) {
+    gpt2_build_vocab(model, ctx, load, seed, use_master_weights, 0);
 }
 
 // Kernel workspace needed for batches up to B x T (every kernel runs on one stream, so one
@@ -506,7 +518,12 @@ static void gpt2_set_batch(GPT2 *model, const int *inputs, const int *targets, i
     size_t BT = (size_t)B * T;
     for (size_t i = 0; i < BT; i++) {
         if (inputs[i] < 0 || inputs[i] >= V) die("input token %d at position %zu is outside the vocabulary [0, %d)", inputs[i], i, V);
-        if (targets && (targets[i] < 0 || targets[i] >= V)) die("target token %d at position %zu is outside the vocabulary [0, %d)", targets[i], i, V);
+        if (targets && (targets[i] < -1 || targets[i] >= V)) die("target token %d at position %zu is outside the vocabulary [0, %d) (or -1: ignored)", targets[i], i, V);
+    }
+    if (targets) {  // targets of -1 are ignored (loss masks): the mean runs over the others
+        int counted = 0;
+        for (size_t i = 0; i < BT; i++) counted += targets[i] >= 0;
+        model->num_counted = counted;
     }
     cudaStream_t stream = model->ctx->stream;
     cudaCheck(cudaEventSynchronize(model->staging_free));
@@ -527,7 +544,9 @@ typedef enum {
 } ForwardMode;
 
 // Forward pass on the batch of the last gpt2_set_batch. dloss (FORWARD_TRAIN only) is the
-// gradient of the step's loss with respect to each token's loss: 1 / (B*T*grad_accum_steps).
+// gradient of the step's loss with respect to each token's loss: 1 / (B*T*grad_accum_steps);
+// with ignored targets (-1) it is rescaled by B*T / counted, so each micro-batch contributes the
+// mean over its counted targets (as train_gpt2.c and train_gpt2.py).
 static void gpt2_forward(GPT2 *model, int B, int T, ForwardMode mode, float dloss) {
     const GPT2Config *c = &model->config;
     const CudaContext *ctx = model->ctx;
@@ -564,6 +583,7 @@ static void gpt2_forward(GPT2 *model, int B, int T, ForwardMode mode, float dlos
     }
     matmul_forward(ctx, a->logits, a->lnf, P + model->param_offsets[PARAM_WTE], NULL, N, C, Vp, NULL); // tied head
     if (mode != FORWARD_LOGITS) {
+        if (model->num_counted < N) dloss = model->num_counted > 0 ? (float)((double)dloss * N / model->num_counted) : 0.0f;
         fused_classifier(a->logits, a->losses, a->targets, dloss, N, V, Vp, mode == FORWARD_TRAIN, stream);
     }
 }
@@ -671,15 +691,15 @@ static float gpt2_grad_norm(GPT2 *model) {
     return sqrtf(norm_sq);
 }
 
-// Mean of the per-token losses of the last forward with targets (synchronises). Summed on the
-// host in a fixed order, in double.
+// Mean of the per-token losses of the last forward with targets over the counted (not -1)
+// targets, 0 if none (synchronises). Summed on the host in a fixed order, in double.
 static float gpt2_mean_loss(GPT2 *model, int B, int T) {
     size_t BT = (size_t)B * T;
     cudaCheck(cudaMemcpyAsync(model->losses_host, model->acts.losses, BT * sizeof(float), cudaMemcpyDeviceToHost, model->ctx->stream));
     cudaCheck(cudaStreamSynchronize(model->ctx->stream));
     double sum = 0.0;
     for (size_t i = 0; i < BT; i++) sum += model->losses_host[i];
-    return (float)(sum / (double)BT);
+    return model->num_counted > 0 ? (float)(sum / (double)model->num_counted) : 0.0f;
 }
 
 // Copies n device floatX values to host fp32, after the work queued on `stream`.
@@ -1011,7 +1031,7 @@ int main(int argc, char **argv) {
     cudaStream_t stream = ctx.stream;
 
     GPT2 model;
-    gpt2_build(&model, &ctx, o.load_filename, (uint64_t)o.seed, o.use_master_weights);
+    gpt2_build_vocab(&model, &ctx, o.load_filename, (uint64_t)o.seed, o.use_master_weights, o.chat_vocab);
     const GPT2Config *c = &model.config;
     int B = o.B, T = o.T, P = procs.num_processes;
     if (T > c->max_seq_len) die("flag -t: %d exceeds the model's max_seq_len %d", T, c->max_seq_len);

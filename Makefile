@@ -45,3 +45,17 @@ test: all
 clean:
 	rm -f $(CPU_TARGETS)
 	rm -rf build
+
+# ---- chat: generation with a KV cache, chat fine-tuning tests (doc/chat.md) -----------------
+chat: chat.c train_gpt2.c $(HEADERS)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+
+build/chat_kv_test: dev/test/chat_kv_test.c train_gpt2.c $(HEADERS)
+	@mkdir -p build
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+
+all: chat
+.PHONY: test-chat
+test-chat: chat build/chat_kv_test tokenize gpt2_tokenizer.bin train_gpt2
+	bash dev/test/t_chat.sh
+# ---- end of chat targets ----------------------------------------------------------------------

@@ -717,7 +717,7 @@ static void decode_one(const Tokenizer *t, uint32_t id, Bytes *o, const char *na
     size_t len;
     const unsigned char *p = tokenizer_decode(t, id, &len);
     if (p == NULL) {
-        die("%s: token id %u is outside the vocabulary (0..%u)", name, id, t->vocab_size - 1);
+        die("%s: token id %u is outside the vocabulary (0..%u)", name, id, t->vocab_size + t->n_special - 1);
     }
     bytes_append(o, p, len);
 }
@@ -770,9 +770,9 @@ static int cmd_decode(const Options *opt, const char **files, int n_files) {
                 }
                 die("%s: expected a token id, got '%.*s'", name, (int)(end - start), s + start);
             }
-            if (v >= t.vocab_size) {
+            if (v >= t.vocab_size + t.n_special) {
                 die("%s: token id %.*s is outside the vocabulary (0..%u)", name,
-                    (int)(i - start), s + start, t.vocab_size - 1);
+                    (int)(i - start), s + start, t.vocab_size + t.n_special - 1);
             }
             decode_one(&t, (uint32_t)v, &o, name);
             if (o.len > (1 << 20)) {

@@ -52,7 +52,7 @@ ifeq ($(SAN),1)
 endif
 
 HEADERS = $(wildcard llmc/*.h)
-PROGRAMS = train_gpt2 test_gpt2 tokenize
+PROGRAMS = train_gpt2 test_gpt2 tokenize chat
 
 .PHONY: all test test-cpu clean gpu gpu-werror gpu-clean cuda-bench fuzz fuzzers fuzz-replay \
         bench-matmul bench-tokenizer vocab tinyshakespeare hellaswag test-tokenizer unicode-tables
@@ -74,7 +74,7 @@ test_gpt2: train_gpt2.c
 # ---- test programs (build/test/) ------------------------------------------------------------------
 # -Werror: the tests hold the headers to no warnings
 TEST_CFLAGS = $(CFLAGS) -Werror -Wno-unused-function
-TEST_PROGRAMS = dataloader_test tok_api_test tok_classes \
+TEST_PROGRAMS = dataloader_test tok_api_test tok_classes chat_kv_test \
                 cpu_matmul_test_native cpu_matmul_test_avx2 cpu_matmul_test_portable
 TEST_BINS = $(addprefix build/test/,$(TEST_PROGRAMS))
 
@@ -291,3 +291,8 @@ webclean: webclean.c build/cld2_shim.o $(WEBCLEAN_HEADERS)
 .PHONY: webclean-clean
 webclean-clean:
 	rm -f webclean build/cld2_shim.o
+
+# ---- chat: generation with a KV cache (doc/chat.md) ----------------------------------------------
+# chat is in PROGRAMS; it and its KV-cache test include train_gpt2.c's layers
+chat: train_gpt2.c
+build/test/chat_kv_test: train_gpt2.c

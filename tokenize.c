@@ -6,6 +6,7 @@
  *   tokenize show [FILE]        the text cut into tokens, each with its id
  *   tokenize shards FILE...     llm.c token shards from text or JSON-lines files
  *   tokenize info FILE...       check a tokenizer, shard or eval file and describe it
+ *   tokenize chat FILE...       JSON-lines conversations to masked shards (llmc/chat.h)
  *
  * Options come from one table (OPTIONS below) that also prints --help. Every user error is one
  * line on stderr and exit status 1.
@@ -22,10 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "llmc/chat.h"
+#include "llmc/shard.h"
 #include "llmc/tokenizer.h"
 #include "llmc/utils.h"
 
-#define SHARD_MAGIC 20240520
 #define EVAL_MAGIC 20240522
 
 // ----------------------------------------------------------------------------
@@ -49,6 +51,7 @@ typedef struct {
     long long threads;
     int quiet;
     long long vocab_size;
+    long long max_tokens;
     int help;
 } Options;
 
@@ -66,10 +69,11 @@ typedef struct {
 
 #define OPT(field) offsetof(Options, field)
 static const OptSpec OPTIONS[] = {
-    {"--tokenizer", "PATH", "encode decode show shards info", OPT_STR, OPT(tokenizer),
-     "gpt2_tokenizer.bin", "tokenizer file (version 3 encodes; version 2 only decodes)"},
+    {"--tokenizer", "PATH", "encode decode show shards info chat", OPT_STR, OPT(tokenizer),
+     "gpt2_tokenizer.bin", "tokenizer file (with merges it encodes; llm.c's plain file only decodes)"},
     {"--special", NULL, "encode show shards", OPT_FLAG, OPT(special), NULL,
-     "treat \"<|endoftext|>\" in the text as the end-of-text token (else it is plain text)"},
+     "encode \"<|endoftext|>\" and the chat markers (\"<|user_start|>\", ...) in the text as their "
+     "special tokens (else they are plain text)"},
     {"--js-whitespace", NULL, "encode show shards", OPT_FLAG, OPT(js_whitespace), NULL,
      "use JavaScript's \\s (js-tiktoken: U+FEFF is space, U+0085 is not) instead of tiktoken's"},
     {"--jsonl", NULL, "encode", OPT_FLAG, OPT(jsonl), NULL,
@@ -79,7 +83,7 @@ static const OptSpec OPTIONS[] = {
     {"--shard", NULL, "decode", OPT_FLAG, OPT(shard), NULL, "FILE is a token shard (.bin)"},
     {"--color", "WHEN", "show", OPT_STR, OPT(color), "auto",
      "auto (ANSI colors on a terminal), always or never (plain [text]id brackets)"},
-    {"--out", "PREFIX", "shards", OPT_STR, OPT(out), NULL,
+    {"--out", "PREFIX", "shards chat", OPT_STR, OPT(out), NULL,
      "output prefix: PREFIX_val_000000.bin, PREFIX_train_000001.bin, ... (required)"},
     {"--format", "FMT", "shards", OPT_STR, OPT(format), "text", "input format: text or jsonl"},
     {"--doc", "UNIT", "shards", OPT_STR, OPT(doc), "file",
@@ -87,16 +91,18 @@ static const OptSpec OPTIONS[] = {
      "the end of each piece but a file's last: llm.c's TinyShakespeare recipe)"},
     {"--val-tokens", "N", "shards", OPT_INT, OPT(val_tokens), "0",
      "the first N tokens of the stream form the val split"},
-    {"--val-docs", "N", "shards", OPT_INT, OPT(val_docs), "0",
+    {"--val-docs", "N", "shards chat", OPT_INT, OPT(val_docs), "0",
      "the first N documents form the val split"},
     {"--shard-tokens", "N", "shards", OPT_INT, OPT(shard_tokens), "100000000",
      "tokens per shard file"},
     {"--single", NULL, "shards", OPT_FLAG, OPT(single), NULL,
      "one file per split, PREFIX_val.bin and PREFIX_train.bin, of any size"},
     {"--threads", "N", "shards", OPT_INT, OPT(threads), "all cores", "encoding threads"},
-    {"--quiet", NULL, "shards", OPT_FLAG, OPT(quiet), NULL, "no progress or summary"},
+    {"--quiet", NULL, "shards chat", OPT_FLAG, OPT(quiet), NULL, "no progress or summary"},
     {"--vocab-size", "N", "info", OPT_INT, OPT(vocab_size), "50257",
      "token ids must be below N in shards and eval files"},
+    {"--max-tokens", "N", "chat", OPT_INT, OPT(max_tokens), "1024",
+     "a conversation longer than N tokens keeps its first N (use the model's T+1)"},
     {"--help", NULL, "*", OPT_FLAG, OPT(help), NULL, "this help"},
 };
 #define N_OPTIONS (sizeof(OPTIONS) / sizeof(OPTIONS[0]))
@@ -107,6 +113,8 @@ static const char *COMMANDS[][2] = {
     {"show [FILE]", "print the text cut into tokens, each with its id"},
     {"shards FILE...", "write llm.c token shards (each document preceded by end-of-text); '-' is stdin"},
     {"info FILE...", "check a tokenizer, token shard or eval file and describe it"},
+    {"chat FILE...", "JSON-lines conversations {\"messages\": [{\"role\", \"content\"}]} to "
+                     "shards with a loss mask (PREFIX_val.bin, PREFIX_train.bin)"},
 };
 
 static int command_takes(const OptSpec *o, const char *cmd) {
@@ -693,26 +701,15 @@ static int cmd_encode(const Options *opt, const char **files, int n_files) {
     return 0;
 }
 
-// Reads a shard file fully after validating its header and size; returns its tokens.
-static uint16_t *read_shard(const char *path, uint32_t *n_tokens) {
-    FILE *fp = fopen_check(path, "rb");
-    long long size = file_size_check(fp, path);
-    int32_t h[LLMC_HEADER_INTS];
-    read_header_check(fp, h, path);
-    if (h[0] != SHARD_MAGIC) {
-        die("%s: not a token shard (magic %d, expected %d)", path, h[0], SHARD_MAGIC);
+// Reads a shard file fully after validating it (llmc/shard.h); returns its tokens and, for a
+// masked shard, its mask in *mask (else NULL) when mask is not NULL.
+static uint16_t *read_shard(const char *path, uint32_t *n_tokens, uint8_t **mask, int *version) {
+    ShardInfo info;
+    uint16_t *tok = shard_read_all(path, &info, mask);
+    *n_tokens = (uint32_t)info.num_tokens;
+    if (version != NULL) {
+        *version = info.version;
     }
-    if (h[1] != 1) {
-        die("%s: unsupported shard version %d (expected 1)", path, h[1]);
-    }
-    if (h[2] < 0 || size != 1024 + 2 * (long long)(uint32_t)h[2]) {
-        die("%s: header says %d tokens (%lld bytes) but the file has %lld bytes (truncated?)", path,
-            h[2], 1024 + 2 * (long long)h[2], size);
-    }
-    *n_tokens = (uint32_t)h[2];
-    uint16_t *tok = (uint16_t *)malloc_check((size_t)*n_tokens * 2);
-    fread_check(tok, 2, *n_tokens, fp, path);
-    fclose_check(fp, path);
     return tok;
 }
 
@@ -720,7 +717,7 @@ static void decode_one(const Tokenizer *t, uint32_t id, Bytes *o, const char *na
     size_t len;
     const unsigned char *p = tokenizer_decode(t, id, &len);
     if (p == NULL) {
-        die("%s: token id %u is outside the vocabulary (0..%u)", name, id, t->vocab_size - 1);
+        die("%s: token id %u is outside the vocabulary (0..%u)", name, id, t->vocab_size + t->n_special - 1);
     }
     bytes_append(o, p, len);
 }
@@ -738,7 +735,7 @@ static int cmd_decode(const Options *opt, const char **files, int n_files) {
             die("decode --shard needs a FILE");
         }
         uint32_t n;
-        uint16_t *tok = read_shard(path, &n);
+        uint16_t *tok = read_shard(path, &n, NULL, NULL);
         for (uint32_t i = 0; i < n; i++) {
             decode_one(&t, tok[i], &o, path);
             if (o.len > (1 << 20)) {
@@ -773,9 +770,9 @@ static int cmd_decode(const Options *opt, const char **files, int n_files) {
                 }
                 die("%s: expected a token id, got '%.*s'", name, (int)(end - start), s + start);
             }
-            if (v >= t.vocab_size) {
+            if (v >= t.vocab_size + t.n_special) {
                 die("%s: token id %.*s is outside the vocabulary (0..%u)", name,
-                    (int)(i - start), s + start, t.vocab_size - 1);
+                    (int)(i - start), s + start, t.vocab_size + t.n_special - 1);
             }
             decode_one(&t, (uint32_t)v, &o, name);
             if (o.len > (1 << 20)) {
@@ -1091,44 +1088,26 @@ typedef struct {
     uint64_t val_tokens, val_docs;
     int split; // 0 val, 1 train
     int index; // index of the next shard file
-    FILE *fp;
-    char path[4096], tmp[4104];
+    int open;  // file is open
+    ShardWriterFile file;
     uint64_t in_shard;
     uint64_t split_total[2];
     uint64_t docs;
     int files_written;
     int quiet;
-    uint16_t *buf;
-    size_t buf_len;
+    int masked; // write version 2 shards (tokens + loss mask)
 } ShardWriter;
 
-#define SHARD_BUF 65536
-
-static void shard_flush_buf(ShardWriter *w) {
-    if (w->buf_len) {
-        fwrite_check(w->buf, 2, w->buf_len, w->fp, w->tmp);
-        w->buf_len = 0;
-    }
-}
-
 static void shard_close(ShardWriter *w) {
-    if (w->fp == NULL) {
+    if (!w->open) {
         return;
     }
-    shard_flush_buf(w);
-    int32_t h[LLMC_HEADER_INTS];
-    memset(h, 0, sizeof(h));
-    h[0] = SHARD_MAGIC;
-    h[1] = 1;
-    h[2] = (int32_t)w->in_shard;
-    fseek_check(w->fp, 0, SEEK_SET, w->tmp);
-    fwrite_check(h, sizeof(int32_t), LLMC_HEADER_INTS, w->fp, w->tmp);
-    commit_file(w->fp, w->tmp, w->path);
-    w->fp = NULL;
+    shard_writer_close(&w->file);
+    w->open = 0;
     w->files_written++;
     if (!w->quiet) {
-        fprintf(stderr, "%swrote %s (%llu tokens)\n", isatty(2) ? "\r\x1b[K" : "", w->path,
-                (unsigned long long)w->in_shard);
+        fprintf(stderr, "%swrote %s (%llu tokens%s)\n", isatty(2) ? "\r\x1b[K" : "", w->file.path,
+                (unsigned long long)w->in_shard, w->masked ? " with loss mask" : "");
     }
 }
 
@@ -1153,17 +1132,15 @@ static void make_parent_dirs(const char *prefix) {
 
 static void shard_open(ShardWriter *w) {
     const char *name = w->split == 0 ? "val" : "train";
-    int n = w->single ? snprintf(w->path, sizeof(w->path), "%s_%s.bin", w->prefix, name)
-                      : snprintf(w->path, sizeof(w->path), "%s_%s_%06d.bin", w->prefix, name,
-                                 w->index);
-    if (n < 0 || (size_t)n >= sizeof(w->path)) {
+    char path[4096];
+    int n = w->single ? snprintf(path, sizeof(path), "%s_%s.bin", w->prefix, name)
+                      : snprintf(path, sizeof(path), "%s_%s_%06d.bin", w->prefix, name, w->index);
+    if (n < 0 || (size_t)n >= sizeof(path)) {
         die("--out: path too long");
     }
     w->index++;
-    tmp_path_for(w->tmp, sizeof(w->tmp), w->path);
-    w->fp = fopen_check(w->tmp, "wb");
-    static const int32_t zero[LLMC_HEADER_INTS] = {0};
-    fwrite_check(zero, sizeof(int32_t), LLMC_HEADER_INTS, w->fp, w->tmp);
+    shard_writer_open(&w->file, path, w->masked);
+    w->open = 1;
     w->in_shard = 0;
 }
 
@@ -1174,19 +1151,20 @@ static void shard_switch_to_train(ShardWriter *w) {
     }
 }
 
-static void shard_write(ShardWriter *w, const uint32_t *ids, size_t n) {
+// Appends n tokens (and, for masked shards, their mask bytes; NULL: all counted).
+static void shard_write(ShardWriter *w, const uint32_t *ids, const uint8_t *mask, size_t n) {
     size_t i = 0;
     while (i < n) {
         if (w->split == 0 && w->val_docs == 0 && w->split_total[0] >= w->val_tokens) {
             shard_switch_to_train(w);
         }
-        if (w->fp != NULL && w->in_shard >= w->shard_tokens) {
+        if (w->open && w->in_shard >= w->shard_tokens) {
             if (w->single) {
                 die("--single: split too large for one shard");
             }
             shard_close(w);
         }
-        if (w->fp == NULL) {
+        if (!w->open) {
             shard_open(w);
         }
         uint64_t room = w->shard_tokens - w->in_shard;
@@ -1195,15 +1173,7 @@ static void shard_write(ShardWriter *w, const uint32_t *ids, size_t n) {
             room = room < val_room ? room : val_room;
         }
         size_t take = (size_t)((uint64_t)(n - i) < room ? (uint64_t)(n - i) : room);
-        for (size_t k = 0; k < take; k++) {
-            if (ids[i + k] > 0xFFFF) {
-                die("token id %u does not fit a uint16 shard", ids[i + k]);
-            }
-            w->buf[w->buf_len++] = (uint16_t)ids[i + k];
-            if (w->buf_len == SHARD_BUF) {
-                shard_flush_buf(w);
-            }
-        }
+        shard_writer_append(&w->file, ids + i, mask ? mask + i : NULL, take);
         i += take;
         w->in_shard += take;
         w->split_total[w->split] += take;
@@ -1215,8 +1185,8 @@ static void shard_doc(ShardWriter *w, uint32_t eot, const uint32_t *ids, size_t 
         shard_switch_to_train(w);
     }
     w->docs++;
-    shard_write(w, &eot, 1);
-    shard_write(w, ids, n);
+    shard_write(w, &eot, NULL, 1);
+    shard_write(w, ids, NULL, n);
 }
 
 static int cmd_shards(const Options *opt, const char **files, int n_files) {
@@ -1271,7 +1241,6 @@ static int cmd_shards(const Options *opt, const char **files, int n_files) {
     w.val_docs = (uint64_t)opt->val_docs;
     w.split = (opt->val_tokens > 0 || opt->val_docs > 0) ? 0 : 1;
     w.quiet = opt->quiet;
-    w.buf = (uint16_t *)malloc_check(SHARD_BUF * sizeof(uint16_t));
     make_parent_dirs(opt->out);
 
     Reader r;
@@ -1348,7 +1317,6 @@ static int cmd_shards(const Options *opt, const char **files, int n_files) {
     free(batch.arena.data);
     free(r.whole.data);
     free(r.line.data);
-    free(w.buf);
     tokenizer_free(&t);
     return 0;
 }
@@ -1446,8 +1414,10 @@ static int cmd_info(const Options *opt, const char **files, int n_files) {
         } else if (h[0] == SHARD_MAGIC) {
             fclose_check(fp, path);
             uint32_t n;
-            uint16_t *tok = read_shard(path, &n);
-            size_t docs = 0;
+            uint8_t *mask = NULL;
+            int version;
+            uint16_t *tok = read_shard(path, &n, &mask, &version);
+            size_t docs = 0, counted = n;
             for (uint32_t i = 0; i < n; i++) {
                 if (tok[i] >= opt->vocab_size) {
                     die("%s: token %u at position %u is >= vocab size %lld", path, tok[i], i,
@@ -1455,8 +1425,16 @@ static int cmd_info(const Options *opt, const char **files, int n_files) {
                 }
                 docs += tok[i] == 50256;
             }
-            printf("%s: token shard v1, %u tokens, %zu end-of-text tokens\n", path, n, docs);
+            if (mask != NULL) {
+                counted = 0;
+                for (uint32_t i = 0; i < n; i++) counted += mask[i];
+                printf("%s: token shard v%d, %u tokens, %zu end-of-text tokens, %zu counted by the "
+                       "loss mask\n", path, version, n, docs, counted);
+            } else {
+                printf("%s: token shard v%d, %u tokens, %zu end-of-text tokens\n", path, version, n, docs);
+            }
             free(tok);
+            free(mask);
         } else if (h[0] == EVAL_MAGIC) {
             info_eval(path, fp, size, h, opt->vocab_size);
             fclose_check(fp, path);
@@ -1468,6 +1446,191 @@ static int cmd_info(const Options *opt, const char **files, int n_files) {
     return 0;
 }
 
+// ----------------------------------------------------------------------------
+// chat: conversations to masked shards
+
+// Parses one conversation {"messages": [{"role": R, "content": C}, ...], ...} (other keys are
+// skipped) and renders it (llmc/chat.h) into out. Returns NULL or a message.
+static const char *json_conversation(const char *line, size_t n, const ChatTokens *ct,
+                                     const Tokenizer *t, ChatBuf *out) {
+    Json j = {line, 0, n, NULL};
+    Bytes key = {0}, role = {0}, content = {0};
+    const char *err = NULL;
+    int found = 0;
+#define CONV_FAIL(msg) do { err = (msg); goto done; } while (0)
+#define CONV_EXPECT(c, msg) do { json_ws(&j); if (j.i >= j.n || j.s[j.i] != (c)) CONV_FAIL(msg); j.i++; } while (0)
+    CONV_EXPECT('{', "expected a JSON object");
+    json_ws(&j);
+    if (j.i < j.n && j.s[j.i] == '}') CONV_FAIL("the field \"messages\" is missing");
+    for (;;) {
+        json_ws(&j);
+        key.len = 0;
+        if (!json_string(&j, &key)) CONV_FAIL(j.err);
+        CONV_EXPECT(':', "expected ':'");
+        json_ws(&j);
+        if (key.len == 8 && memcmp(key.data, "messages", 8) == 0) {
+            if (found) CONV_FAIL("\"messages\" given twice");
+            found = 1;
+            chat_begin(out, ct);
+            CONV_EXPECT('[', "\"messages\" is not an array");
+            json_ws(&j);
+            int n_msgs = 0;
+            if (j.i < j.n && j.s[j.i] == ']') {
+                j.i++;
+            } else {
+                for (;;) {
+                    CONV_EXPECT('{', "a message is not an object");
+                    int have_role = 0, have_content = 0;
+                    role.len = 0;
+                    content.len = 0;
+                    for (;;) {
+                        json_ws(&j);
+                        key.len = 0;
+                        if (!json_string(&j, &key)) CONV_FAIL(j.err);
+                        CONV_EXPECT(':', "expected ':'");
+                        json_ws(&j);
+                        if (key.len == 4 && memcmp(key.data, "role", 4) == 0) {
+                            role.len = 0;
+                            if (j.i >= j.n || j.s[j.i] != '"' || !json_string(&j, &role)) CONV_FAIL("\"role\" is not a string");
+                            have_role = 1;
+                        } else if (key.len == 7 && memcmp(key.data, "content", 7) == 0) {
+                            content.len = 0;
+                            if (j.i >= j.n || j.s[j.i] != '"' || !json_string(&j, &content)) CONV_FAIL("\"content\" is not a string");
+                            have_content = 1;
+                        } else if (!json_skip_value(&j, 2)) {
+                            CONV_FAIL(j.err);
+                        }
+                        json_ws(&j);
+                        if (j.i < j.n && j.s[j.i] == ',') { j.i++; continue; }
+                        CONV_EXPECT('}', "expected ',' or '}' in a message");
+                        break;
+                    }
+                    if (!have_role || !have_content) CONV_FAIL("a message needs \"role\" and \"content\"");
+                    int r = chat_role_from_name(role.data, role.len);
+                    if (r < 0) CONV_FAIL("unknown role (expected system, user or assistant)");
+                    chat_append_turn(out, ct, t, (ChatRole)r, content.data, content.len);
+                    n_msgs++;
+                    json_ws(&j);
+                    if (j.i < j.n && j.s[j.i] == ',') { j.i++; continue; }
+                    CONV_EXPECT(']', "expected ',' or ']' in \"messages\"");
+                    break;
+                }
+            }
+            if (n_msgs == 0) CONV_FAIL("\"messages\" is empty");
+        } else if (!json_skip_value(&j, 1)) {
+            CONV_FAIL(j.err);
+        }
+        json_ws(&j);
+        if (j.i < j.n && j.s[j.i] == ',') { j.i++; continue; }
+        CONV_EXPECT('}', "expected ',' or '}'");
+        break;
+    }
+    json_ws(&j);
+    if (j.i != j.n) CONV_FAIL("unexpected text after the JSON value");
+    if (!found) CONV_FAIL("the field \"messages\" is missing");
+#undef CONV_EXPECT
+#undef CONV_FAIL
+done:
+    free(key.data);
+    free(role.data);
+    free(content.data);
+    return err;
+}
+
+// Conversations (JSON lines) to PREFIX_val.bin (the first --val-docs) and PREFIX_train.bin,
+// version 2 shards with the loss mask. A conversation longer than --max-tokens keeps its first
+// max-tokens tokens (so a training window of T+1 = max-tokens holds it whole); if nothing counted
+// is left, it is dropped. Both are reported.
+static int cmd_chat(const Options *opt, const char **files, int n_files) {
+    if (opt->out == NULL) {
+        die("chat needs --out PREFIX");
+    }
+    if (n_files == 0) {
+        die("chat needs at least one FILE of JSON-lines conversations");
+    }
+    if (opt->max_tokens < 4) {
+        die("--max-tokens must be at least 4, got %lld", opt->max_tokens);
+    }
+    Tokenizer t;
+    load_tokenizer(&t, opt, 1);
+    ChatTokens ct;
+    const char *missing = NULL;
+    if (!chat_tokens_init(&ct, &t, &missing)) {
+        die("%s: has no chat special tokens (%s missing); build one with `make gpt2_tokenizer.bin`",
+            opt->tokenizer, missing);
+    }
+    make_parent_dirs(opt->out);
+    ShardWriter w;
+    memset(&w, 0, sizeof(w));
+    w.prefix = opt->out;
+    w.single = 1;
+    w.shard_tokens = UINT64_MAX;
+    w.val_docs = (uint64_t)opt->val_docs;
+    w.split = opt->val_docs > 0 ? 0 : 1;
+    w.quiet = opt->quiet;
+    w.masked = 1;
+    ChatBuf cb;
+    chatbuf_init(&cb);
+    Bytes line = {0};
+    size_t convs = 0, truncated = 0, dropped = 0, counted = 0;
+    for (int f = 0; f < n_files; f++) {
+        const char *path = files[f];
+        int is_stdin = strcmp(path, "-") == 0;
+        FILE *fp = is_stdin ? stdin : fopen_check(path, "rb");
+        size_t lineno = 0;
+        while (read_line(fp, &line, display_name(path))) {
+            lineno++;
+            size_t k = 0;
+            while (k < line.len && strchr(" \t\r", line.data[k]) != NULL) k++;
+            if (k == line.len) {
+                continue; // blank line
+            }
+            chatbuf_clear(&cb);
+            const char *err = json_conversation(line.data, line.len, &ct, &t, &cb);
+            if (err != NULL) {
+                die("%s:%zu: bad conversation: %s", display_name(path), lineno, err);
+            }
+            size_t n = cb.ids.len;
+            if (n > (size_t)opt->max_tokens) {
+                n = (size_t)opt->max_tokens;
+                truncated++;
+            }
+            size_t c = chat_count_targets(&cb, n);
+            if (c == 0) {
+                dropped++;
+                continue;
+            }
+            if (w.split == 0 && w.docs >= w.val_docs) {
+                shard_switch_to_train(&w);
+            }
+            w.docs++;
+            shard_write(&w, cb.ids.ids, cb.mask, n);
+            convs++;
+            counted += c;
+        }
+        if (!is_stdin) {
+            fclose_check(fp, path);
+        }
+    }
+    if (w.split == 0 && w.val_docs > 0) {
+        shard_switch_to_train(&w); // fewer conversations than --val-docs: an empty train file
+    }
+    if (!w.open) {
+        shard_open(&w);
+    }
+    shard_close(&w);
+    if (!opt->quiet) {
+        fprintf(stderr, "%zu conversations, %llu tokens, %zu counted by the loss; %zu cut to %lld "
+                "tokens, %zu dropped (nothing counted left)\n", convs,
+                (unsigned long long)(w.split_total[0] + w.split_total[1]), counted, truncated,
+                opt->max_tokens, dropped);
+    }
+    free(line.data);
+    chatbuf_free(&cb);
+    tokenizer_free(&t);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
@@ -1475,13 +1638,13 @@ int main(int argc, char **argv) {
         return argc < 2 ? 1 : 0;
     }
     const char *cmd = argv[1];
-    static const char *names[] = {"encode", "decode", "show", "shards", "info"};
+    static const char *names[] = {"encode", "decode", "show", "shards", "info", "chat"};
     int known = 0;
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         known |= strcmp(cmd, names[i]) == 0;
     }
     if (!known) {
-        die("unknown command '%s' (expected encode, decode, show, shards or info; see --help)", cmd);
+        die("unknown command '%s' (expected encode, decode, show, shards, info or chat; see --help)", cmd);
     }
     Options opt;
     set_defaults(&opt);
@@ -1501,6 +1664,8 @@ int main(int argc, char **argv) {
         rc = cmd_show(&opt, files, n_files);
     } else if (strcmp(cmd, "shards") == 0) {
         rc = cmd_shards(&opt, files, n_files);
+    } else if (strcmp(cmd, "chat") == 0) {
+        rc = cmd_chat(&opt, files, n_files);
     } else {
         rc = cmd_info(&opt, files, n_files);
     }

@@ -456,11 +456,17 @@ void residual_backward(float *dinp1, float *dinp2, const float *dout, size_t n) 
 
 // Cross-entropy of each row of logits (N,Vp) against its target, over the first V columns
 // (the padding columns are not part of the vocabulary): losses[i] = lse[i] - logits[i,target].
+// A target of -1 is ignored (a masked position, as PyTorch's ignore_index): loss and lse 0.
 // The max and the sum of exps run in LANES partial results (vectorized).
 void classifier_forward(float *losses, float *lse, const float *logits, const int *targets, int N, int V, int Vp) {
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         const float *row = logits + (size_t)i * Vp;
+        if (targets[i] < 0) {
+            losses[i] = 0.0f;
+            lse[i] = 0.0f;
+            continue;
+        }
         float m[LANES], s[LANES];
         for (int j = 0; j < LANES; j++) {
             m[j] = -INFINITY;
@@ -484,12 +490,17 @@ void classifier_forward(float *losses, float *lse, const float *logits, const in
     }
 }
 
-// Overwrites logits (N,Vp) with dloss * (softmax - onehot(target)); padding columns get 0.
-// dloss is d(mean loss)/d(loss of one row): 1 / (N * grad_accum_steps).
+// Overwrites logits (N,Vp) with dloss * (softmax - onehot(target)); padding columns get 0, and
+// so does every column of an ignored row (target -1).
+// dloss is d(mean loss)/d(loss of one row): 1 / (counted targets * grad_accum_steps).
 void classifier_backward(float *logits, const float *lse, const int *targets, float dloss, int N, int V, int Vp) {
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         float *row = logits + (size_t)i * Vp;
+        if (targets[i] < 0) {
+            for (int v = 0; v < Vp; v++) row[v] = 0.0f;
+            continue;
+        }
         float row_lse = lse[i];
         for (int v = 0; v < V; v++) row[v] = exp_vec(row[v] - row_lse) * dloss;
         row[targets[i]] -= dloss;
@@ -570,7 +581,8 @@ typedef struct {
     ActivationGrads dacts;
     float *proj_out;   // (B,T,C) output of a residual projection before it is added
     float *scratch;    // per thread: attention blocks (attention_scratch_floats) or LayerNorm partials
-    float mean_loss;   // of the last forward with targets
+    float mean_loss;   // of the last forward with targets: mean over the counted (>= 0) targets
+    int num_counted;   // targets of the last forward that were not -1 (ignored)
 } GPT2;
 
 // Pointer to layer l's slice of parameter tensor i (in params or grads).
@@ -625,6 +637,11 @@ void gpt2_build_from_random(GPT2 *model, const GPT2Config *config, uint64_t seed
     gpt2_init_random(&model->config, model->params, seed);
 }
 
+// Grows the vocabulary to new_V for the chat special tokens (llmc/gpt2.h: gpt2_grow_vocab).
+void gpt2_extend_vocab(GPT2 *model, int new_V) {
+    gpt2_grow_vocab(&model->config, model->params + model->param_offsets[PARAM_WTE], new_V);
+}
+
 // Allocates activations for batches up to B x T (once; the training step never allocates).
 void gpt2_alloc_activations(GPT2 *model, int B, int T) {
     const GPT2Config *c = &model->config;
@@ -674,7 +691,8 @@ void gpt2_alloc_activations(GPT2 *model, int B, int T) {
 }
 
 // Forward pass on inputs (B,T). With targets (B,T), also the per-token losses and their mean
-// (model->mean_loss); without, only the logits (mean_loss = -1).
+// over the targets that count (model->mean_loss; a target of -1 is ignored, and a batch with
+// none counted has mean loss 0); without, only the logits (mean_loss = -1).
 void gpt2_forward(GPT2 *model, const int *inputs, const int *targets, int B, int T) {
     const GPT2Config *c = &model->config;
     if (B * T > model->max_B * model->max_T || T > model->max_T) {
@@ -685,7 +703,7 @@ void gpt2_forward(GPT2 *model, const int *inputs, const int *targets, int B, int
     size_t NC = (size_t)N * C;
     for (int i = 0; i < N; i++) {
         if (inputs[i] < 0 || inputs[i] >= V) die("input token %d at position %d is outside the vocabulary [0, %d)", inputs[i], i, V);
-        if (targets && (targets[i] < 0 || targets[i] >= V)) die("target token %d at position %d is outside the vocabulary [0, %d)", targets[i], i, V);
+        if (targets && (targets[i] < -1 || targets[i] >= V)) die("target token %d at position %d is outside the vocabulary [0, %d) (or -1: ignored)", targets[i], i, V);
     }
     Activations *a = &model->acts;
     float *P = model->params;
@@ -716,8 +734,13 @@ void gpt2_forward(GPT2 *model, const int *inputs, const int *targets, int B, int
     if (targets != NULL) {
         classifier_forward(a->losses, a->lse, a->logits, targets, N, V, Vp);
         double sum = 0.0;
-        for (int i = 0; i < N; i++) sum += a->losses[i];
-        model->mean_loss = (float)(sum / N);
+        int counted = 0;
+        for (int i = 0; i < N; i++) {
+            sum += a->losses[i];
+            counted += targets[i] >= 0;
+        }
+        model->num_counted = counted;
+        model->mean_loss = counted > 0 ? (float)(sum / counted) : 0.0f;
     }
 }
 
@@ -726,7 +749,10 @@ void gpt2_zero_grad(GPT2 *model) {
 }
 
 // Backward pass of the last gpt2_forward (which must have had targets), accumulating into
-// model->grads. dloss = 1 / (B*T*grad_accum_steps) makes the grads those of the step's mean loss.
+// model->grads. dloss = 1 / (B*T*grad_accum_steps) makes the grads those of the step's mean loss;
+// with ignored targets (-1) each row's share is rescaled by B*T / counted, so the grads are those
+// of the mean over counted targets (each micro-batch's mean weighs 1/grad_accum_steps, as
+// train_gpt2.py's loss / grad_accum does).
 void gpt2_backward(GPT2 *model, const int *inputs, const int *targets, int B, int T, float dloss) {
     const GPT2Config *c = &model->config;
     int L = c->num_layers, C = c->channels, NH = c->num_heads, V = c->vocab_size, Vp = c->padded_vocab_size;
@@ -736,6 +762,7 @@ void gpt2_backward(GPT2 *model, const int *inputs, const int *targets, int B, in
     ActivationGrads *d = &model->dacts;
     float *P = model->params, *G = model->grads;
 
+    if (model->num_counted < N) dloss = model->num_counted > 0 ? (float)((double)dloss * N / model->num_counted) : 0.0f;
     classifier_backward(a->logits, a->lse, targets, dloss, N, V, Vp);  // logits now hold dlogits
     memset(d->dln, 0, NC * sizeof(float));
     matmul_backward(d->dln, G + model->param_offsets[PARAM_WTE], NULL, a->logits, a->lnf, P + model->param_offsets[PARAM_WTE], N, C, Vp);
@@ -841,19 +868,53 @@ void gpt2_free(GPT2 *model) {
 #include "llmc/train_options.h"
 #include "llmc/train_plan.h"
 #include "llmc/train_state.h"
+#include "llmc/generate.h"
 
-// The model as llmc/evaluate.h sees it.
+// The model as llmc/evaluate.h sees it. Samples decode through a KV cache (llmc/generate.h, the
+// code chat uses): a call whose tokens extend what the cache holds by one feeds only that token,
+// so a sample of g tokens costs g positions instead of g full forwards. Any other call (a new
+// sample starts with one token; the window sliding past the context) starts the cache over, so
+// keys computed with older weights are never reused.
+typedef struct {
+    GPT2 *model;
+    KVCache kv;    // one slot, allocated at the first sample
+    int *held;     // (max_seq_len) the tokens the cache holds
+    int kv_ready;
+} EvalCPU;
+
 static float forward_loss(void *m, const int *inputs, const int *targets, int B, int T, const float **losses) {
-    GPT2 *model = (GPT2 *)m;
+    GPT2 *model = ((EvalCPU *)m)->model;
     gpt2_forward(model, inputs, targets, B, T);
     *losses = model->acts.losses;
     return model->mean_loss;
 }
 
 static const float *last_logits(void *m, const int *tokens, int n) {
-    GPT2 *model = (GPT2 *)m;
-    gpt2_forward(model, tokens, NULL, 1, n);
-    return model->acts.logits + (size_t)(n - 1) * model->config.padded_vocab_size;
+    EvalCPU *e = (EvalCPU *)m;
+    int slot = 0;
+    if (!e->kv_ready) {
+        kv_init(&e->kv, e->model, 1, e->model->config.max_seq_len);
+        e->held = (int *)malloc_check((size_t)e->model->config.max_seq_len * sizeof(int));
+        e->kv_ready = 1;
+    }
+    int have = e->kv.len[0], row = n - 1; // the call's last row holds the logits
+    if (n == have + 1 && memcmp(tokens, e->held, (size_t)have * sizeof(int)) == 0) {
+        kv_forward(e->model, &e->kv, tokens + have, &slot, 1, 0);
+        row = 0;
+    } else {
+        kv_reset(&e->kv, 0);
+        int *slots = (int *)calloc_check((size_t)n, sizeof(int));
+        kv_forward(e->model, &e->kv, tokens, slots, n, 0);
+        free(slots);
+    }
+    memcpy(e->held, tokens, (size_t)n * sizeof(int));
+    return e->kv.logits + (size_t)row * e->model->config.padded_vocab_size;
+}
+
+static void eval_cpu_free(EvalCPU *e) {
+    if (!e->kv_ready) return;
+    kv_free(&e->kv);
+    free(e->held);
 }
 
 // Bytes a model of this shape needs for training at B x T: parameters, gradients, AdamW m and v,
@@ -927,6 +988,7 @@ int main(int argc, char **argv) {
     GPT2 model;
     if (is_random) gpt2_build_from_random(&model, &config, (uint64_t)o.seed);
     else gpt2_build_from_checkpoint(&model, load);
+    if (o.chat_vocab > 0) gpt2_extend_vocab(&model, o.chat_vocab); // chat fine-tuning: rows for the special tokens
     const GPT2Config *c = &model.config;
 
     DataLoader train, val;
@@ -956,7 +1018,8 @@ int main(int argc, char **argv) {
     train_plan_print(&plan, plan.eval_only ? 0 : dataloader_num_batches(&train));
     printf(TABLE_RULE);
 
-    EvalModel em = {&model, forward_loss, last_logits, NULL, NULL, 1};
+    EvalCPU eval_cpu = {&model, {0}, NULL, 0};
+    EvalModel em = {&eval_cpu, forward_loss, last_logits, NULL, NULL, 1};
     Logger logger;
     if (plan.eval_only) {
         logger_init(&logger, "", -1);
@@ -981,7 +1044,7 @@ int main(int argc, char **argv) {
                                  o.hellaswag_limit, B, T, step, 1, 0, &logger);
             }
             if (train_plan_samples(&plan, &o, step, resumed_at)) {
-                print_sample(&em, &tokenizer, have_tok, c->vocab_size, model.max_T, o.gen_T, o.temperature, o.top_k,
+                print_sample(&em, &tokenizer, have_tok, c->vocab_size, model.max_T, o.gen_T, o.temperature, o.top_k, o.top_p,
                              &sample_rng, gen, sample_scratch, logger_sample_file(&logger, step));
             }
             if (train_plan_checkpoints(&plan, &o, step, resumed_at) && step_guard_clean(&guard)) {
@@ -1023,6 +1086,7 @@ int main(int argc, char **argv) {
     }
 
     logger_free(&logger);
+    eval_cpu_free(&eval_cpu);
     if (have_tok) tokenizer_free(&tokenizer);
     if (o.hellaswag_eval) evalloader_free(&hellaswag);
     if (plan.have_val) dataloader_free(&val);

@@ -215,6 +215,7 @@ typedef struct {
     int *staging;              // (2,B,T) pinned: the batch on its way to the device
     cudaEvent_t staging_free;  // recorded after the copy out of staging
     float *losses_host;        // (B,T) pinned, for evaluation
+    int num_counted;           // targets of the last gpt2_set_batch that are not -1 (ignored)
     CudaContext *ctx;
 } GPT2;
 
@@ -307,8 +308,10 @@ static float *gpt2_read_checkpoint(GPT2 *model, const char *path) {
     return host;
 }
 
-// Builds the model from a checkpoint path or a descriptor ("d12", "L3:C48:H3:V97:T64", ...).
-static void gpt2_build(GPT2 *model, CudaContext *ctx, const char *load, uint64_t seed, int use_master_weights) {
+// Builds the model from a checkpoint path or a descriptor ("d12", "L3:C48:H3:V97:T64", ...);
+// chat_vocab > 0 grows the vocabulary to it first (llmc/gpt2.h gpt2_grow_vocab, as the CPU).
+static void gpt2_build(GPT2 *model, CudaContext *ctx, const char *load, uint64_t seed, int use_master_weights,
+                       int chat_vocab) {
     memset(model, 0, sizeof(*model));
     float *host;
     if (gpt2_config_from_descriptor(&model->config, load)) {
@@ -316,6 +319,11 @@ static void gpt2_build(GPT2 *model, CudaContext *ctx, const char *load, uint64_t
         gpt2_init_random(&model->config, host, seed); // the same init as train_gpt2.py and train_gpt2.c
     } else {
         host = gpt2_read_checkpoint(model, load);
+    }
+    if (chat_vocab > 0) {
+        size_t offsets[NUM_PARAMETER_TENSORS];
+        gpt2_param_offsets(&model->config, offsets);
+        gpt2_grow_vocab(&model->config, host + offsets[PARAM_WTE], chat_vocab);
     }
     gpt2_init_common(model, ctx);
     gpt2_upload_params(model, host, use_master_weights);
@@ -484,7 +492,12 @@ static void gpt2_set_batch(GPT2 *model, const int *inputs, const int *targets, i
     size_t BT = (size_t)B * T;
     for (size_t i = 0; i < BT; i++) {
         if (inputs[i] < 0 || inputs[i] >= V) die("input token %d at position %zu is outside the vocabulary [0, %d)", inputs[i], i, V);
-        if (targets && (targets[i] < 0 || targets[i] >= V)) die("target token %d at position %zu is outside the vocabulary [0, %d)", targets[i], i, V);
+        if (targets && (targets[i] < -1 || targets[i] >= V)) die("target token %d at position %zu is outside the vocabulary [0, %d) (or -1: ignored)", targets[i], i, V);
+    }
+    if (targets) {  // targets of -1 are ignored (loss masks): the mean runs over the others
+        int counted = 0;
+        for (size_t i = 0; i < BT; i++) counted += targets[i] >= 0;
+        model->num_counted = counted;
     }
     cudaStream_t stream = model->ctx->stream;
     cudaCheck(cudaEventSynchronize(model->staging_free));
@@ -505,7 +518,9 @@ typedef enum {
 } ForwardMode;
 
 // Forward pass on the batch of the last gpt2_set_batch. dloss (FORWARD_TRAIN only) is the
-// gradient of the step's loss with respect to each token's loss: 1 / (B*T*grad_accum_steps).
+// gradient of the step's loss with respect to each token's loss: 1 / (B*T*grad_accum_steps);
+// with ignored targets (-1) it is rescaled by B*T / counted, so each micro-batch contributes the
+// mean over its counted targets (as train_gpt2.c and train_gpt2.py).
 static void gpt2_forward(GPT2 *model, int B, int T, ForwardMode mode, float dloss) {
     const GPT2Config *c = &model->config;
     const CudaContext *ctx = model->ctx;
@@ -542,6 +557,7 @@ static void gpt2_forward(GPT2 *model, int B, int T, ForwardMode mode, float dlos
     }
     matmul_forward(ctx, a->logits, a->lnf, P + model->param_offsets[PARAM_WTE], NULL, N, C, Vp, NULL); // tied head
     if (mode != FORWARD_LOGITS) {
+        if (model->num_counted < N) dloss = model->num_counted > 0 ? (float)((double)dloss * N / model->num_counted) : 0.0f;
         fused_classifier(a->logits, a->losses, a->targets, dloss, N, V, Vp, mode == FORWARD_TRAIN, stream);
     }
 }
@@ -654,7 +670,7 @@ static float gpt2_mean_loss(GPT2 *model, int B, int T) {
     cudaCheck(cudaStreamSynchronize(model->ctx->stream));
     double sum = 0.0;
     for (size_t i = 0; i < BT; i++) sum += model->losses_host[i];
-    return (float)(sum / (double)BT);
+    return model->num_counted > 0 ? (float)(sum / (double)model->num_counted) : 0.0f;
 }
 
 // Copies n device floatX values to host fp32, after the work queued on `stream`.
@@ -939,7 +955,7 @@ int main(int argc, char **argv) {
     cudaStream_t stream = ctx.stream;
 
     GPT2 model;
-    gpt2_build(&model, &ctx, load, (uint64_t)o.seed, o.use_master_weights);
+    gpt2_build(&model, &ctx, load, (uint64_t)o.seed, o.use_master_weights, o.chat_vocab);
     const GPT2Config *c = &model.config;
 
     DataLoader train, val;
@@ -1004,7 +1020,7 @@ int main(int argc, char **argv) {
                                  o.hellaswag_limit, B, T, step, is_rank0, 0, &logger);
             }
             if (is_rank0 && train_plan_samples(&plan, &o, step, resumed_at)) {
-                print_sample(&em, &tokenizer, have_tok, c->vocab_size, model.max_T, o.gen_T, o.temperature, o.top_k,
+                print_sample(&em, &tokenizer, have_tok, c->vocab_size, model.max_T, o.gen_T, o.temperature, o.top_k, o.top_p,
                              &sample_rng, gen, sample_scratch, logger_sample_file(&logger, step));
             }
             if (train_plan_checkpoints(&plan, &o, step, resumed_at) && step_guard_clean(&guard)) {

@@ -18,6 +18,12 @@ Debug state version 3 (int32 header of 256 slots, little endian):
   payload: inputs int32 (B,T); targets int32 (B,T); logits float32 (B,T,V); loss float32;
            grads of the 16 tensors float32 in checkpoint order (wte grad padded to (Vp,C));
            losses float32 (S): losses[s] = loss of the forward pass after s optimizer updates.
+  [13] = 1 when some targets are -1 (ignored: a loss-masked batch, --ignore_frac or a masked
+  shard); the loss is then the mean over the other targets (F.cross_entropy's ignore_index).
+
+Loss masks: token shards of version 2 (doc/formats.md) carry a mask; targets whose mask byte is
+0 become -1 and are left out of the mean, as in the C trainer. --chat_vocab N grows the
+vocabulary for the chat special tokens exactly as train_gpt2.c does (doc/chat.md).
 
 Examples:
   /usr/bin/python3 train_gpt2.py --n_layer 2 --n_head 2 --n_embd 32 --vocab_size 300 \
@@ -176,8 +182,50 @@ class GPT(nn.Module):
             flat = logits.reshape(-1, logits.size(-1))
             if flat.dtype in (torch.bfloat16, torch.float16):
                 flat = flat.float()  # the loss in fp32 under autocast
-            loss = F.cross_entropy(flat, targets.reshape(-1))
+            flat_t = targets.reshape(-1)
+            if bool((flat_t >= 0).any()):
+                loss = F.cross_entropy(flat, flat_t, ignore_index=-1)  # mean over counted targets
+            else:
+                loss = flat.sum() * 0.0  # nothing counted: 0, as the C trainer (torch says NaN)
         return logits, loss
+
+
+def extend_vocab(model, new_V):
+    """Grows wte from V to new_V rows (chat special tokens): the same bits as gpt2_extend_vocab
+    in train_gpt2.c. Row r = mean of the old rows (summed in float64, row order) + 0.02 * z, z =
+    (sum of 12 splitmix64 uniforms seeded 20251203) - 6, drawn row by row, column by column."""
+    cfg = model.cfg
+    V, C = cfg.vocab_size, cfg.n_embd
+    if new_V == V:
+        return
+    if not V <= new_V <= cfg.padded_vocab_size:
+        fail(f"--chat_vocab {new_V}: must be in [{V}, Vp = {cfg.padded_vocab_size}]")
+    old = model.wte.detach().numpy().astype(np.float64)
+    mean = np.cumsum(old, axis=0)[-1]  # sequential sums, the C's order
+    mask64 = (1 << 64) - 1
+    state = 20251203
+    rows = np.zeros((new_V - V, C), dtype=np.float32)
+    for r in range(new_V - V):
+        for j in range(C):
+            z = -6.0
+            for _ in range(12):
+                state = (state + 0x9E3779B97F4A7C15) & mask64
+                x = state
+                x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & mask64
+                x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & mask64
+                x ^= x >> 31
+                z += float(x >> 11) * (1.0 / 9007199254740992.0)
+            rows[r, j] = np.float32(mean[j] / V + 0.02 * z)
+    new_cfg = GPTConfig(cfg.n_layer, cfg.n_head, cfg.n_embd, new_V, cfg.block_size)
+    with torch.no_grad():
+        model.wte = nn.Parameter(torch.cat([model.wte.detach(), torch.from_numpy(rows)], 0))
+    # keep the registration order = file order
+    params = {name: getattr(model, name) for name in PARAM_NAMES}
+    for name in PARAM_NAMES:
+        delattr(model, name)
+    for name in PARAM_NAMES:
+        setattr(model, name, params[name])
+    model.cfg = new_cfg
 
 
 def init_params(model, seed):
@@ -348,7 +396,7 @@ def model_from_checkpoint(path):
 def write_debug_state(path, B, T, cfg, S, opt, inputs, targets, logits, loss, grads, losses):
     """opt: dict of learning_rate, beta1, beta2, eps, weight_decay, grad_clip."""
     header = header_array({0: DEBUG_MAGIC, 1: DEBUG_VERSION, 2: B, 3: T, 4: cfg.vocab_size,
-                           5: cfg.padded_vocab_size, 6: S,
+                           5: cfg.padded_vocab_size, 6: S, 13: int((np.asarray(targets) < 0).any()),
                            7: float_bits(opt["learning_rate"]), 8: float_bits(opt["beta1"]),
                            9: float_bits(opt["beta2"]), 10: float_bits(opt["eps"]),
                            11: float_bits(opt["weight_decay"]), 12: float_bits(opt["grad_clip"])})
@@ -368,7 +416,7 @@ def write_debug_state(path, B, T, cfg, S, opt, inputs, targets, logits, loss, gr
 
 
 def read_shard_header(path):
-    """Validates a token shard -> number of tokens."""
+    """Validates a token shard (version 1, or 2 with a loss mask) -> (number of tokens, version)."""
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as f:
@@ -380,19 +428,33 @@ def read_shard_header(path):
     h = np.frombuffer(raw, dtype="<i4")
     if h[0] != SHARD_MAGIC:
         fail(f"{path}: bad magic {h[0]} (expected {SHARD_MAGIC}: not a token shard)")
-    if h[1] != 1:
-        fail(f"{path}: unsupported shard version {h[1]} (expected 1)")
-    n = int(h[2])
-    if n < 0 or size != HEADER_BYTES + 2 * n:
-        fail(f"{path}: size {size} bytes does not match its {n} tokens (expected {HEADER_BYTES + 2 * n})")
-    return n
+    if h[1] not in (1, 2):
+        fail(f"{path}: unsupported shard version {h[1]} (expected 1, or 2 with a loss mask)")
+    n = int(np.uint32(h[2]))
+    per = 3 if h[1] == 2 else 2
+    if size != HEADER_BYTES + per * n:
+        fail(f"{path}: size {size} bytes does not match its {n} tokens (expected {HEADER_BYTES + per * n})")
+    return n, int(h[1])
 
 
 def shard_tokens(path):
-    n = read_shard_header(path)
+    """-> (tokens uint16, mask uint8 or None for a version 1 shard)."""
+    n, version = read_shard_header(path)
     if n == 0:
-        return np.zeros(0, dtype="<u2")  # numpy cannot map zero bytes
-    return np.memmap(path, dtype="<u2", mode="r", offset=HEADER_BYTES, shape=(n,))
+        return np.zeros(0, dtype="<u2"), (np.zeros(0, dtype=np.uint8) if version == 2 else None)
+    tokens = np.memmap(path, dtype="<u2", mode="r", offset=HEADER_BYTES, shape=(n,))
+    mask = None
+    if version == 2:
+        mask = np.memmap(path, dtype=np.uint8, mode="r", offset=HEADER_BYTES + 2 * n, shape=(n,))
+    return tokens, mask
+
+
+def masked_targets(buf, mask):
+    """buf: (B*T+1) int64 tokens, mask: their mask bytes or None -> targets with -1 where masked."""
+    y = buf[1:].clone()
+    if mask is not None:
+        y[torch.from_numpy(np.asarray(mask[1:]) == 0)] = -1
+    return y
 
 
 def expand_glob(pattern, what):
@@ -410,7 +472,7 @@ class ShardLoader:
     def __init__(self, pattern, B, T, vocab_size, what):
         self.files = expand_glob(pattern, what)
         self.B, self.T, self.V = B, T, vocab_size
-        self.counts = [read_shard_header(p) for p in self.files]
+        self.counts = [read_shard_header(p)[0] for p in self.files]
         if self.batches_per_pass() == 0:
             fail(f"{what}: no shard of '{pattern}' holds B*T+1 = {B * T + 1} tokens")
         self.reset()
@@ -421,7 +483,7 @@ class ShardLoader:
     def reset(self):
         self.shard = 0
         self.pos = 0
-        self.tokens = shard_tokens(self.files[0])
+        self.tokens, self.mask = shard_tokens(self.files[0])
 
     def next_batch(self):
         """-> inputs, targets: (B, T) int64 CPU tensors."""
@@ -429,13 +491,14 @@ class ShardLoader:
         while self.pos + n + 1 > len(self.tokens):  # ends: some shard holds a batch
             self.shard = (self.shard + 1) % len(self.files)
             self.pos = 0
-            self.tokens = shard_tokens(self.files[self.shard])
+            self.tokens, self.mask = shard_tokens(self.files[self.shard])
         buf = np.array(self.tokens[self.pos:self.pos + n + 1], dtype=np.int64)
+        mask = None if self.mask is None else self.mask[self.pos:self.pos + n + 1]
         self.pos += n
         if buf.max() >= self.V:
             fail(f"{self.files[self.shard]}: token id {buf.max()} >= vocab_size {self.V}")
         buf = torch.from_numpy(buf)
-        return buf[:-1].view(self.B, self.T), buf[1:].view(self.B, self.T)
+        return buf[:-1].view(self.B, self.T), masked_targets(buf, mask).view(self.B, self.T)
 
 
 def bytes_to_unicode():
@@ -576,18 +639,24 @@ def reference_batch(args, cfg):
     B, T = args.batch_size, args.seq_len
     if args.input_bin:
         path = expand_glob(args.input_bin, "--input_bin")[0]
-        tokens = shard_tokens(path)
+        tokens, mask = shard_tokens(path)
         if len(tokens) < B * T + 1:
             fail(f"{path}: shard has {len(tokens)} tokens, fewer than B*T+1 = {B * T + 1}")
         buf = torch.from_numpy(np.array(tokens[:B * T + 1], dtype=np.int64))
         if int(buf.max()) >= cfg.vocab_size:
             fail(f"{path}: token id {int(buf.max())} >= vocab_size {cfg.vocab_size}")
+        y = masked_targets(buf, None if mask is None else mask[:B * T + 1])
         source = path
     else:
         g = torch.Generator(device="cpu").manual_seed(args.seed + 1)
         buf = torch.randint(0, cfg.vocab_size, (B * T + 1,), generator=g)
+        y = buf[1:].clone()
         source = f"random tokens, seed {args.seed + 1}"
-    return buf[:-1].view(B, T).clone(), buf[1:].view(B, T).clone(), source
+    if args.ignore_frac > 0:  # a loss mask for the gradient checks: targets drawn from seed+2
+        g = torch.Generator(device="cpu").manual_seed(args.seed + 2)
+        y[torch.rand(B * T, generator=g) < args.ignore_frac] = -1
+        source += f", {int((y < 0).sum())} of {B * T} targets ignored"
+    return buf[:-1].view(B, T).clone(), y.view(B, T).clone(), source
 
 
 def run_reference(args, model, how):
@@ -801,6 +870,10 @@ def parse_args(argv):
     a("--val_max_steps", type=int, default=20, help="val batches, at most one pass (-1: one pass)")
     a("--print_losses_exact", type=int, default=0, choices=[0, 1])
     a("--bench_skip", type=int, default=3, help="steps left out of the final average")
+    a("--chat_vocab", type=int, default=0,
+      help="grow the vocabulary to N tokens for the chat markers, as train_gpt2.c (0: keep)")
+    a("--ignore_frac", type=float, default=0.0,
+      help="reference mode: ignore (target -1) this fraction of the batch's targets")
     args = p.parse_args(argv)
     for name in ("batch_size", "seq_len", "block_size", "vocab_size"):
         if getattr(args, name) <= 0:
@@ -816,12 +889,19 @@ def parse_args(argv):
         fail("--learning_rate, --weight_decay, --eps and --grad_clip must be >= 0")
     if not (0 <= args.beta1 < 1 and 0 <= args.beta2 < 1):
         fail("--beta1 and --beta2 must be in [0, 1)")
+    if not 0 <= args.ignore_frac <= 1:
+        fail(f"--ignore_frac must be in [0, 1], got {args.ignore_frac}")
+    if args.chat_vocab < 0:
+        fail(f"--chat_vocab must be >= 0, got {args.chat_vocab}")
     return args
 
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     model, how = build_model(args)
+    if args.chat_vocab:
+        extend_vocab(model, args.chat_vocab)
+        how += f", vocabulary grown to {args.chat_vocab}"
     if args.train:
         run_training(args, model, how)
     else:

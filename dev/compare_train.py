@@ -9,6 +9,10 @@ train_gpt2.py, and checks that every step's loss (and each val loss) agrees to -
 Both programs read the shards in order (no shuffling), use gradient accumulation to the same
 total batch, the same warmup + cosine schedule, AdamW with weight decay on 2-D tensors, and
 gradient clipping at 1.0. Exits 1 on any mismatch.
+
+Fine-tuning: --init FILE starts both from a checkpoint (fresh optimizer state), --chat_vocab N
+grows its vocabulary as for the chat markers, --masked writes version 2 shards whose random loss
+mask leaves about half the targets out (the mean over counted targets on both sides).
 """
 import argparse
 import os
@@ -22,12 +26,14 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def write_shard(path, tokens):
+def write_shard(path, tokens, mask=None):
     header = np.zeros(256, dtype=np.int32)
-    header[0], header[1], header[2] = 20240520, 1, len(tokens)
+    header[0], header[1], header[2] = 20240520, 1 if mask is None else 2, len(tokens)
     with open(path, "wb") as f:
         f.write(header.tobytes())
         f.write(np.asarray(tokens, dtype=np.uint16).tobytes())
+        if mask is not None:
+            f.write(np.asarray(mask, dtype=np.uint8).tobytes())
 
 
 def parse_descriptor(desc):
@@ -67,6 +73,9 @@ def main():
     ap.add_argument("--rtol", type=float, default=1e-4)
     ap.add_argument("--python", default="/usr/bin/python3")
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--init", default=None, help="checkpoint both start from (C -e, PyTorch --model)")
+    ap.add_argument("--chat_vocab", type=int, default=0, help="grow the vocabulary to N (both sides)")
+    ap.add_argument("--masked", action="store_true", help="random-token shards with a loss mask (version 2)")
     args = ap.parse_args()
 
     L, C, H, V, T = parse_descriptor(args.model)
@@ -76,20 +85,30 @@ def main():
         rng = np.random.default_rng(args.seed)
         # a learnable stream: a random walk over the vocabulary, so the loss really falls
         steps = rng.integers(-3, 4, size=40000)
-        stream = np.mod(np.cumsum(steps), V)
-        write_shard(os.path.join(work, "train.bin"), stream[:32000])
-        write_shard(os.path.join(work, "val.bin"), stream[32000:])
+        stream = np.mod(np.cumsum(steps), max(V, args.chat_vocab))
+        # masked: runs of counted and ignored targets, like assistant replies between prompts
+        mask = (np.cumsum(rng.random(40000) < 0.1) % 2).astype(np.uint8) if args.masked else None
+        write_shard(os.path.join(work, "train.bin"), stream[:32000], None if mask is None else mask[:32000])
+        write_shard(os.path.join(work, "val.bin"), stream[32000:], None if mask is None else mask[32000:])
         args.train, args.val = os.path.join(work, "train.bin"), os.path.join(work, "val.bin")
     total = args.batch * args.seq * args.accum
     common_py = ["--n_layer", str(L), "--n_head", str(H), "--n_embd", str(C), "--vocab_size", str(V),
                  "--block_size", str(T)]
+    model_c = args.model
+    if args.init:
+        common_py = ["--model", args.init]
+        model_c = args.init
+    extra_py, extra_c = [], []
+    if args.chat_vocab:
+        extra_py, extra_c = ["--chat_vocab", str(args.chat_vocab)], ["--chat_vocab", str(args.chat_vocab)]
     py = run([args.python, "train_gpt2.py", "--train", "1", *common_py, "--batch_size", str(args.batch),
               "--seq_len", str(args.seq), "--total_batch_size", str(total), "--num_iterations", str(args.steps),
               "--learning_rate", str(args.lr), "--warmup_iters", "3", "--learning_rate_decay_frac", "0.1",
               "--weight_decay", "0.1", "--grad_clip", "1.0", "--seed", str(args.seed), "--input_bin", args.train,
               "--input_val_bin", args.val, "--val_loss_every", "10", "--val_max_steps", "4",
-              "--print_losses_exact", "1", "--output_dir", os.path.join(work, "py")], os.path.join(work, "py.log"))
-    c = run(["./train_gpt2", "-e", args.model, "-b", str(args.batch), "-t", str(args.seq), "-d", str(total),
+              "--print_losses_exact", "1", "--output_dir", os.path.join(work, "py"), *extra_py],
+             os.path.join(work, "py.log"))
+    c = run(["./train_gpt2", *extra_c, "-e", model_c, "-b", str(args.batch), "-t", str(args.seq), "-d", str(total),
              "-x", str(args.steps), "-l", str(args.lr), "-u", "3", "-q", "0.1", "-c", "0.1", "--grad_clip", "1.0",
              "--seed", str(args.seed), "-i", args.train, "-j", args.val, "-v", "10", "-m", "4", "-s", "0"],
             os.path.join(work, "c.log"))

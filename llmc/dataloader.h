@@ -6,7 +6,10 @@
  * Under -std=c11 include this (or utils.h) before any system header, so the POSIX feature macros
  * utils.h sets take effect (or pass -D_DEFAULT_SOURCE, as the Makefile does).
  *
- * ---- DataLoader: token shards (doc/formats.md "Token shards") ----
+ * ---- DataLoader: token shards (llmc/shard.h; doc/formats.md "Token shards") ----
+ * Version 1 (tokens) and version 2 (tokens + loss mask) shards load alike; with a mask,
+ * targets[k] = -1 (ignored: the loss is the mean over the other targets, as PyTorch's
+ * ignore_index) where the target token's mask byte is 0. Version 1 tokens always count.
  * The pattern is expanded with glob(3) and sorted by byte order (strcmp). Every shard's header
  * and size are checked at init. A shard of N tokens holds W = (N-1)/(B*T) windows; window k is
  * tokens [k*B*T, k*B*T + B*T + 1): inputs = its first B*T tokens, targets = its last B*T.
@@ -39,6 +42,7 @@
 #define LLMC_DATALOADER_H
 
 #include "utils.h" // first: it selects the POSIX feature macros glob/pthreads/fseeko need
+#include "shard.h"
 
 #include <glob.h>
 #include <pthread.h>
@@ -48,9 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DATALOADER_SHARD_MAGIC 20240520
-#define DATALOADER_SHARD_VERSION 1
-#define DATALOADER_HEADER_BYTES 1024
+#define DATALOADER_HEADER_BYTES SHARD_HEADER_BYTES
 #define EVALLOADER_MAGIC 20240522
 #define EVALLOADER_VERSION 1
 #define DATALOADER_ERR_LEN 512
@@ -106,6 +108,7 @@ typedef struct {
     char *path;
     size_t num_tokens;  // N from the header (file size checked to match)
     size_t num_windows; // (N-1)/(B*T)
+    int masked;         // version 2: a loss mask follows the tokens
 } DataLoaderShard;
 
 // Where a loader is, plus what it was reading, so set_state can refuse a mismatched resume.
@@ -141,6 +144,7 @@ typedef struct {
     size_t fp_shard;
     unsigned char *raw;  // (2*(B*T+1)) bytes as read
     uint16_t *tokens;    // (B*T+1) the window
+    uint8_t *mask;       // (B*T+1) its mask bytes (all 1 for a version 1 shard)
     size_t shard, window; // which window `tokens` holds
     char err[DATALOADER_ERR_LEN]; // non-empty when the read failed
 } DataLoaderReader;
@@ -152,7 +156,7 @@ typedef struct {
     uint64_t seed;
     // output of next_batch
     int *inputs;  // (B, T)
-    int *targets; // (B, T)
+    int *targets; // (B, T); -1 where a masked shard says the target does not count
     // data
     size_t num_shards;
     DataLoaderShard *shards;    // (num_shards) sorted by path
@@ -162,6 +166,7 @@ typedef struct {
     size_t num_windows;         // M, over all shards
     size_t batches_per_epoch;   // M / P, for this (every) rank
     int vocab_size;             // > 0: next_batch dies on a token id >= vocab_size
+    int masked;                 // some shard carries a loss mask (targets may hold -1)
     // place: the next batch next_batch returns
     uint64_t epoch, position;
     // the window just returned (for messages)
@@ -188,41 +193,14 @@ static inline char *dl_strdup(const char *s) {
     return d;
 }
 
-// Opens one shard, checks its header and size, returns N.
-static inline size_t dl_check_shard(const char *path, size_t B, size_t T) {
-    FILE *fp = fopen_check(path, "rb");
-    long long size = file_size_check(fp, path);
-    if (size < DATALOADER_HEADER_BYTES) {
-        die("%s: truncated: %lld bytes, shorter than the %d-byte header of a token shard", path,
-            size, DATALOADER_HEADER_BYTES);
+// Opens one shard, checks its header and size (llmc/shard.h), checks it holds one batch.
+static inline ShardInfo dl_check_shard(const char *path, size_t B, size_t T) {
+    ShardInfo info = shard_check_file(path);
+    if (info.num_tokens < B * T + 1) {
+        die("%s: too small: %zu tokens, one batch needs B*T+1 = %zu (B=%zu, T=%zu)", path,
+            info.num_tokens, B * T + 1, B, T);
     }
-    int32_t header[LLMC_HEADER_INTS];
-    read_header_check(fp, header, path);
-    fclose_check(fp, path);
-    if (header[0] != DATALOADER_SHARD_MAGIC) {
-        die("%s: wrong magic %d, expected %d (not a token shard)", path, (int)header[0],
-            DATALOADER_SHARD_MAGIC);
-    }
-    if (header[1] != DATALOADER_SHARD_VERSION) {
-        die("%s: unsupported token shard version %d, expected %d", path, (int)header[1],
-            DATALOADER_SHARD_VERSION);
-    }
-    // N is stored as int32; treat it as unsigned so a shard of 2^31..2^32-1 tokens still loads
-    long long n = (long long)(uint32_t)header[2];
-    long long want = DATALOADER_HEADER_BYTES + 2 * n;
-    if (size < want) {
-        die("%s: truncated: header says %lld tokens, so %lld bytes, but the file has %lld", path,
-            n, want, size);
-    }
-    if (size > want) {
-        die("%s: size mismatch: header says %lld tokens, so %lld bytes, but the file has %lld",
-            path, n, want, size);
-    }
-    if ((size_t)n < B * T + 1) {
-        die("%s: too small: %lld tokens, one batch needs B*T+1 = %zu (B=%zu, T=%zu)", path, n,
-            B * T + 1, B, T);
-    }
-    return (size_t)n;
+    return info;
 }
 
 // Largest i with cum[i] <= x, for cum[0] = 0 <= x < cum[n].
@@ -309,8 +287,19 @@ static inline void dl_read_batch(const DataLoader *l, DataLoaderReader *r, uint6
                  BT + 1, off, got);
         return;
     }
-    for (size_t k = 0; k <= BT; k++) { // little-endian on any host
-        r->tokens[k] = (uint16_t)(r->raw[2 * k] | ((unsigned)r->raw[2 * k + 1] << 8));
+    shard_decode_tokens(r->tokens, r->raw, BT + 1);
+    if (!l->shards[s].masked) {
+        memset(r->mask, 1, BT + 1);
+        return;
+    }
+    ShardInfo info;
+    info.version = SHARD_VERSION_MASKED;
+    info.num_tokens = l->shards[s].num_tokens;
+    off = shard_mask_offset(&info, w * BT);
+    if (fseeko(r->fp, (off_t)off, SEEK_SET) != 0 || fread(r->mask, 1, BT + 1, r->fp) != BT + 1) {
+        snprintf(r->err, DATALOADER_ERR_LEN,
+                 "%s: read of %zu mask bytes at byte %lld failed (file changed since init?)", path,
+                 BT + 1, off);
     }
 }
 
@@ -427,7 +416,10 @@ static inline void dataloader_init(DataLoader *l, const char *pattern, size_t B,
     for (size_t i = 0; i < l->num_shards; i++) {
         DataLoaderShard *sh = &l->shards[i];
         sh->path = paths[i];
-        sh->num_tokens = dl_check_shard(sh->path, B, T);
+        ShardInfo info = dl_check_shard(sh->path, B, T);
+        sh->num_tokens = info.num_tokens;
+        sh->masked = info.version == SHARD_VERSION_MASKED;
+        l->masked |= sh->masked;
         sh->num_windows = (sh->num_tokens - 1) / (B * T);
         l->shard_start[i + 1] = l->shard_start[i] + sh->num_windows;
         l->num_tokens += sh->num_tokens;
@@ -449,6 +441,7 @@ static inline void dataloader_init(DataLoader *l, const char *pattern, size_t B,
     r->window_perm = (size_t *)calloc_check(l->shuffle ? l->max_shard_windows : 1, sizeof(size_t));
     r->raw = (unsigned char *)malloc_check(2 * (B * T + 1));
     r->tokens = (uint16_t *)malloc_check((B * T + 1) * sizeof(uint16_t));
+    r->mask = (uint8_t *)malloc_check(B * T + 1);
     l->inputs = (int *)calloc_check(B * T, sizeof(int));
     l->targets = (int *)calloc_check(B * T, sizeof(int));
     dataloader_set_prefetch(l, 1);
@@ -484,7 +477,7 @@ static inline void dataloader_next_batch(DataLoader *l) {
     size_t BT = l->B * l->T;
     for (size_t k = 0; k < BT; k++) {
         l->inputs[k] = (int)r->tokens[k];
-        l->targets[k] = (int)r->tokens[k + 1];
+        l->targets[k] = r->mask[k + 1] ? (int)r->tokens[k + 1] : -1;
     }
     l->cur_shard = r->shard;
     l->cur_window = r->window;
@@ -656,6 +649,7 @@ static inline void dataloader_free(DataLoader *l) {
     free(r->window_perm);
     free(r->raw);
     free(r->tokens);
+    free(r->mask);
     for (size_t i = 0; i < l->num_shards; i++) {
         free(l->shards[i].path);
     }

@@ -9,6 +9,8 @@
  *   inputs int32 (B,T); targets int32 (B,T); logits float32 (B,T,V); loss float32;
  *   grads float32 of all 16 tensors in checkpoint order (wte's padded to (Vp,C));
  *   version 3 only: losses float32 (S), losses[s] = forward loss after s updates.
+ *   version 3, [13] = 1: some targets are -1 (ignored, as PyTorch's ignore_index): the loss and
+ *   grads are those of the mean over the other targets (a loss-masked batch); 0: none are.
  */
 #ifndef LLMC_DEBUG_STATE_H
 #define LLMC_DEBUG_STATE_H
@@ -20,6 +22,7 @@
 
 typedef struct {
     int B, T, V, num_steps;
+    int masked;     // targets may be -1 (ignored)
     float learning_rate, beta1, beta2, eps, weight_decay, grad_clip;
     int *inputs;    // (B,T)
     int *targets;   // (B,T)
@@ -50,6 +53,7 @@ static inline void debug_state_read(DebugState *d, const char *path, const GPT2C
     }
     d->V = c->vocab_size;
     d->num_steps = 0;
+    d->masked = 0;
     d->learning_rate = 1e-4f; d->beta1 = 0.9f; d->beta2 = 0.999f; d->eps = 1e-8f;
     d->weight_decay = 0.0f; d->grad_clip = 0.0f;  // llm.c's version 2 test settings
     if (h[1] == 3) {
@@ -64,6 +68,8 @@ static inline void debug_state_read(DebugState *d, const char *path, const GPT2C
         d->eps = debug_state_float_slot(h[10]);
         d->weight_decay = debug_state_float_slot(h[11]);
         d->grad_clip = debug_state_float_slot(h[12]);
+        if (h[13] != 0 && h[13] != 1) die("%s: bad masked flag %d in slot 13 (0 or 1)", path, h[13]);
+        d->masked = h[13];
     }
     size_t BT = (size_t)d->B * (size_t)d->T;
     size_t sizes[NUM_PARAMETER_TENSORS];
@@ -86,7 +92,8 @@ static inline void debug_state_read(DebugState *d, const char *path, const GPT2C
     fread_check(d->losses, sizeof(float), (size_t)d->num_steps, fp, path);
     fclose_check(fp, path);
     for (size_t i = 0; i < BT; i++) {
-        if (d->inputs[i] < 0 || d->inputs[i] >= c->vocab_size || d->targets[i] < 0 || d->targets[i] >= c->vocab_size) {
+        int lo = d->masked ? -1 : 0;
+        if (d->inputs[i] < 0 || d->inputs[i] >= c->vocab_size || d->targets[i] < lo || d->targets[i] >= c->vocab_size) {
             die("%s: token id out of range [0, %d) at position %zu", path, c->vocab_size, i);
         }
     }

@@ -90,7 +90,9 @@ static inline float evaluate_hellaswag(const EvalModel *m, EvalLoader *eval, int
 // loaded (a token it cannot decode is printed as <id>), sliding a T-token window once past the
 // context; copies the text to `also` when not NULL. gen holds gen_T + 1 ints, scratch V floats.
 static inline void print_sample(const EvalModel *m, const Tokenizer *tok, int have_tok, int V, int T, int gen_T,
-                                float temperature, int top_k, uint64_t *rng, int *gen, float *scratch, FILE *also) {
+                                float temperature, int top_k, float top_p, uint64_t *rng, int *gen, float *scratch,
+                                FILE *also) {
+    int *idx = top_p < 1.0f ? (int *)malloc_check((size_t)V * sizeof(int)) : NULL; // nucleus sort
     int eot = have_tok ? (int)tok->eot_token : V - 1;
     gen[0] = eot < V ? eot : 0;
     int len = 1;
@@ -98,7 +100,7 @@ static inline void print_sample(const EvalModel *m, const Tokenizer *tok, int ha
     for (int i = 0; i < gen_T; i++) {
         int start = len > T ? len - T : 0;
         const float *logits = m->last_logits(m->model, gen + start, len - start);
-        int next = sample_token(logits, V, temperature, top_k, rng, scratch);
+        int next = sample_token_p(logits, V, temperature, top_k, top_p, rng, scratch, idx);
         gen[len++] = next;
         size_t nbytes = 0;
         const unsigned char *bytes = have_tok && (size_t)next < tok->vocab_size ? tokenizer_decode(tok, (uint32_t)next, &nbytes) : NULL;
@@ -111,6 +113,7 @@ static inline void print_sample(const EvalModel *m, const Tokenizer *tok, int ha
         if (also) fwrite(bytes, 1, nbytes, also);
         fflush(stdout);
     }
+    free(idx);
     printf("\n---\n");
     if (also) {
         fputs("\n---\n", also);

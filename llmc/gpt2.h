@@ -378,4 +378,40 @@ static inline double gpt2_flops_per_token(const GPT2Config *c, int T) {
     return 6.0 * matmul_params + 6.0 * L * T * C;
 }
 
+// Grows the vocabulary from V = c->vocab_size to new_V <= Vp (for the chat special tokens,
+// llmc/chat.h), in the padded rows wte (Vp, C) already has; sets c->vocab_size = new_V.
+// New row r = mean of the V old rows + 0.02 * z, where z is a deterministic standard-normal-ish
+// value (sum of 12 uniforms from splitmix64 seeded 20251203, minus 6) drawn row by row, column by
+// column; the mean is summed in double in row order. So the new tokens start near the average
+// token, distinct from each other; train_gpt2.py --chat_vocab computes the same bits
+// (doc/chat.md). Both trainers call this on fp32 host weights.
+static inline void gpt2_grow_vocab(GPT2Config *c, float *wte, int new_V) {
+    if (new_V == c->vocab_size) return;
+    if (new_V < c->vocab_size || new_V > c->padded_vocab_size) {
+        die("cannot grow the vocabulary from %d to %d (must be in [%d, Vp = %d])", c->vocab_size, new_V, c->vocab_size,
+            c->padded_vocab_size);
+    }
+    int C = c->channels, V = c->vocab_size;
+    double *mean = (double *)calloc_check((size_t)C, sizeof(double));
+    for (int v = 0; v < V; v++) {
+        for (int j = 0; j < C; j++) mean[j] += wte[(size_t)v * C + j];
+    }
+    uint64_t state = 20251203;
+    for (int v = V; v < new_V; v++) {
+        for (int j = 0; j < C; j++) {
+            double z = -6.0;
+            for (int k = 0; k < 12; k++) {
+                uint64_t x = (state += 0x9E3779B97F4A7C15ULL);
+                x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+                x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+                x ^= x >> 31;
+                z += (double)(x >> 11) * (1.0 / 9007199254740992.0);
+            }
+            wte[(size_t)v * C + j] = (float)(mean[j] / V + 0.02 * z);
+        }
+    }
+    free(mean);
+    c->vocab_size = new_V;
+}
+
 #endif // LLMC_GPT2_H

@@ -1,20 +1,26 @@
 /*
  * tokenizer.h: GPT-2's byte-level BPE tokenizer: load, decode, encode.
  *
- * File (gpt2_tokenizer.bin, little-endian; see doc/formats.md "Tokenizer v3"):
+ * File (gpt2_tokenizer.bin, little-endian; see doc/formats.md "Tokenizer"):
  *   header: 256 x uint32
  *     [0] magic 20240328  [1] version (1, 2 or 3)  [2] vocab_size  [3] end-of-text id
  *     version 3 only: [4] n_merges  [5] payload bytes after the header  [6] FNV-1a 32 of the payload
- *   payload, both versions: for each token id in order, one byte length n (1..255) then n bytes
- *   payload, version 3 only, after that: n_merges x (uint32 left id, uint32 right id), in rank
- *     order: merge r joins two adjacent parts into the token whose bytes are bytes(left) ++
+ *     version 2 extended (the default file): [8] 20251203 (extension magic)  [9] n_merges
+ *       [10] n_special  [11] payload bytes after the header  [12] FNV-1a 32 of the payload
+ *   payload, all versions: for each token id in order, one byte length n (1..255) then n bytes
+ *   payload, version 3 and extended, after that: n_merges x (uint32 left id, uint32 right id), in
+ *     rank order: merge r joins two adjacent parts into the token whose bytes are bytes(left) ++
  *     bytes(right), and r is that token's rank (lower merges first).
- * Versions 1 and 2 are llm.c's decode-only files (version 1 has no [3]; its end-of-text is 50256):
- * they load with can_encode = 0.
+ *   payload, extended only, last: n_special entries (one byte length, then the name's bytes):
+ *     the special tokens with ids vocab_size, vocab_size+1, ... (the chat markers, llmc/chat.h).
+ * llm.c reads the extended file as its own version 2: it reads the header and the decode table
+ * and never looks further. Plain versions 1 and 2 are llm.c's decode-only files (version 1 has no
+ * [3]; its end-of-text is 50256): they load with can_encode = 0 and no special tokens.
  *
  * Encoding follows OpenAI's tiktoken exactly:
- *   1. With TOKENIZER_ALLOW_SPECIAL, each "<|endoftext|>" in the text becomes eot_token and the text
- *      between them is encoded separately; without it that string is ordinary text.
+ *   1. With TOKENIZER_ALLOW_SPECIAL, each "<|endoftext|>" (and each special token's name) in the
+ *      text becomes that token and the text between them is encoded separately; without it those
+ *      strings are ordinary text.
  *   2. Pre-tokenization with GPT-2's pattern
  *        's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
  *      (leftmost-first alternation, case-sensitive contractions, ASCII apostrophe and space only),
@@ -47,6 +53,7 @@
 #include "unicode_tables.h"
 
 #define TOKENIZER_MAGIC 20240328
+#define TOKENIZER_EXT_MAGIC 20251203 // header[8]: a version 2 file with merges and special tokens
 #define TOKENIZER_ALLOW_SPECIAL 1 // encode flag: "<|endoftext|>" in the text -> eot_token
 #define TOKENIZER_NONE 0xFFFFFFFFu
 
@@ -64,13 +71,15 @@ typedef struct {
 } TokenizerSlot;
 
 typedef struct {
-    uint32_t vocab_size;
+    uint32_t vocab_size; // ordinary tokens (GPT-2: 50257); the special tokens follow them
     uint32_t eot_token;
-    int can_encode; // 1 if the file had merges (version 3)
-    int version;
+    int can_encode; // 1 if the file had merges (version 3 or extended version 2)
+    int version;    // header[1]
+    int extended;   // 1 for a version 2 file with the extension (merges and special tokens)
     uint32_t n_merges;
+    uint32_t n_special;   // special tokens, ids vocab_size .. vocab_size + n_special - 1
     unsigned char *bytes; // all token bytes back to back
-    uint32_t *offsets;    // (vocab_size + 1): token i is bytes[offsets[i] .. offsets[i+1])
+    uint32_t *offsets;    // (vocab_size + n_special + 1): token i is bytes[offsets[i] .. offsets[i+1])
     // encoder tables (only when can_encode)
     uint32_t byte_token[256]; // token of each single byte
     TokenizerPair *pairs;     // (pair_mask + 1) open-addressing table: adjacent pair -> merge
@@ -376,6 +385,7 @@ static inline int tokenizer_load_(Tokenizer *t, const char *path, int missing_ok
         die("%s: unsupported tokenizer version %u (this build reads 1, 2 and 3)", path, header[1]);
     }
     t->version = (int)header[1];
+    t->extended = t->version == 2 && header[8] == TOKENIZER_EXT_MAGIC;
     t->vocab_size = header[2];
     t->eot_token = header[3];
     if (t->version == 1) { // llm.c's first files had no end-of-text slot: GPT-2's is 50256
@@ -389,48 +399,85 @@ static inline int tokenizer_load_(Tokenizer *t, const char *path, int missing_ok
         die("%s: bad header: vocab_size %u, end-of-text id %u", path, t->vocab_size, t->eot_token);
     }
     size_t payload = (size_t)(size - 1024);
-    if (t->version == 3) {
-        t->n_merges = header[4];
-        if (header[5] != payload) {
+    int has_merges = t->version == 3 || t->extended;
+    // where the extension keeps its counts, size and checksum
+    int s_merges = t->extended ? 9 : 4, s_payload = t->extended ? 11 : 5, s_hash = t->extended ? 12 : 6;
+    if (has_merges) {
+        t->n_merges = header[s_merges];
+        t->n_special = t->extended ? header[10] : 0;
+        if (header[s_payload] != payload) {
             die("%s: payload is %zu bytes but the header says %u (truncated or damaged file)", path,
-                payload, header[5]);
+                payload, header[s_payload]);
+        }
+        if (t->n_special > 4096 || t->n_merges > (1u << 26)) {
+            die("%s: bad header: %u merges, %u special tokens", path, t->n_merges, t->n_special);
         }
     }
-    unsigned char *data = (unsigned char *)malloc_check(payload);
+    unsigned char *data = (unsigned char *)malloc_check(payload ? payload : 1);
     fread_check(data, 1, payload, fp, path);
     fclose_check(fp, path);
-    if (t->version == 3 && tokenizer_fnv1a32_(data, payload) != header[6]) {
+    if (has_merges && tokenizer_fnv1a32_(data, payload) != header[s_hash]) {
         die("%s: checksum mismatch (damaged file)", path);
     }
     t->stamp = tokenizer_hash_bytes_(data, payload) | 1;
-    // decode table
-    t->offsets = (uint32_t *)malloc_check(((size_t)t->vocab_size + 1) * sizeof(uint32_t));
-    size_t pos = 0;
-    for (uint32_t id = 0; id < t->vocab_size; id++) {
+    // decode table: the ordinary tokens, then (extended files) the special tokens' names, which
+    // sit after the merges in the file
+    uint32_t n_all = t->vocab_size + t->n_special;
+    t->offsets = (uint32_t *)malloc_check(((size_t)n_all + 1) * sizeof(uint32_t));
+    size_t *starts = (size_t *)malloc_check(((size_t)n_all + 1) * sizeof(size_t));
+    size_t pos = 0, nbytes = 0, table_end = 0, merges_at = 0;
+    for (uint32_t id = 0; id < n_all; id++) {
+        if (id == t->vocab_size) {
+            table_end = pos;
+            merges_at = pos;
+            if ((size_t)t->n_merges * 8 > payload - pos) {
+                die("%s: file is truncated in its %u merges", path, t->n_merges);
+            }
+            pos += (size_t)t->n_merges * 8;
+        }
         if (pos >= payload || pos + 1 + data[pos] > payload) {
-            die("%s: file is truncated in the entry of token %u of %u", path, id, t->vocab_size);
+            die("%s: file is truncated in the entry of %s %u of %u", path,
+                id < t->vocab_size ? "token" : "special token", id, n_all);
         }
         if (data[pos] == 0) {
             die("%s: token %u has length 0 (1..255 expected)", path, id);
         }
-        t->offsets[id] = (uint32_t)(pos + 1 - (id + 1)); // bytes without the length prefixes
+        starts[id] = pos;
+        t->offsets[id] = (uint32_t)nbytes;
+        nbytes += data[pos];
         pos += 1 + data[pos];
     }
-    size_t table_end = pos;
-    t->offsets[t->vocab_size] = (uint32_t)(table_end - t->vocab_size);
-    t->bytes = (unsigned char *)malloc_check(table_end - t->vocab_size);
-    pos = 0;
-    for (uint32_t id = 0; id < t->vocab_size; id++) {
-        memcpy(t->bytes + t->offsets[id], data + pos + 1, data[pos]);
-        pos += 1 + data[pos];
+    if (t->n_special == 0) {
+        table_end = pos;
+        merges_at = pos;
+        pos += has_merges ? (size_t)t->n_merges * 8 : 0;
     }
-    size_t want_end = table_end + (t->version == 3 ? (size_t)t->n_merges * 8 : 0);
-    if (want_end != payload) {
-        die("%s: expected %zu payload bytes for %u tokens%s, found %zu", path, want_end,
-            t->vocab_size, t->version == 3 ? " and their merges" : "", payload);
+    t->offsets[n_all] = (uint32_t)nbytes;
+    if (pos != payload) {
+        die("%s: expected %zu payload bytes for %u tokens%s, found %zu", path, pos, t->vocab_size,
+            has_merges ? (t->n_special ? ", their merges and the special tokens" : " and their merges") : "",
+            payload);
     }
-    if (t->version == 3) {
-        tokenizer_build_encoder_(t, data + table_end, path);
+    (void)table_end;
+    t->bytes = (unsigned char *)malloc_check(nbytes ? nbytes : 1);
+    for (uint32_t id = 0; id < n_all; id++) {
+        memcpy(t->bytes + t->offsets[id], data + starts[id] + 1, data[starts[id]]);
+    }
+    free(starts);
+    for (uint32_t i = 0; i < t->n_special; i++) { // special names must be distinct and not EOT's
+        size_t na;
+        const unsigned char *a = t->bytes + t->offsets[t->vocab_size + i];
+        na = t->offsets[t->vocab_size + i + 1] - t->offsets[t->vocab_size + i];
+        for (uint32_t j = 0; j <= i; j++) {
+            uint32_t other = j < i ? t->vocab_size + j : t->eot_token;
+            size_t nb = t->offsets[other + 1] - t->offsets[other];
+            if (na == nb && memcmp(a, t->bytes + t->offsets[other], na) == 0) {
+                die("%s: special token %u repeats the name of token %u", path, t->vocab_size + i, other);
+            }
+        }
+    }
+    if (has_merges) {
+        tokenizer_build_encoder_(t, data + merges_at, path);
     }
     free(data);
     return 1;
@@ -447,10 +494,11 @@ static inline void tokenizer_set_js_whitespace(Tokenizer *t, int on) {
     t->ws_bit = on ? UCLASS_WS_JS : UCLASS_WS;
 }
 
-// Bytes of token `id` (not NUL-terminated), its length in *len. NULL-safe: an id outside the
-// vocabulary (e.g. a padded-vocabulary id a model sampled) returns NULL with *len = 0.
+// Bytes of token `id` (not NUL-terminated), its length in *len; a special token's bytes are its
+// name. NULL-safe: an id outside the vocabulary and the special tokens (e.g. a padded-vocabulary
+// id a model sampled) returns NULL with *len = 0.
 static inline const unsigned char *tokenizer_decode(const Tokenizer *t, uint32_t id, size_t *len) {
-    if (t->offsets == NULL || id >= t->vocab_size) {
+    if (t->offsets == NULL || id >= t->vocab_size + t->n_special) {
         *len = 0;
         return NULL;
     }
@@ -798,35 +846,75 @@ static inline void tokenizer_encode_ordinary_(const Tokenizer *t, const unsigned
     }
 }
 
-// Appends the tokens of text[0..n) to out. flags: TOKENIZER_ALLOW_SPECIAL or 0. Dies if the
-// tokenizer cannot encode (a version 2 file). Thread-safe given one TokenBuf per thread.
+// The special token (end-of-text or one of the file's special tokens) whose name starts s[0..n),
+// or TOKENIZER_NONE; the longest name wins.
+static inline uint32_t tokenizer_special_at_(const Tokenizer *t, const unsigned char *s, size_t n) {
+    uint32_t best = TOKENIZER_NONE;
+    size_t best_len = 0;
+    for (uint32_t k = 0; k <= t->n_special; k++) {
+        uint32_t id = k == 0 ? t->eot_token : t->vocab_size + k - 1;
+        size_t len;
+        const unsigned char *name = tokenizer_decode(t, id, &len);
+        if (len <= n && len > best_len && memcmp(s, name, len) == 0) {
+            best = id;
+            best_len = len;
+        }
+    }
+    return best;
+}
+
+// Id of the special token named `name` ("<|endoftext|>" or one of the file's special tokens), or
+// TOKENIZER_NONE if the file has no such token.
+static inline uint32_t tokenizer_special_id(const Tokenizer *t, const char *name) {
+    size_t n = strlen(name);
+    uint32_t id = tokenizer_special_at_(t, (const unsigned char *)name, n);
+    size_t len;
+    if (id != TOKENIZER_NONE) {
+        tokenizer_decode(t, id, &len);
+        if (len != n) {
+            id = TOKENIZER_NONE;
+        }
+    }
+    return id;
+}
+
+// Appends the tokens of text[0..n) to out. flags: TOKENIZER_ALLOW_SPECIAL or 0. With it, the
+// names of the special tokens ("<|endoftext|>", and the chat markers of an extended file) in the
+// text become those tokens; without it they are plain text. Dies if the tokenizer cannot encode
+// (a plain version 2 file). Thread-safe given one TokenBuf per thread.
 static inline void tokenizer_encode(const Tokenizer *t, const void *text, size_t n, int flags,
                              TokenBuf *out) {
     if (!t->can_encode) {
-        die("tokenizer: this tokenizer file has no merges (version %d, decode only); build a "
-            "version 3 file with `make gpt2_tokenizer.bin`", t->version);
+        die("tokenizer: this tokenizer file has no merges (version %d, decode only); build one "
+            "that encodes with `make gpt2_tokenizer.bin`", t->version);
     }
     const unsigned char *s = (const unsigned char *)text;
     if (!(flags & TOKENIZER_ALLOW_SPECIAL)) {
         tokenizer_encode_ordinary_(t, s, n, out);
         return;
     }
-    size_t elen;
-    const unsigned char *eot = tokenizer_decode(t, t->eot_token, &elen);
+    unsigned char first[256] = {0}; // first bytes of the special names
+    for (uint32_t k = 0; k <= t->n_special; k++) {
+        size_t len;
+        const unsigned char *name = tokenizer_decode(t, k == 0 ? t->eot_token : t->vocab_size + k - 1, &len);
+        first[name[0]] = 1;
+    }
     size_t start = 0, i = 0;
-    while (i + elen <= n) {
-        const unsigned char *hit = (const unsigned char *)memchr(s + i, eot[0], n - elen + 1 - i);
-        if (hit == NULL) {
-            break;
-        }
-        i = (size_t)(hit - s);
-        if (memcmp(hit, eot, elen) != 0) {
+    while (i < n) {
+        if (!first[s[i]]) {
             i++;
             continue;
         }
+        uint32_t id = tokenizer_special_at_(t, s + i, n - i);
+        if (id == TOKENIZER_NONE) {
+            i++;
+            continue;
+        }
+        size_t len;
+        tokenizer_decode(t, id, &len);
         tokenizer_encode_ordinary_(t, s + start, i - start, out);
-        tokenbuf_push(out, t->eot_token);
-        i += elen;
+        tokenbuf_push(out, id);
+        i += len;
         start = i;
     }
     tokenizer_encode_ordinary_(t, s + start, n - start, out);

@@ -64,6 +64,9 @@ typedef struct {
     int recompute;
     int zero_stage;
     int use_master_weights;
+    // chat fine-tuning (doc/chat.md)
+    int chat_vocab;
+    float top_p;
 } TrainOptions;
 
 typedef enum { OPT_INT, OPT_LONG, OPT_FLOAT, OPT_STRING } OptType;
@@ -123,6 +126,9 @@ static const TrainFlag TRAIN_FLAGS[] = {
     {"-r", OPT_INT, OPT_FIELD(recompute), "1", 0, 2, NULL, FOR_GPU, "activation recompute: 0 none, 1 GELU, 2 GELU and LayerNorm"},
     {"-z", OPT_INT, OPT_FIELD(zero_stage), "0", 0, 1, NULL, FOR_GPU, "ZeRO stage, accepted for llm.c's scripts: sharding is not implemented, 1 runs as 0 (replicated optimizer state)"},
     {"-w", OPT_INT, OPT_FIELD(use_master_weights), "1", 0, 1, NULL, FOR_GPU, "keep fp32 master weights (bf16 builds)"},
+    // chat fine-tuning and sampling (doc/chat.md)
+    {"--chat_vocab", OPT_INT, OPT_FIELD(chat_vocab), "0", 0, 1 << 20, NULL, FOR_BOTH, "grow the vocabulary to this many tokens (50267: GPT-2 + the chat markers), new rows initialized as doc/chat.md says (0: keep)"},
+    {"--top_p", OPT_FLOAT, OPT_FIELD(top_p), "1.0", 0, 1, NULL, FOR_BOTH, "sample from the smallest set of tokens whose probability reaches p (1: all)"},
 };
 #undef OPT_FIELD
 #define NUM_TRAIN_FLAGS (sizeof(TRAIN_FLAGS) / sizeof(TRAIN_FLAGS[0]))

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Writes gpt2_tokenizer.bin from GPT-2's encoder.json and vocab.bpe.
-
-Version 3 (default) holds the decode table and the merges, so one file both encodes and decodes;
-version 2 is llm.c's decode-only layout. Both are described in doc/formats.md ("Tokenizer v3").
-
-Usage: dev/data/gpt2_tokenizer.py [--vocab-dir DIR] [--version 2|3] [-o OUT]
-       (defaults: dev/vendor/gpt2, 3, gpt2_tokenizer.bin)
+Formats (doc/formats.md "Tokenizer"):
+  llmc (default): llm.c's version 2 file (llm.c reads it) followed by what encoding needs beyond
+                  it: the merges and the chat special tokens, announced in header slots llm.c
+                  ignores. One file encodes, decodes, and is llm.c's gpt2_tokenizer.bin.
+  v3:             our earlier version 3 (decode table + merges, header [1] = 3; llm.c refuses it)
+  v2:             llm.c's decode-only file, byte for byte
+Usage: dev/data/gpt2_tokenizer.py [--vocab-dir DIR] [--format llmc|v3|v2] [-o OUT]
+       (defaults: dev/vendor/gpt2, llmc, gpt2_tokenizer.bin); --version 2|3 = --format v2|v3
 """
 import argparse
 import json
@@ -14,7 +16,17 @@ import struct
 import sys
 
 MAGIC = 20240328
+EXT_MAGIC = 20251203  # header[8] of a version 2 file that carries merges and special tokens
 HEADER_INTS = 256
+# Chat special tokens, ids V, V+1, ... in this order (they live in GPT-2's padded vocabulary rows,
+# 50257..50303). llmc/chat.h looks them up by these names.
+SPECIAL_TOKENS = [
+    "<|system_start|>", "<|system_end|>",
+    "<|user_start|>", "<|user_end|>",
+    "<|assistant_start|>", "<|assistant_end|>",
+    "<|tool_call_start|>", "<|tool_call_end|>",      # reserved for tool use
+    "<|tool_output_start|>", "<|tool_output_end|>",  # reserved for tool use
+]
 
 
 def byte_alphabet():
@@ -46,9 +58,12 @@ def fail(msg):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--vocab-dir", default="dev/vendor/gpt2")
-    ap.add_argument("--version", type=int, choices=(2, 3), default=3)
+    ap.add_argument("--format", choices=("llmc", "v3", "v2"), default="llmc")
+    ap.add_argument("--version", type=int, choices=(2, 3), help="same as --format v2 / v3")
     ap.add_argument("-o", "--out", default="gpt2_tokenizer.bin")
     args = ap.parse_args()
+    if args.version is not None:
+        args.format = "v%d" % args.version
 
     enc_path = os.path.join(args.vocab_dir, "encoder.json")
     bpe_path = os.path.join(args.vocab_dir, "vocab.bpe")
@@ -93,21 +108,33 @@ def main():
         table.append(len(b))
         table += b
     header = [0] * HEADER_INTS
-    header[0], header[1], header[2], header[3] = MAGIC, args.version, vocab_size, eot
+    version = 3 if args.format == "v3" else 2
+    header[0], header[1], header[2], header[3] = MAGIC, version, vocab_size, eot
     payload = bytes(table)
-    if args.version == 3:
-        payload += b"".join(struct.pack("<II", a, b) for a, b in merges)
+    merge_bytes = b"".join(struct.pack("<II", a, b) for a, b in merges)
+    if args.format == "v3":
+        payload += merge_bytes
         header[4] = len(merges)
         header[5] = len(payload)
         header[6] = fnv1a32(payload)
+    elif args.format == "llmc":
+        payload += merge_bytes
+        for name in SPECIAL_TOKENS:
+            b = name.encode("ascii")
+            payload += bytes([len(b)]) + b
+        header[8] = EXT_MAGIC
+        header[9] = len(merges)
+        header[10] = len(SPECIAL_TOKENS)
+        header[11] = len(payload)
+        header[12] = fnv1a32(payload)
     tmp = args.out + ".tmp"
     with open(tmp, "wb") as f:
         f.write(struct.pack("<%dI" % HEADER_INTS, *header))
         f.write(payload)
     os.replace(tmp, args.out)
-    print("wrote %s: version %d, %d tokens, %d merges, %d bytes"
-          % (args.out, args.version, vocab_size, len(merges) if args.version == 3 else 0,
-             1024 + len(payload)))
+    print("wrote %s: format %s (header version %d), %d tokens, %d merges, %d special, %d bytes"
+          % (args.out, args.format, version, vocab_size, len(merges) if args.format != "v2" else 0,
+             len(SPECIAL_TOKENS) if args.format == "llmc" else 0, 1024 + len(payload)))
 
 
 if __name__ == "__main__":

@@ -42,6 +42,14 @@ ifeq ($(NO_OMP),)
   endif
 endif
 
+# USE_MPI=1: the CPU trainer for several processes (mpirun -np N ./train_gpt2 ...; llmc/dist.h),
+# compiled with MPI's wrapper compiler (Debian: openmpi-bin libopenmpi-dev)
+MPICC ?= mpicc
+ifeq ($(USE_MPI),1)
+  CC := $(MPICC)
+  CFLAGS += -DUSE_MPI
+endif
+
 # SAN=1: AddressSanitizer + UndefinedBehaviorSanitizer, any undefined behaviour aborts.
 # The flags go into build/cflags.stamp, so switching SAN on or off rebuilds what it affects.
 SAN ?=
@@ -91,8 +99,11 @@ MATMUL_ARCH_native =
 MATMUL_ARCH_avx2 = -mno-avx512f
 MATMUL_ARCH_portable = -march=x86-64
 
-# llmc/dist.h under MPI: built with OpenMPI's mpicc, only by its group (t_dist skips without MPI)
-MPICC ?= mpicc
+# llmc/dist.h under MPI, and the CPU trainer built for several processes: with OpenMPI's mpicc,
+# only by their group (t_dist skips without MPI)
+build/test/train_gpt2_mpi: train_gpt2.c $(HEADERS) $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(MPICC) $(CFLAGS) -DUSE_MPI -o $@ $< $(LDLIBS)
 build/test/dist_test: dev/test/dist_test.c $(HEADERS) $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(MPICC) $(TEST_CFLAGS) -DUSE_MPI -I. -o $@ $< $(LDLIBS)

@@ -260,18 +260,13 @@ int main(int argc, char **argv) {
     } else {
         char shard[4200];
         snprintf(shard, sizeof(shard), "%s/batch.bin", dir);
-        int32_t h[LLMC_HEADER_INTS];
-        memset(h, 0, sizeof(h));
-        h[0] = DATALOADER_SHARD_MAGIC;
-        h[1] = DATALOADER_SHARD_VERSION;
-        h[2] = (int32_t)(BT + 1);
-        uint16_t *tokens = (uint16_t *)malloc_check((BT + 1) * sizeof(uint16_t));
-        for (size_t i = 0; i < BT; i++) tokens[i] = (uint16_t)ref.inputs[i];
-        tokens[BT] = (uint16_t)ref.targets[BT - 1];
-        FILE *fp = fopen_check(shard, "wb");
-        fwrite_check(h, sizeof(int32_t), LLMC_HEADER_INTS, fp, shard);
-        fwrite_check(tokens, sizeof(uint16_t), BT + 1, fp, shard);
-        fclose_check(fp, shard);
+        uint32_t *tokens = (uint32_t *)malloc_check((BT + 1) * sizeof(uint32_t));
+        for (size_t i = 0; i < BT; i++) tokens[i] = (uint32_t)ref.inputs[i];
+        tokens[BT] = (uint32_t)ref.targets[BT - 1];
+        static ShardWriterFile writer; // llmc/shard.h (static: it holds a 64 KiB buffer)
+        shard_writer_open(&writer, shard, 0);
+        shard_writer_append(&writer, tokens, NULL, BT + 1);
+        shard_writer_close(&writer);
         free(tokens);
 
         int S = ref.num_steps;

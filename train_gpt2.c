@@ -575,7 +575,8 @@ typedef struct {
     size_t num_parameters;
     float *params;     // (num_parameters) in checkpoint layout
     float *grads;      // (num_parameters)
-    float *m, *v;      // AdamW moments (num_parameters)
+    float *m, *v;      // AdamW moments of the parameters [opt_offset, opt_offset + opt_count)
+    size_t opt_offset, opt_count; // what this process's optimizer updates: all, or a ZeRO-1 shard
     int max_B, max_T;  // activation capacity
     Activations acts;
     ActivationGrads dacts;
@@ -617,6 +618,19 @@ static void gpt2_alloc_params(GPT2 *model) {
     model->grads = alloc_floats_huge(model->num_parameters);
     model->m = alloc_floats_huge(model->num_parameters);
     model->v = alloc_floats_huge(model->num_parameters);
+    model->opt_offset = 0;
+    model->opt_count = model->num_parameters;
+}
+
+// ZeRO-1 (llmc/dist.h): this process's optimizer keeps AdamW m and v for, and updates, only the
+// parameters [offset, offset + count); the others' updates arrive by all-gather.
+void gpt2_shard_optimizer(GPT2 *model, size_t offset, size_t count) {
+    free(model->m);
+    free(model->v);
+    model->m = alloc_floats_huge(count);
+    model->v = alloc_floats_huge(count);
+    model->opt_offset = offset;
+    model->opt_count = count;
 }
 
 // Loads a version 3 or 5 checkpoint (bf16 is converted to fp32).
@@ -807,11 +821,11 @@ void gpt2_backward(GPT2 *model, const int *inputs, const int *targets, int B, in
     encoder_backward(G + model->param_offsets[PARAM_WTE], G + model->param_offsets[PARAM_WPE], d->dresidual, inputs, B, T, C);
 }
 
-// L2 norm of all gradients, accumulated in double (so the order of threads hardly matters),
-// in chunks of LANES partial sums so the loop vectorizes.
-float gpt2_grad_norm(const GPT2 *model) {
-    const float *g = model->grads;
-    long long n = (long long)model->num_parameters, nchunks = (n + 4095) / 4096;
+// Sum of the squared gradients [lo, hi), accumulated in double (so the order of threads hardly
+// matters), in chunks of LANES partial sums so the loop vectorizes. gpt2_grad_norm: all of them.
+double gpt2_grad_sumsq(const GPT2 *model, size_t lo, size_t hi) {
+    const float *g = model->grads + lo;
+    long long n = (long long)(hi - lo), nchunks = (n + 4095) / 4096;
     double sum = 0.0;
 #pragma omp parallel for reduction(+ : sum) schedule(static)
     for (long long ch = 0; ch < nchunks; ch++) {
@@ -823,11 +837,14 @@ float gpt2_grad_norm(const GPT2 *model) {
         for (; i < end; i++) acc[0] += (double)g[i] * g[i];
         for (int j = 0; j < LANES; j++) sum += acc[j];
     }
-    return (float)sqrt(sum);
+    return sum;
 }
 
-// Applies AdamW at learning rate lr to each tensor, with weight decay only where the table says
-// so, after clipping the global gradient norm `norm` (gpt2_grad_norm) like
+float gpt2_grad_norm(const GPT2 *model) { return (float)sqrt(gpt2_grad_sumsq(model, 0, model->num_parameters)); }
+
+// Applies AdamW at learning rate lr to the parameters this process's optimizer covers (all, or
+// its ZeRO-1 shard: a range that may start and end inside tensors), with weight decay only where
+// the table says so, after clipping the global gradient norm `norm` (gpt2_grad_norm) like
 // torch.nn.utils.clip_grad_norm_. t is the 1-based step.
 void gpt2_update(GPT2 *model, const AdamWSettings *s, float lr, float norm, int t) {
     float scale = 1.0f;
@@ -835,11 +852,14 @@ void gpt2_update(GPT2 *model, const AdamWSettings *s, float lr, float norm, int 
         float coef = s->grad_clip / (norm + 1e-6f);
         if (coef < 1.0f) scale = coef;
     }
+    size_t lo = model->opt_offset, hi = lo + model->opt_count;
     for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
-        size_t off = model->param_offsets[i], n = gpt2_param_numel(&model->config, i);
+        size_t start = model->param_offsets[i], end = start + gpt2_param_numel(&model->config, i);
+        size_t a = start > lo ? start : lo, b = end < hi ? end : hi; // this tensor's part of the range
+        if (a >= b) continue;
         float wd = GPT2_PARAMS[i].weight_decay ? s->weight_decay : 0.0f;
-        adamw_update(model->params + off, model->grads + off, model->m + off, model->v + off, n, lr, s->beta1, s->beta2,
-                     s->eps, wd, scale, t);
+        adamw_update(model->params + a, model->grads + a, model->m + (a - lo), model->v + (a - lo), b - a, lr, s->beta1,
+                     s->beta2, s->eps, wd, scale, t);
     }
 }
 
@@ -869,6 +889,7 @@ void gpt2_free(GPT2 *model) {
 #include "llmc/train_plan.h"
 #include "llmc/train_state.h"
 #include "llmc/generate.h"
+#include "llmc/dist.h"
 
 // The model as llmc/evaluate.h sees it. Samples decode through a KV cache (llmc/generate.h, the
 // code chat uses): a call whose tokens extend what the cache holds by one feeds only that token,
@@ -909,6 +930,12 @@ static const float *last_logits(void *m, const int *tokens, int n) {
     }
     memcpy(e->held, tokens, (size_t)n * sizeof(int));
     return e->kv.logits + (size_t)row * e->model->config.padded_vocab_size;
+}
+
+// Sum of v over the processes, for the evaluations split across them.
+static double dist_sum(const void *d, double v) {
+    dist_allreduce_sum_double((const Dist *)d, &v, 1, "evaluation");
+    return v;
 }
 
 static void eval_cpu_free(EvalCPU *e) {
@@ -955,10 +982,22 @@ static void check_memory(const GPT2Config *c, int B, int T, int nthreads) {
 }
 
 int main(int argc, char **argv) {
+    // Processes (llmc/dist.h): one unless started by mpirun/srun (built with USE_MPI=1). Every rank
+    // runs this same program on its part of each batch; rank 0 alone prints, logs and writes the
+    // model. Errors that every rank meets alike (flags, shared files) are reported by rank 0 alone.
+    Dist dist;
+    dist_init(&dist, &argc, &argv, 600.0);
+    llmc_die_rank = dist.rank;
+    llmc_die_quiet = dist.rank > 0;
+    uint64_t args_hash = DIST_HASH_INIT;
+    for (int i = 1; i < argc; i++) args_hash = dist_hash(args_hash, argv[i], strlen(argv[i]) + 1);
+    dist_check_same(&dist, args_hash, "flags");
+    if (dist.rank > 0 && freopen("/dev/null", "w", stdout) == NULL) die("cannot silence stdout of rank %d", dist.rank);
     TrainOptions o;
     train_options_parse(&o, argc, argv, 0);
+    dist.timeout_s = o.dist_timeout;
     TrainPlan plan;
-    train_plan_init(&plan, &o, 1);
+    train_plan_init(&plan, &o, dist.world);
     AdamWSettings adamw = adamw_settings_from_options(&o);
     int B = o.B, T = o.T;
     const char *dir = o.output_log_dir;
@@ -968,8 +1007,11 @@ int main(int argc, char **argv) {
     char resume_path[4200];
     const char *load = o.load_filename;
     if (dir[0] != '\0') {
-        train_state_prepare_dir(dir, o.resume);
+        if (dist.rank == 0) train_state_prepare_dir(dir, o.resume);
+        dist_barrier(&dist, "preparing the output directory");
         if (o.resume) resumed_at = train_state_latest(dir);
+        if (resumed_at >= 0 && dist.rank == 0) train_state_check_layout(dir, resumed_at, dist.world, o.zero_stage);
+        dist_barrier(&dist, "checking the checkpoint");
         if (resumed_at >= 0) {
             train_state_path(resume_path, sizeof(resume_path), dir, CKPT_MODEL, resumed_at, 0);
             load = resume_path;
@@ -990,23 +1032,39 @@ int main(int argc, char **argv) {
     else gpt2_build_from_checkpoint(&model, load);
     if (o.chat_vocab > 0) gpt2_extend_vocab(&model, o.chat_vocab); // chat fine-tuning: rows for the special tokens
     const GPT2Config *c = &model.config;
+    size_t n_params = model.num_parameters;
+    if (o.zero_stage == 1) { // ZeRO-1: this rank's optimizer keeps and updates one shard
+        size_t offset, count;
+        dist_shard(n_params, dist.world, dist.rank, &offset, &count);
+        gpt2_shard_optimizer(&model, offset, count);
+    }
 
     DataLoader train, val;
     if (!plan.eval_only) {
-        dataloader_init(&train, o.train_data_pattern, (size_t)B, (size_t)T, 0, 1, o.shuffle, (uint64_t)o.seed);
+        dataloader_init(&train, o.train_data_pattern, (size_t)B, (size_t)T, dist.rank, dist.world, o.shuffle,
+                        (uint64_t)o.seed);
         dataloader_set_vocab_size(&train, c->vocab_size); // a token >= V is an error naming its shard
         train_plan_set_steps(&plan, &o, dataloader_num_batches(&train));
     }
     if (plan.have_val) {
-        dataloader_init(&val, o.val_data_pattern, (size_t)B, (size_t)T, 0, 1, 0, (uint64_t)o.seed);
+        dataloader_init(&val, o.val_data_pattern, (size_t)B, (size_t)T, dist.rank, dist.world, 0, (uint64_t)o.seed);
         dataloader_set_vocab_size(&val, c->vocab_size);
     }
     EvalLoader hellaswag;
-    if (o.hellaswag_eval) evalloader_init(&hellaswag, o.hellaswag_path, (size_t)B, (size_t)T, 0, 1);
+    if (o.hellaswag_eval) evalloader_init(&hellaswag, o.hellaswag_path, (size_t)B, (size_t)T, dist.rank, dist.world);
+    // the same model and data on every rank (files on a shared file system can differ per node)
+    uint64_t same = dist_hash(DIST_HASH_INIT, model.params, n_params * sizeof(float));
+    if (!plan.eval_only) {
+        size_t sizes[3] = {train.num_shards, train.num_tokens, train.num_windows};
+        same = dist_hash(same, sizes, sizeof(sizes));
+    }
+    dist_check_same(&dist, same, "model or data");
+    llmc_die_quiet = 0; // from here on each rank reads its own files: every rank speaks for itself
     uint64_t sample_rng = (uint64_t)o.seed * 0x9E3779B97F4A7C15ull + 1;
     if (resumed_at >= 0) {
         // params come from the model file; master weights of a GPU run, when present, replace them
-        train_state_load(dir, resumed_at, c, model.m, model.v, model.params, model.num_parameters, &train, &sample_rng, 0, 1);
+        train_state_load(dir, resumed_at, c, model.m, model.v, model.params + model.opt_offset, n_params, model.opt_offset,
+                         model.opt_count, o.zero_stage, &train, &sample_rng, dist.rank, dist.world);
         printf("resumed from step %d in %s (model and shape from %s)\n", resumed_at, dir, load);
     }
     Tokenizer tokenizer;
@@ -1015,11 +1073,12 @@ int main(int argc, char **argv) {
     gpt2_alloc_activations(&model, B, T);
     train_plan_print_head(&o, 0, c, model.num_parameters);
     printf("| %-21s | %d\n", "threads", nthreads);
+    dist_print_plan(&dist, n_params, o.zero_stage, 4, 4, 0);
     train_plan_print(&plan, plan.eval_only ? 0 : dataloader_num_batches(&train));
     printf(TABLE_RULE);
 
     EvalCPU eval_cpu = {&model, {0}, NULL, 0};
-    EvalModel em = {&eval_cpu, forward_loss, last_logits, NULL, NULL, 1};
+    EvalModel em = {&eval_cpu, forward_loss, last_logits, dist.world > 1 ? dist_sum : NULL, &dist, dist.world};
     Logger logger;
     if (plan.eval_only) {
         logger_init(&logger, "", -1);
@@ -1029,7 +1088,7 @@ int main(int argc, char **argv) {
         LRSchedule schedule;
         lr_schedule_init(&schedule, o.lr_schedule, o.learning_rate, o.warmup_iterations, plan.max_steps,
                          o.final_learning_rate_frac);
-        logger_init(&logger, dir, resumed_at);
+        logger_init(&logger, dist.rank == 0 ? dir : "", resumed_at);
         StepGuard guard;
         step_guard_init(&guard, o.skip_loss_z, o.skip_norm_z, o.max_skips);
         StepTimer timer;
@@ -1037,19 +1096,27 @@ int main(int argc, char **argv) {
         int *gen = (int *)malloc_check(((size_t)o.gen_T + 1) * sizeof(int));
         float *sample_scratch = (float *)malloc_check((size_t)c->vocab_size * sizeof(float));
         double flops_per_token = gpt2_flops_per_token(c, T);
+        float *zero_scratch = o.zero_stage == 1 ? (float *)malloc_check(model.opt_count * sizeof(float)) : NULL;
 
         for (int step = resumed_at < 0 ? 0 : resumed_at; step <= plan.max_steps; step++) {
             if (train_plan_evaluates(&plan, &o, step, resumed_at)) {
                 evaluate_and_log(&em, plan.have_val ? &val : NULL, o.val_max_steps, o.hellaswag_eval ? &hellaswag : NULL,
                                  o.hellaswag_limit, B, T, step, 1, 0, &logger);
             }
-            if (train_plan_samples(&plan, &o, step, resumed_at)) {
+            if (train_plan_samples(&plan, &o, step, resumed_at) && dist.rank == 0) {
                 print_sample(&em, &tokenizer, have_tok, c->vocab_size, model.max_T, o.gen_T, o.temperature, o.top_k, o.top_p,
                              &sample_rng, gen, sample_scratch, logger_sample_file(&logger, step));
             }
             if (train_plan_checkpoints(&plan, &o, step, resumed_at) && step_guard_clean(&guard)) {
-                train_state_save(dir, step, c, model.params, GPT2_CHECKPOINT_FP32, model.m, model.v, NULL,
-                                 model.num_parameters, &train, sample_rng, 0, 1, o.checkpoints_keep);
+                // every rank's state first, then rank 0's model, state and DONE marker
+                for (int turn = dist.rank == 0; turn < 2; turn++) {
+                    if (turn == 1) dist_barrier(&dist, "writing the checkpoint");
+                    if ((turn == 0) == (dist.rank != 0)) {
+                        train_state_save(dir, step, c, model.params, GPT2_CHECKPOINT_FP32, model.m, model.v, NULL, n_params,
+                                         model.opt_offset, model.opt_count, o.zero_stage, &train, sample_rng, dist.rank,
+                                         dist.world, o.checkpoints_keep);
+                    }
+                }
             }
             if (step == plan.max_steps) break;
 
@@ -1062,12 +1129,25 @@ int main(int argc, char **argv) {
                 gpt2_backward(&model, train.inputs, train.targets, B, T, 1.0f / (float)plan.total_batch);
                 loss_sum += model.mean_loss;
             }
-            float loss = (float)(loss_sum / plan.grad_accum);
-            float norm = gpt2_grad_norm(&model);
+            // every rank's gradients were scaled by 1 / (tokens of the whole step): their sum is
+            // the gradient of the global mean loss
+            float norm;
+            if (o.zero_stage == 1) {
+                dist_reduce_scatter_sum(&dist, model.grads, n_params, zero_scratch, "gradient reduce-scatter");
+                double sq = gpt2_grad_sumsq(&model, model.opt_offset, model.opt_offset + model.opt_count);
+                dist_allreduce_sum_double(&dist, &sq, 1, "gradient norm");
+                norm = (float)sqrt(sq);
+            } else {
+                dist_allreduce_sum(&dist, model.grads, n_params, "gradient all-reduce");
+                norm = gpt2_grad_norm(&model);
+            }
+            dist_allreduce_sum_double(&dist, &loss_sum, 1, "loss");
+            float loss = (float)(loss_sum / ((double)plan.grad_accum * dist.world));
             float lr = lr_schedule_get(&schedule, step);
             char skipped[128];
-            if (step_guard_accept(&guard, loss, norm, skipped, sizeof(skipped))) {
+            if (step_guard_accept(&guard, loss, norm, skipped, sizeof(skipped))) { // the same verdict on every rank
                 gpt2_update(&model, &adamw, lr, norm, step + 1);
+                if (o.zero_stage == 1) dist_allgather(&dist, model.params, n_params, "parameter all-gather");
             }
             double dt = now_seconds() - t0;
             step_timer_add(&timer, dt);
@@ -1083,6 +1163,7 @@ int main(int argc, char **argv) {
         train_plan_print_next(&o, argv[0], plan.max_steps);
         free(gen);
         free(sample_scratch);
+        free(zero_scratch);
     }
 
     logger_free(&logger);
@@ -1092,6 +1173,7 @@ int main(int argc, char **argv) {
     if (plan.have_val) dataloader_free(&val);
     if (!plan.eval_only) dataloader_free(&train);
     gpt2_free(&model);
+    dist_finalize(&dist);
     return 0;
 }
 #endif // TESTING

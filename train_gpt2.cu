@@ -829,8 +829,8 @@ static void gpt2_save_checkpoint(GPT2 *model, const char *dir, int step, const D
     copy_to_host(m, model->m, n * sizeof(float), stream);
     copy_to_host(v, model->v, n * sizeof(float), stream);
     if (master) copy_to_host(master, model->master, n * sizeof(float), stream);
-    train_state_save(dir, step, &model->config, params, CHECKPOINT_VERSION, m, v, master, n, train, sample_rng, rank,
-                     num_processes, keep);
+    train_state_save(dir, step, &model->config, params, CHECKPOINT_VERSION, m, v, master, n, 0, n, 0, train, sample_rng,
+                     rank, num_processes, keep);
     free(params);
     free(m);
     free(v);
@@ -847,7 +847,8 @@ static void gpt2_load_state(GPT2 *model, const char *dir, int step, DataLoader *
     float *m = (float *)malloc_check(n * sizeof(float));
     float *v = (float *)malloc_check(n * sizeof(float));
     float *master = (float *)malloc_check(n * sizeof(float));
-    int has_master = train_state_load(dir, step, &model->config, m, v, master, n, train, sample_rng, rank, num_processes);
+    int has_master = train_state_load(dir, step, &model->config, m, v, master, n, 0, n, 0, train, sample_rng, rank,
+                                      num_processes);
     cudaStream_t stream = model->ctx->stream;
     copy_to_device(model->m, m, n * sizeof(float), stream);
     copy_to_device(model->v, v, n * sizeof(float), stream);

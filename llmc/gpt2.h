@@ -247,19 +247,28 @@ static inline int gpt2_read_checkpoint_header(FILE *fp, const char *path, GPT2Co
 // without the tag (llm.c's, PyTorch's) are read unchecked.
 #define GPT2_CHECKSUM_TAG 0x46534b43 // "CKSF"
 
-// Dies naming the tensor if any of the n parameters in checkpoint layout is NaN or infinite.
-static inline void gpt2_check_finite(const GPT2Config *c, const float *params, const char *path, const char *what) {
-    size_t off = 0;
-    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+// Dies naming the tensor if any value of buf is NaN or infinite. buf holds the `count` elements
+// of checkpoint layout starting at element `offset` (a ZeRO-1 shard; 0 and all for a whole model).
+static inline void gpt2_check_finite_range(const GPT2Config *c, const float *buf, size_t offset, size_t count,
+                                           const char *path, const char *what) {
+    size_t start = 0, end = offset + count;
+    for (int i = 0; i < NUM_PARAMETER_TENSORS && start < end; i++) {
         size_t n = gpt2_param_numel(c, i);
-        for (size_t j = 0; j < n; j++) {
-            if (!isfinite(params[off + j])) {
+        size_t lo = start > offset ? start : offset, hi = start + n < end ? start + n : end;
+        for (size_t j = lo; j < hi; j++) {
+            if (!isfinite(buf[j - offset])) {
                 die("%s: %s tensor %s holds a non-finite value (%g at element %zu)", path, what, GPT2_PARAMS[i].name,
-                    (double)params[off + j], j);
+                    (double)buf[j - offset], j - start);
             }
         }
-        off += n;
+        start += n;
     }
+}
+
+// The same for a whole model's worth of values in checkpoint layout.
+static inline void gpt2_check_finite(const GPT2Config *c, const float *params, const char *path, const char *what) {
+    size_t sizes[NUM_PARAMETER_TENSORS];
+    gpt2_check_finite_range(c, params, 0, gpt2_param_sizes(c, sizes), path, what);
 }
 
 // Loads all parameters as fp32 into params (num_parameters floats), converting bf16 files;

@@ -63,6 +63,7 @@ typedef struct {
     // GPU only
     int recompute;
     int zero_stage;
+    float dist_timeout;
     int use_master_weights;
     // chat fine-tuning (doc/chat.md)
     int chat_vocab;
@@ -124,7 +125,8 @@ static const TrainFlag TRAIN_FLAGS[] = {
     {"--top_k", OPT_INT, OPT_FIELD(top_k), "0", 0, 1 << 20, NULL, FOR_BOTH, "sample from the k most likely tokens (0: all)"},
     {"--tokenizer", OPT_STRING, OPT_FIELD(tokenizer_path), "gpt2_tokenizer.bin", 0, 0, NULL, FOR_BOTH, "tokenizer file for decoding samples (token ids are printed without it)"},
     {"-r", OPT_INT, OPT_FIELD(recompute), "1", 0, 2, NULL, FOR_GPU, "activation recompute: 0 none, 1 GELU, 2 GELU and LayerNorm"},
-    {"-z", OPT_INT, OPT_FIELD(zero_stage), "0", 0, 1, NULL, FOR_GPU, "ZeRO stage, accepted for llm.c's scripts: sharding is not implemented, 1 runs as 0 (replicated optimizer state)"},
+    {"-z", OPT_INT, OPT_FIELD(zero_stage), "0", 0, 1, NULL, FOR_BOTH, "ZeRO stage with several processes: 0 all-reduce gradients; 1 reduce-scatter them, each rank updates its shard of the parameters and AdamW state, then all-gather"},
+    {"--dist_timeout", OPT_FLOAT, OPT_FIELD(dist_timeout), "600", 1, 1e6, NULL, FOR_BOTH, "seconds a process waits for the others in a collective before the run stops with an error"},
     {"-w", OPT_INT, OPT_FIELD(use_master_weights), "1", 0, 1, NULL, FOR_GPU, "keep fp32 master weights (bf16 builds)"},
     // chat fine-tuning and sampling (doc/chat.md)
     {"--chat_vocab", OPT_INT, OPT_FIELD(chat_vocab), "0", 0, 1 << 20, NULL, FOR_BOTH, "grow the vocabulary to this many tokens (50267: GPT-2 + the chat markers), new rows initialized as doc/chat.md says (0: keep)"},

@@ -12,7 +12,10 @@
  * State file, version 2 (ours; llm.c's version 1 dumps C structs): int32 header[256], slots
  * named by TrainStateSlot below, [255] the FNV-1a 32-bit checksum of everything else (header
  * with [255] = 0, then the payload). Payload: data-loader state (llmc/dataloader.h
- * serialisation), AdamW m (float32, n), v (float32, n), master weights (float32, n) if present.
+ * serialisation), AdamW m (float32, k), v (float32, k), master weights (float32, k) if present,
+ * for the k = opt_count parameters from element opt_offset on: all n of them, or with ZeRO-1
+ * (llmc/dist.h) this process's shard. Files written before the shard slots existed hold 0
+ * there and mean the whole model.
  */
 #ifndef LLMC_TRAIN_STATE_H
 #define LLMC_TRAIN_STATE_H
@@ -42,6 +45,11 @@ typedef enum {
     STATE_SAMPLE_RNG_HI = 9,
     STATE_STEP = 10,
     STATE_LOADER_BYTES = 11,  // DATALOADER_STATE_BYTES
+    STATE_ZERO_STAGE = 12,    // 0: optimizer state of the whole model; 1: of this process's shard
+    STATE_OPT_OFFSET_LO = 13, // first element the optimizer state covers, low and high 32 bits
+    STATE_OPT_OFFSET_HI = 14,
+    STATE_OPT_COUNT_LO = 15,  // elements it covers (0 in older files: all)
+    STATE_OPT_COUNT_HI = 16,
     STATE_CHECKSUM = 255,
 } TrainStateSlot;
 
@@ -144,10 +152,12 @@ static inline uint32_t train_state_checksum(int32_t h[LLMC_HEADER_INTS], const u
 // values, stored as `version`, 3 = fp32 or 5 = bf16), every process its state file. Then
 // process 0 syncs the directory, writes the DONE marker and prunes to the newest `keep`.
 // With several processes the caller puts a barrier before process 0's call, so all states exist.
+// m, v and master (may be NULL) hold opt_count values from element opt_offset (ZeRO-1 shards;
+// 0 and n otherwise); zero_stage is recorded so a resume under another -z is refused.
 static inline void train_state_save(const char *dir, int step, const GPT2Config *config, const float *params,
                                     int version, const float *m, const float *v, const float *master, size_t n,
-                                    const DataLoader *train, uint64_t sample_rng, int rank, int num_processes,
-                                    int keep) {
+                                    size_t opt_offset, size_t opt_count, int zero_stage, const DataLoader *train,
+                                    uint64_t sample_rng, int rank, int num_processes, int keep) {
     char path[4200], tmp[4300];
     if (rank == 0) {
         train_state_path(path, sizeof(path), dir, CKPT_MODEL, step, 0);
@@ -171,16 +181,21 @@ static inline void train_state_save(const char *dir, int step, const GPT2Config 
     h[STATE_SAMPLE_RNG_HI] = (int32_t)(uint32_t)(sample_rng >> 32);
     h[STATE_STEP] = step;
     h[STATE_LOADER_BYTES] = DATALOADER_STATE_BYTES;
-    h[STATE_CHECKSUM] = (int32_t)train_state_checksum(h, dl_bytes, m, v, master, n);
+    h[STATE_ZERO_STAGE] = zero_stage;
+    h[STATE_OPT_OFFSET_LO] = (int32_t)(uint32_t)(opt_offset & 0xffffffffu);
+    h[STATE_OPT_OFFSET_HI] = (int32_t)(uint32_t)((uint64_t)opt_offset >> 32);
+    h[STATE_OPT_COUNT_LO] = (int32_t)(uint32_t)(opt_count & 0xffffffffu);
+    h[STATE_OPT_COUNT_HI] = (int32_t)(uint32_t)((uint64_t)opt_count >> 32);
+    h[STATE_CHECKSUM] = (int32_t)train_state_checksum(h, dl_bytes, m, v, master, opt_count);
 
     train_state_path(path, sizeof(path), dir, CKPT_STATE, step, rank);
     tmp_path_for(tmp, sizeof(tmp), path);
     FILE *fp = fopen_check(tmp, "wb");
     fwrite_check(h, sizeof(int32_t), LLMC_HEADER_INTS, fp, tmp);
     fwrite_check(dl_bytes, 1, sizeof(dl_bytes), fp, tmp);
-    fwrite_check(m, sizeof(float), n, fp, tmp);
-    fwrite_check(v, sizeof(float), n, fp, tmp);
-    if (master) fwrite_check(master, sizeof(float), n, fp, tmp);
+    fwrite_check(m, sizeof(float), opt_count, fp, tmp);
+    fwrite_check(v, sizeof(float), opt_count, fp, tmp);
+    if (master) fwrite_check(master, sizeof(float), opt_count, fp, tmp);
     commit_file(fp, tmp, path);
     if (rank != 0) return;
     fsync_dir_check(dir); // the model and state names are durable before DONE can be
@@ -197,9 +212,33 @@ static inline void train_state_save(const char *dir, int step, const GPT2Config 
 // into `master` when the file has them (returns 1; 0 when it has none and master is untouched),
 // the train loader's position and the sampler RNG. Dies naming the file on any mismatch, a bad
 // checksum or a non-finite value (naming the tensor).
+// Before any process loads its state: dies with one line if the checkpoint at `step` was written
+// by another number of processes or under another ZeRO stage (the data order and the optimizer
+// shards depend on both), naming what to run instead. Reads only process 0's state header.
+static inline void train_state_check_layout(const char *dir, int step, int num_processes, int zero_stage) {
+    char path[4200];
+    train_state_path(path, sizeof(path), dir, CKPT_STATE, step, 0);
+    FILE *fp = fopen_check(path, "rb");
+    int32_t h[LLMC_HEADER_INTS];
+    read_header_check(fp, h, path);
+    fclose_check(fp, path);
+    if (h[STATE_MAGIC] != TRAIN_STATE_MAGIC) die("%s: not a training state file (magic %d, expected %d)", path, h[0], TRAIN_STATE_MAGIC);
+    if (h[STATE_NUM_PROCESSES] != num_processes) {
+        die("%s: checkpoint of a run with %d processes, this run has %d: resume with %d processes (mpirun -np %d), "
+            "or start a new run in another directory", path, h[STATE_NUM_PROCESSES], num_processes,
+            h[STATE_NUM_PROCESSES], h[STATE_NUM_PROCESSES]);
+    }
+    if (h[STATE_ZERO_STAGE] != zero_stage) {
+        die("%s: checkpoint of a run with -z %d, this run has -z %d: resume with -z %d", path, h[STATE_ZERO_STAGE],
+            zero_stage, h[STATE_ZERO_STAGE]);
+    }
+}
+
+// m, v and master receive opt_count values from element opt_offset, which must be the range the
+// file covers, written under the same zero_stage.
 static inline int train_state_load(const char *dir, int step, const GPT2Config *config, float *m, float *v,
-                                   float *master, size_t n, DataLoader *train, uint64_t *sample_rng, int rank,
-                                   int num_processes) {
+                                   float *master, size_t n, size_t opt_offset, size_t opt_count, int zero_stage,
+                                   DataLoader *train, uint64_t *sample_rng, int rank, int num_processes) {
     char path[4200];
     train_state_path(path, sizeof(path), dir, CKPT_STATE, step, rank);
     FILE *fp = fopen_check(path, "rb");
@@ -214,31 +253,42 @@ static inline int train_state_load(const char *dir, int step, const GPT2Config *
             num_processes);
     }
     if (file_n != n) die("%s: holds %llu parameters, the model has %zu", path, (unsigned long long)file_n, n);
+    uint64_t file_off = (uint64_t)(uint32_t)h[STATE_OPT_OFFSET_LO] | ((uint64_t)(uint32_t)h[STATE_OPT_OFFSET_HI] << 32);
+    uint64_t file_count = (uint64_t)(uint32_t)h[STATE_OPT_COUNT_LO] | ((uint64_t)(uint32_t)h[STATE_OPT_COUNT_HI] << 32);
+    if (file_count == 0) file_count = file_n; // written before shards existed: the whole model
+    if (h[STATE_ZERO_STAGE] != zero_stage) {
+        die("%s: written with ZeRO stage %d (-z), this run uses %d: resume with the same -z", path, h[STATE_ZERO_STAGE],
+            zero_stage);
+    }
+    if (file_off != opt_offset || file_count != opt_count) {
+        die("%s: optimizer state of elements [%llu, %llu), this process needs [%zu, %zu)", path,
+            (unsigned long long)file_off, (unsigned long long)(file_off + file_count), opt_offset, opt_offset + opt_count);
+    }
     if (h[STATE_LOADER_BYTES] != DATALOADER_STATE_BYTES) {
         die("%s: data-loader state of %d bytes, expected %d", path, h[STATE_LOADER_BYTES], DATALOADER_STATE_BYTES);
     }
     if (h[STATE_STEP] != step) die("%s: holds step %d, expected %d", path, h[STATE_STEP], step);
     int has_master = h[STATE_HAS_MASTER] != 0;
-    long long expected = 1024 + DATALOADER_STATE_BYTES + (long long)n * 4 * (has_master ? 3 : 2);
+    long long expected = 1024 + DATALOADER_STATE_BYTES + (long long)opt_count * 4 * (has_master ? 3 : 2);
     if (size != expected) die("%s: file is %lld bytes, expected %lld%s", path, size, expected, size < expected ? " (truncated)" : "");
     unsigned char dl_bytes[DATALOADER_STATE_BYTES];
     fread_check(dl_bytes, 1, sizeof(dl_bytes), fp, path);
-    fread_check(m, sizeof(float), n, fp, path);
-    fread_check(v, sizeof(float), n, fp, path);
+    fread_check(m, sizeof(float), opt_count, fp, path);
+    fread_check(v, sizeof(float), opt_count, fp, path);
     float *master_tmp = NULL;
     if (has_master) {
-        master_tmp = (float *)malloc_check(n * sizeof(float)); // master is untouched until all checks pass
-        fread_check(master_tmp, sizeof(float), n, fp, path);
+        master_tmp = (float *)malloc_check(opt_count * sizeof(float)); // master is untouched until all checks pass
+        fread_check(master_tmp, sizeof(float), opt_count, fp, path);
     }
     fclose_check(fp, path);
-    if (train_state_checksum(h, dl_bytes, m, v, master_tmp, n) != (uint32_t)h[STATE_CHECKSUM]) {
+    if (train_state_checksum(h, dl_bytes, m, v, master_tmp, opt_count) != (uint32_t)h[STATE_CHECKSUM]) {
         die("%s: checksum mismatch (corrupt file)", path);
     }
-    gpt2_check_finite(config, m, path, "AdamW m of");
-    gpt2_check_finite(config, v, path, "AdamW v of");
+    gpt2_check_finite_range(config, m, opt_offset, opt_count, path, "AdamW m of");
+    gpt2_check_finite_range(config, v, opt_offset, opt_count, path, "AdamW v of");
     if (has_master) {
-        gpt2_check_finite(config, master_tmp, path, "master weights of");
-        memcpy(master, master_tmp, n * sizeof(float));
+        gpt2_check_finite_range(config, master_tmp, opt_offset, opt_count, path, "master weights of");
+        memcpy(master, master_tmp, opt_count * sizeof(float));
         free(master_tmp);
     }
     DataLoaderState ds;

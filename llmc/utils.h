@@ -39,12 +39,22 @@
 #define LLMC_PRINTF(a, b)
 #endif
 
+// Several processes (llmc/dist.h): a rank other than 0 sets llmc_die_rank so its errors say which
+// process failed, and llmc_die_quiet while it checks what every rank checks alike (flags, shared
+// files), where rank 0's one line speaks for all.
+static int llmc_die_rank = 0, llmc_die_quiet = 0;
+
 // Prints "error: <message>" as one line on stderr and exits with status 1.
 static inline LLMC_NORETURN LLMC_PRINTF(1, 2) void die(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     fflush(stdout);
+    if (llmc_die_quiet) {
+        va_end(ap);
+        exit(1);
+    }
     fputs("error: ", stderr);
+    if (llmc_die_rank > 0) fprintf(stderr, "rank %d: ", llmc_die_rank);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);

@@ -5,6 +5,10 @@
 # tokenize, train_gpt2, test_gpt2, gpt2_tokenizer.bin (make test builds them).
 source "$(dirname "$0")/lib.sh"
 tmpdir chat
+if ! make -s chat tokenize train_gpt2 test_gpt2 gpt2_tokenizer.bin build/test/chat_kv_test > "$TMP/build.log" 2>&1; then
+    notok build "$(tail -n 5 "$TMP/build.log" | tr '\n' ' ')"
+    finish
+fi
 TOK=gpt2_tokenizer.bin
 
 # ---- tokenizer file: llm.c's reader (version 1 or 2; V entries of length + bytes; nothing

@@ -54,7 +54,7 @@ endif
 HEADERS = $(wildcard llmc/*.h)
 PROGRAMS = train_gpt2 test_gpt2 tokenize
 
-.PHONY: all test test-cpu clean gpu gpu-werror gpu-clean cuda-bench fuzz fuzzers fuzz-replay \
+.PHONY: all test clean print-fuzzers gpu gpu-werror gpu-clean cuda-bench fuzz fuzzers fuzz-replay \
         bench-matmul bench-tokenizer vocab tinyshakespeare hellaswag test-tokenizer unicode-tables
 all: $(PROGRAMS)
 
@@ -242,6 +242,8 @@ build/fuzz/fuzz_%: dev/fuzz/fuzz_%.c dev/fuzz/fuzz.h $(HEADERS) tokenize.c
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< -lm -pthread
 
 fuzzers: $(FUZZ_BINS)
+print-fuzzers:
+	@echo $(FUZZERS)
 
 # runs every harness for FUZZ_SECONDS on its seeds (and what earlier runs found, build/fuzz/corpus)
 fuzz: $(FUZZ_BINS)

@@ -238,6 +238,9 @@ static void bytes_reserve(Bytes *b, size_t extra) {
 }
 
 static void bytes_append(Bytes *b, const void *p, size_t n) {
+    if (n == 0) { // an empty piece (e.g. the JSON string ""): b->data may still be NULL
+        return;
+    }
     bytes_reserve(b, n);
     memcpy(b->data + b->len, p, n);
     b->len += n;

@@ -482,5 +482,7 @@ printf '{"text": "Hello there"}\n' > "$T/one.jsonl"
     notok refused_shards_leave_no_files "$(find "$T/es1" "$T/es2" -type f | tr "\n" " ")"
 one_line_error empty_info ./tokenize info "$T/empty.txt"
 one_line_error cli_no_command ./tokenize
+one_line_error hellaswag_missing_input "$PY" dev/data/hellaswag.py --from "$T/none.txt" --out "$T/hsx"
+one_line_error vocab_missing "$PY" dev/data/gpt2_tokenizer.py --vocab-dir "$T/none" -o "$T/none.bin"
 
 finish

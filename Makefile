@@ -90,6 +90,8 @@ build/test/cpu_matmul_test_%: dev/test/cpu_matmul_test.c train_gpt2.c $(HEADERS)
 MATMUL_ARCH_native =
 MATMUL_ARCH_avx2 = -mno-avx512f
 MATMUL_ARCH_portable = -march=x86-64
+# AVX-512 whatever this CPU has: built everywhere (the kernel must compile), run where it can
+MATMUL_ARCH_avx512 = -march=x86-64-v4
 
 # Shared headers must also compile as C++ (nvcc compiles them from .cu files): one translation
 # unit per header, dev/test/cxx_NAME.cpp, linked where it has a main.

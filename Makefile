@@ -62,7 +62,7 @@ endif
 HEADERS = $(wildcard llmc/*.h)
 PROGRAMS = train_gpt2 test_gpt2 tokenize chat
 
-.PHONY: all test test-cpu clean gpu gpu-werror gpu-clean cuda-bench fuzz fuzzers fuzz-replay \
+.PHONY: all test clean print-fuzzers gpu gpu-werror gpu-clean cuda-bench fuzz fuzzers fuzz-replay \
         bench-matmul bench-tokenizer vocab tinyshakespeare hellaswag test-tokenizer unicode-tables
 all: $(PROGRAMS)
 
@@ -98,6 +98,8 @@ build/test/cpu_matmul_test_%: dev/test/cpu_matmul_test.c train_gpt2.c $(HEADERS)
 MATMUL_ARCH_native =
 MATMUL_ARCH_avx2 = -mno-avx512f
 MATMUL_ARCH_portable = -march=x86-64
+# AVX-512 whatever this CPU has: built everywhere (the kernel must compile), run where it can
+MATMUL_ARCH_avx512 = -march=x86-64-v4
 
 # llmc/dist.h under MPI, and the CPU trainer built for several processes: with OpenMPI's mpicc,
 # only by their group (t_dist skips without MPI)
@@ -259,6 +261,8 @@ build/fuzz/fuzz_%: dev/fuzz/fuzz_%.c dev/fuzz/fuzz.h $(HEADERS) tokenize.c
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< -lm -pthread
 
 fuzzers: $(FUZZ_BINS)
+print-fuzzers:
+	@echo $(FUZZERS)
 
 # runs every harness for FUZZ_SECONDS on its seeds (and what earlier runs found, build/fuzz/corpus)
 fuzz: $(FUZZ_BINS)

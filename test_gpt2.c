@@ -57,8 +57,8 @@ static int check_tensor(const char *name, const float *ours, const float *ref, s
 }
 
 static void usage(const char *prog) {
-    fprintf(stderr, "usage: %s -e model.bin -s debug_state.bin\n", prog);
-    exit(1);
+    printf("usage: %s -e model.bin -s debug_state.bin\n", prog);
+    exit(0);
 }
 
 int main(int argc, char **argv) {
@@ -70,7 +70,9 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "-s") == 0) state_path = argv[++i];
         else die("unknown flag '%s' (expected -e model.bin -s debug_state.bin)", argv[i]);
     }
-    if (model_path == NULL || state_path == NULL) usage(argv[0]);
+    if (model_path == NULL || state_path == NULL) {
+        die("%s is missing (usage: %s -e model.bin -s debug_state.bin)", model_path == NULL ? "-e" : "-s", argv[0]);
+    }
 
     GPT2 model;
     gpt2_build_from_checkpoint(&model, model_path);

@@ -246,6 +246,9 @@ static void bytes_reserve(Bytes *b, size_t extra) {
 }
 
 static void bytes_append(Bytes *b, const void *p, size_t n) {
+    if (n == 0) { // an empty piece (e.g. the JSON string ""): b->data may still be NULL
+        return;
+    }
     bytes_reserve(b, n);
     memcpy(b->data + b->len, p, n);
     b->len += n;
@@ -672,6 +675,14 @@ static int cmd_encode(const Options *opt, const char **files, int n_files) {
         while (read_line(fp, &line, display_name(path))) {
             lineno++;
             text.len = 0;
+            size_t k = 0;
+            while (k < line.len && (line.data[k] == ' ' || line.data[k] == '\t' || line.data[k] == '\r')) {
+                k++;
+            }
+            if (k == line.len) { // a blank line: an empty line of ids, so lines stay aligned
+                bytes_push(&o, '\n');
+                continue;
+            }
             const char *err = json_extract(line.data, line.len, NULL, &text);
             if (err != NULL) { // not a string: try an object with --field
                 text.len = 0;
@@ -1180,7 +1191,12 @@ static void shard_write(ShardWriter *w, const uint32_t *ids, const uint8_t *mask
     }
 }
 
+// An empty document (an empty file, {"text": ""}) has no text to learn from: it is skipped, so
+// an input of only empty documents writes nothing and is refused below.
 static void shard_doc(ShardWriter *w, uint32_t eot, const uint32_t *ids, size_t n) {
+    if (n == 0) {
+        return;
+    }
     if (w->split == 0 && w->val_docs > 0 && w->docs >= w->val_docs) {
         shard_switch_to_train(w);
     }
@@ -1291,7 +1307,7 @@ static int cmd_shards(const Options *opt, const char **files, int n_files) {
     shard_close(&w);
     uint64_t total = w.split_total[0] + w.split_total[1];
     if (total == 0) {
-        die("no documents in the input");
+        die("no documents in the input (empty ones are skipped)");
     }
     if (w.val_tokens > 0 && w.split_total[0] < w.val_tokens) {
         fprintf(stderr, "warning: the input has only %llu tokens, fewer than --val-tokens %llu; "
@@ -1634,8 +1650,11 @@ static int cmd_chat(const Options *opt, const char **files, int n_files) {
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
+        if (argc < 2) {
+            die("no command given (expected encode, decode, show, shards or info; see --help)");
+        }
         print_help(stdout);
-        return argc < 2 ? 1 : 0;
+        return 0;
     }
     const char *cmd = argv[1];
     static const char *names[] = {"encode", "decode", "show", "shards", "info", "chat"};

@@ -725,6 +725,11 @@ static inline void evalloader_init(EvalLoader *l, const char *path, size_t B, si
     l->num_examples = (size_t)header[2];
     long long longest = header[3];
     size_t nw = (size_t)((size - DATALOADER_HEADER_BYTES) / 2);
+    // every example takes at least 6 words: check the count before allocating by it
+    if (l->num_examples > nw / 6) {
+        die("%s: truncated: header says %zu examples, the %zu bytes after the header hold at "
+            "most %zu", path, l->num_examples, 2 * nw, nw / 6);
+    }
     unsigned char *raw = (unsigned char *)malloc_check(2 * nw);
     fread_check(raw, 1, 2 * nw, fp, path);
     fclose_check(fp, path);

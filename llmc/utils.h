@@ -44,10 +44,23 @@
 // files), where rank 0's one line speaks for all.
 static int llmc_die_rank = 0, llmc_die_quiet = 0;
 
+#ifdef LLMC_DIE_LONGJMP
+// Fuzzing builds only (dev/fuzz/fuzz.h): die() keeps the message in llmc_die_msg and jumps back
+// to the harness's setjmp(llmc_die_jmp), so one rejected input ends one run, not the fuzzer.
+#include <setjmp.h>
+static jmp_buf llmc_die_jmp;
+static char llmc_die_msg[1024];
+#endif
+
 // Prints "error: <message>" as one line on stderr and exits with status 1.
 static inline LLMC_NORETURN LLMC_PRINTF(1, 2) void die(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
+#ifdef LLMC_DIE_LONGJMP
+    vsnprintf(llmc_die_msg, sizeof(llmc_die_msg), fmt, ap);
+    va_end(ap);
+    longjmp(llmc_die_jmp, 1);
+#endif
     fflush(stdout);
     if (llmc_die_quiet) {
         va_end(ap);

@@ -138,4 +138,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except OSError as e:  # a missing or unreadable file: one line, not a traceback
+        sys.exit(f"error: {e.filename}: {e.strerror}" if e.filename else f"error: {e}")

@@ -67,5 +67,6 @@ if [ -f "$ref/model.bin" ]; then
   expect_error train_missing_data "none_" ./train_gpt2 -e "$ref/model.bin" -t 8 -i "$TMP/none_*.bin"
   expect_error train_truncated_checkpoint "truncated_model.bin" ./train_gpt2 -e "$TMP/truncated_model.bin"
 fi
+expect_error test_missing_flag "-s is missing" ./test_gpt2 -e "$TMP/none.bin"
 if ./train_gpt2 --help | grep -q -- "-x" && ./train_gpt2 --help | grep -q -- "--seed"; then ok train_help_lists_flags; else notok train_help_lists_flags "--help lacks -x or --seed"; fi
 finish

@@ -458,4 +458,31 @@ then
     same_ids cli_show_plain "$T/show_ids.txt" "$T/show_enc.txt"
 else notok cli_show_plain "brackets do not reassemble the text"; fi
 
+# ---- empty inputs: every command takes them without a crash; nothing to write is an error ------
+: > "$T/empty.txt"
+printf '""\n{"text": ""}\n   \n' > "$T/empty_strings.jsonl"
+if ./tokenize encode --jsonl "$T/empty_strings.jsonl" > "$T/es_out.txt" 2> "$T/es_err.txt" &&
+    [ "$(od -An -c "$T/es_out.txt" | tr -d ' ')" = '\n\n\n' ] && [ ! -s "$T/es_err.txt" ]; then
+    ok empty_json_strings_encode_to_empty_lines
+else
+    notok empty_json_strings_encode_to_empty_lines "$(od -An -c "$T/es_out.txt" | head -c 100) $(head -c 200 "$T/es_err.txt")"
+fi
+./tokenize show --color never "$T/empty.txt" > /dev/null 2>&1 && ok empty_show || notok empty_show "show of an empty file failed"
+./tokenize decode "$T/empty.txt" > "$T/empty_dec.txt" 2>&1 && [ ! -s "$T/empty_dec.txt" ] &&
+    ok empty_decode || notok empty_decode "$(head -c 200 "$T/empty_dec.txt")"
+one_line_error empty_file_no_shards ./tokenize shards --quiet --out "$T/es1/x" "$T/empty.txt"
+one_line_error empty_json_strings_no_shards ./tokenize shards --quiet --format jsonl --out "$T/es2/x" "$T/empty_strings.jsonl"
+printf '{"text": ""}\n{"text": "Hello there"}\n{"text": ""}\n' > "$T/mixed.jsonl"
+printf '{"text": "Hello there"}\n' > "$T/one.jsonl"
+./tokenize shards --quiet --format jsonl --single --out "$T/es3/x" "$T/mixed.jsonl" &&
+    ./tokenize shards --quiet --format jsonl --single --out "$T/es4/x" "$T/one.jsonl" &&
+    cmp -s "$T/es3/x_train.bin" "$T/es4/x_train.bin" && ok empty_documents_skipped ||
+    notok empty_documents_skipped "shards of empty + one document differ from the one document's"
+[ -z "$(find "$T/es1" "$T/es2" -type f 2> /dev/null)" ] && ok refused_shards_leave_no_files ||
+    notok refused_shards_leave_no_files "$(find "$T/es1" "$T/es2" -type f | tr "\n" " ")"
+one_line_error empty_info ./tokenize info "$T/empty.txt"
+one_line_error cli_no_command ./tokenize
+one_line_error hellaswag_missing_input "$PY" dev/data/hellaswag.py --from "$T/none.txt" --out "$T/hsx"
+one_line_error vocab_missing "$PY" dev/data/gpt2_tokenizer.py --vocab-dir "$T/none" -o "$T/none.bin"
+
 finish

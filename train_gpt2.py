@@ -544,18 +544,19 @@ def clip_or_norm(params, grad_clip):
     """Global gradient norm, computed as the C and CUDA trainers compute it: the squares summed in
     float64 and the square root rounded once to float32 (torch.norm in float32 loses ~0.3% at d12
     on torch 1.13's CPU, enough for clipping to diverge from C within a few steps). When
-    grad_clip > 0, scales the gradients by grad_clip / (norm + 1e-6) if that is below 1, in
-    float32, which is torch.nn.utils.clip_grad_norm_'s rule. Returns the norm before clipping."""
+    grad_clip > 0, scales the gradients by grad_clip / (norm + 1e-6) if that is below 1, in the
+    gradients' precision (float32, as C), which is torch.nn.utils.clip_grad_norm_'s rule. Returns the norm before clipping."""
     grads = [p.grad.detach() for p in params if p.grad is not None]
     if not grads:
         return 0.0
     total = sum(float(g.double().pow(2).sum()) for g in grads)
-    norm = np.float32(math.sqrt(total))
+    dtype = grads[0].dtype  # float32 as in C; float64 models (the checks) keep float64
+    norm = torch.tensor(math.sqrt(total), dtype=dtype)
     if grad_clip > 0:
-        coef = np.float32(grad_clip) / (norm + np.float32(1e-6))
+        coef = torch.tensor(grad_clip, dtype=dtype) / (norm + torch.tensor(1e-6, dtype=dtype))
         if coef < 1:
             for g in grads:
-                g.mul_(torch.tensor(coef, dtype=g.dtype, device=g.device))
+                g.mul_(coef.to(g.device))
     return float(norm)
 
 

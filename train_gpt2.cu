@@ -691,6 +691,20 @@ static void gpt2_download_params(GPT2 *model, float *dst, int from_master) {
     }
 }
 
+// Refuses a run whose parameters, gradients, optimizer state and activations would not fit in the
+// GPU's free memory, before allocating, naming the largest B that would fit.
+static void check_device_memory(const GPT2Config *c, int B, int T, int recompute, int use_master_weights) {
+    size_t sizes[NUM_PARAMETER_TENSORS];
+    size_t n = gpt2_param_sizes(c, sizes);
+    size_t state = n * (2 * sizeof(floatX) + 2 * sizeof(float)) + (use_master_weights && !FLOATX_IS_FP32 ? n * sizeof(float) : 0);
+    size_t need = state + activation_bytes(c, B, T, recompute), free_bytes = 0, total_bytes = 0;
+    cudaCheck(cudaMemGetInfo(&free_bytes, &total_bytes));
+    if (need <= free_bytes) return;
+    int fit = state < free_bytes ? largest_batch_that_fits(c, T, recompute, free_bytes - state) : 0;
+    die("flag -b: training needs %.0f MiB of GPU memory at B=%d T=%d (-r %d) but %.0f MiB are free; the largest B that "
+        "fits is %d%s", mib(need), B, T, recompute, mib(free_bytes), fit, fit == 0 ? " (none: try a smaller -t or model)" : "");
+}
+
 // Prints the device memory used by the model state and activations, and the largest B that
 // would fit in the GPU's memory at this T (with the state already allocated).
 static void gpt2_print_memory(GPT2 *model, int T) {
@@ -955,6 +969,7 @@ int main(int argc, char **argv) {
     processes_init_nccl(&procs);
     cudaStream_t stream = ctx.stream;
 
+    check_device_memory(&config, B, T, o.recompute, o.use_master_weights);
     GPT2 model;
     gpt2_build(&model, &ctx, load, (uint64_t)o.seed, o.use_master_weights, o.chat_vocab);
     const GPT2Config *c = &model.config;

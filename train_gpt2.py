@@ -12,7 +12,8 @@ Two modes:
   --train 1: plain training on token shards with the same schedule, data order, logging and
       init as the C trainer, so the two can be compared step by step (and benchmarked on GPU).
 
-Debug state version 3 (int32 header of 256 slots, little endian):
+Debug state version 3 (int32 header of 256 slots, little endian; --debug_state_version 2 writes
+llm.c's version 2 instead: header [0..3] only, no step losses, for llm.c's test_gpt2):
   [0]=20240327 [1]=3 [2]=B [3]=T [4]=V [5]=Vp [6]=S (stored steps)
   [7..12] float32 bit patterns of learning_rate, beta1, beta2, eps, weight_decay, grad_clip
   payload: inputs int32 (B,T); targets int32 (B,T); logits float32 (B,T,V); loss float32;
@@ -393,14 +394,20 @@ def model_from_checkpoint(path):
     return model
 
 
-def write_debug_state(path, B, T, cfg, S, opt, inputs, targets, logits, loss, grads, losses):
-    """opt: dict of learning_rate, beta1, beta2, eps, weight_decay, grad_clip."""
-    header = header_array({0: DEBUG_MAGIC, 1: DEBUG_VERSION, 2: B, 3: T, 4: cfg.vocab_size,
-                           5: cfg.padded_vocab_size, 6: S, 13: int((np.asarray(targets) < 0).any()),
-                           7: float_bits(opt["learning_rate"]), 8: float_bits(opt["beta1"]),
-                           9: float_bits(opt["beta2"]), 10: float_bits(opt["eps"]),
-                           11: float_bits(opt["weight_decay"]), 12: float_bits(opt["grad_clip"])})
-    assert len(losses) == S and len(grads) == len(PARAM_NAMES)
+def write_debug_state(path, B, T, cfg, S, opt, inputs, targets, logits, loss, grads, losses, version=DEBUG_VERSION):
+    """opt: dict of learning_rate, beta1, beta2, eps, weight_decay, grad_clip. version 2 is
+    llm.c's layout (header [0..3], no settings, no step losses), for llm.c's test_gpt2."""
+    if version == 2:
+        header = header_array({0: DEBUG_MAGIC, 1: 2, 2: B, 3: T})
+        losses = []
+    else:
+        header = header_array({0: DEBUG_MAGIC, 1: DEBUG_VERSION, 2: B, 3: T, 4: cfg.vocab_size,
+                               5: cfg.padded_vocab_size, 6: S, 13: int((np.asarray(targets) < 0).any()),
+                               7: float_bits(opt["learning_rate"]), 8: float_bits(opt["beta1"]),
+                               9: float_bits(opt["beta2"]), 10: float_bits(opt["eps"]),
+                               11: float_bits(opt["weight_decay"]), 12: float_bits(opt["grad_clip"])})
+        assert len(losses) == S
+    assert len(grads) == len(PARAM_NAMES)
 
     def write(f):
         header.tofile(f)
@@ -597,11 +604,23 @@ def make_optimizer(model, args, device, allow_fused):
 
 
 def clip_or_norm(params, grad_clip):
-    """Clips the global grad norm when grad_clip > 0; returns the norm before clipping."""
+    """Global gradient norm, computed as the C and CUDA trainers compute it: the squares summed in
+    float64 and the square root rounded once to float32 (torch.norm in float32 loses ~0.3% at d12
+    on torch 1.13's CPU, enough for clipping to diverge from C within a few steps). When
+    grad_clip > 0, scales the gradients by grad_clip / (norm + 1e-6) if that is below 1, in the
+    gradients' precision (float32, as C), which is torch.nn.utils.clip_grad_norm_'s rule. Returns the norm before clipping."""
+    grads = [p.grad.detach() for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    total = sum(float(g.double().pow(2).sum()) for g in grads)
+    dtype = grads[0].dtype  # float32 as in C; float64 models (the checks) keep float64
+    norm = torch.tensor(math.sqrt(total), dtype=dtype)
     if grad_clip > 0:
-        return float(torch.nn.utils.clip_grad_norm_(params, grad_clip))
-    norms = [p.grad.detach().norm(2) for p in params if p.grad is not None]
-    return float(torch.stack(norms).norm(2)) if norms else 0.0
+        coef = torch.tensor(grad_clip, dtype=dtype) / (norm + torch.tensor(1e-6, dtype=dtype))
+        if coef < 1:
+            for g in grads:
+                g.mul_(coef.to(g.device))
+    return float(norm)
 
 
 def setup_device(args):
@@ -717,9 +736,10 @@ def run_reference(args, model, how):
     opt_values = {k: getattr(args, k) for k in
                   ("learning_rate", "beta1", "beta2", "eps", "weight_decay", "grad_clip")}
     write_debug_state(path("debug_state.bin"), B, T, cfg, S, opt_values, x.numpy(), y.numpy(),
-                      ref_logits, ref_loss, ref_grads, losses)
+                      ref_logits, ref_loss, ref_grads, losses, args.debug_state_version)
     print(f"wrote {path('model.bin')}, {path('model_bf16.bin')}, {path('debug_state.bin')}"
-          f" (version {DEBUG_VERSION}, {S} losses)")
+          f" (version {args.debug_state_version}"
+          f"{'' if args.debug_state_version == 2 else f', {S} losses'})")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -846,6 +866,9 @@ def parse_args(argv):
     a("--batch_size", type=int, default=4)
     a("--seq_len", type=int, default=64)
     a("--steps", type=int, default=10, help="reference mode: AdamW steps on the one batch")
+    a("--debug_state_version", type=int, default=DEBUG_VERSION, choices=(2, DEBUG_VERSION),
+      help="reference mode: 3 (ours: optimizer settings and step losses stored) or 2 (llm.c's "
+           "test_gpt2 layout: logits, loss, grads only)")
     a("--seed", type=int, default=42)
     a("--input_bin", default=None, help="token shard (glob in training mode)")
     a("--input_val_bin", default=None, help="val shards (glob), training mode")

@@ -97,6 +97,15 @@ static inline void debug_state_read(DebugState *d, const char *path, const GPT2C
             die("%s: token id out of range [0, %d) at position %zu", path, c->vocab_size, i);
         }
     }
+    // a non-finite reference would make every comparison fail (or, for NaN, pass) for no reason
+    for (size_t i = 0; i < BT * (size_t)d->V; i++) {
+        if (!isfinite(d->logits[i])) die("%s: logits hold a non-finite value (%g at element %zu)", path, (double)d->logits[i], i);
+    }
+    if (!isfinite(d->loss)) die("%s: the loss is not finite (%g)", path, (double)d->loss);
+    gpt2_check_finite(c, d->grads, path, "gradient of");
+    for (int s = 0; s < d->num_steps; s++) {
+        if (!isfinite(d->losses[s])) die("%s: the loss after %d steps is not finite (%g)", path, s, (double)d->losses[s]);
+    }
 }
 
 static inline void debug_state_free(DebugState *d) {

@@ -3,6 +3,8 @@
  *
  * Linear warmup over the first `warmup` steps, (lr * (step+1) / warmup), then a decay from lr to
  * lr * final_frac over the remaining steps: cosine, linear, or none ("constant").
+ * Unlike llm.c, whose constant schedule ignores the warmup, "constant" here warms up too; -u 0
+ * gives llm.c's behaviour.
  */
 #ifndef LLMC_SCHEDULE_H
 #define LLMC_SCHEDULE_H

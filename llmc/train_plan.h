@@ -15,6 +15,7 @@
 
 #include "gpt2.h"
 #include "train_options.h"
+#include "train_state.h"
 #include "utils.h"
 
 typedef struct {
@@ -136,7 +137,9 @@ static inline void train_plan_print_next(const TrainOptions *o, const char *prog
     printf("  plot the losses:   python3 dev/plot_loss.py %s/main.log %s/loss.png\n", dir, dir);
     printf("  read the samples:  less %s/samples.txt\n", dir);
     printf("  train further:     %s -o %s -y 1 -x <more steps than %d> (and the same data flags)\n", prog, dir, step);
-    printf("  evaluate:          %s -e %s/model_%08d.bin -x 0 -h 1\n", prog, dir, step);
+    char model[4200];
+    train_state_path(model, sizeof(model), dir, CKPT_MODEL, step, 0);
+    printf("  evaluate:          %s -e %s -x 0 -h 1\n", prog, model);
 }
 
 #endif // LLMC_TRAIN_PLAN_H

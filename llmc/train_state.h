@@ -87,10 +87,38 @@ static inline int train_state_latest(const char *dir) {
     return best;
 }
 
+// Removes the model and state files of this run that belong to no complete checkpoint: what a
+// kill left of a checkpoint being written (no DONE yet) or being pruned (DONE already gone).
+static inline void train_state_remove_orphans(const char *dir) {
+    DIR *d = opendir(dir);
+    if (d == NULL) return;
+    struct dirent *e;
+    char path[4400], done[4200];
+    while ((e = readdir(d)) != NULL) {
+        int s, r;
+        char extra;
+        int is_model = sscanf(e->d_name, "model_%8d.bi%c", &s, &extra) == 2 && extra == 'n' &&
+                       strlen(e->d_name) == strlen("model_00000000.bin");
+        int is_state = sscanf(e->d_name, "state_%8d_%5d.bi%c", &s, &r, &extra) == 3 && extra == 'n' &&
+                       strlen(e->d_name) == strlen("state_00000000_00000.bin");
+        if (!is_model && !is_state) continue;
+        train_state_path(done, sizeof(done), dir, CKPT_DONE, s, 0);
+        FILE *fp = fopen(done, "rb");
+        if (fp != NULL) {
+            fclose(fp);
+            continue;
+        }
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (remove(path) != 0) die("cannot remove %s (left by an interrupted checkpoint)", path);
+    }
+    closedir(d);
+}
+
 // Gets the output directory ready (process 0, before anything is written): creates it, removes
 // the temporary files a killed run left (names ending in ".tmp" next to our checkpoint files),
 // and refuses a fresh run (-y 0) where an earlier run left checkpoints, so that a new run never
-// writes into, deletes from or is later resumed as someone else's run.
+// writes into, deletes from or is later resumed as someone else's run. A resumed run (its own
+// directory) also drops the files of checkpoints that never completed or were half pruned.
 static inline void train_state_prepare_dir(const char *dir, int resume) {
     make_dir_check(dir);
     DIR *d = opendir(dir);
@@ -112,6 +140,7 @@ static inline void train_state_prepare_dir(const char *dir, int resume) {
         die("flag -o: %s holds checkpoints of an earlier run (newest: step %d); resume it with -y 1, or choose another "
             "directory", dir, latest);
     }
+    if (resume) train_state_remove_orphans(dir);
 }
 
 // Removes the complete checkpoints older than the newest `keep` (0 keeps all).

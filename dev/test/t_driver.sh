@@ -94,6 +94,10 @@ mkdir -p "$TMP/fresh"; : > "$TMP/fresh/model_00000004.bin.tmp"
 run "${args[@]}" -x 4 -o "$TMP/fresh" -y 1 > "$TMP/fresh.out" 2>&1
 check resume_empty_dir_says_fresh "no message" grep -q "holds no checkpoint, starting fresh" "$TMP/fresh.out"
 check partial_files_removed "a .tmp survived" test ! -e "$TMP/fresh/model_00000004.bin.tmp"
+# a resume drops the files of a checkpoint that never got its DONE marker (killed mid-write)
+cp "$TMP/fresh/model_00000004.bin" "$TMP/fresh/model_00000003.bin"; cp "$TMP/fresh/state_00000004_00000.bin" "$TMP/fresh/state_00000003_00000.bin"
+run "${args[@]}" -x 6 -o "$TMP/fresh" -y 1 > "$TMP/fresh2.out" 2>&1
+check orphan_checkpoint_files_removed "$(ls "$TMP/fresh" | tr '\n' ' ')" test ! -e "$TMP/fresh/model_00000003.bin" -a ! -e "$TMP/fresh/state_00000003_00000.bin" -a -e "$TMP/fresh/DONE_00000006"
 # -nk keeps the newest n of this run
 run "${args[@]}" -nk 2 -o "$TMP/keep" > /dev/null 2>&1
 check keep_newest_two "$(ls "$TMP/keep" | tr '\n' ' ')" test "$(ls "$TMP/keep" | grep -c '^DONE_')" = 2

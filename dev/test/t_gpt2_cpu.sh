@@ -12,6 +12,9 @@ shapes=(
   "odd_L3_H3_C48_V97_T37|--n_layer 3 --n_head 3 --n_embd 48 --vocab_size 97 --block_size 64 --batch_size 3 --seq_len 37 --seed 7"
   "odd_L2_H5_C40_V1000_B5_T13_wd|--n_layer 2 --n_head 5 --n_embd 40 --vocab_size 1000 --block_size 16 --batch_size 5 --seq_len 13 --seed 11 --weight_decay 0.1 --grad_clip 0.5 --learning_rate 3e-3"
   "L1_H1_C8_V5_T1|--n_layer 1 --n_head 1 --n_embd 8 --vocab_size 5 --block_size 4 --batch_size 2 --seq_len 1 --seed 1 --grad_clip 0"
+  # GPT-2 124M with clipping active in every step (norms 17..57 > 1): the reference's norm must
+  # be computed as the C computes it (float64 sums), or the clipped steps drift apart
+  "d12_clip|--model d12 --batch_size 1 --seq_len 32 --grad_clip 1.0 --seed 5"
 )
 for entry in "${shapes[@]}"; do
   name=${entry%%|*}
@@ -68,5 +71,23 @@ if [ -f "$ref/model.bin" ]; then
   expect_error train_truncated_checkpoint "truncated_model.bin" ./train_gpt2 -e "$TMP/truncated_model.bin"
 fi
 expect_error test_missing_flag "-s is missing" ./test_gpt2 -e "$TMP/none.bin"
+# llm.c's debug-state version 2 (for llm.c's test_gpt2): header [0..3], no stored steps; our
+# reader takes it too (forward and gradients are checked, no steps)
+v2=$TMP/v2
+mkdir -p "$v2"
+if $PY train_gpt2.py --n_layer 2 --n_head 2 --n_embd 32 --vocab_size 97 --block_size 32 --batch_size 2 --seq_len 16 \
+    --seed 4 --debug_state_version 2 --output_dir "$v2" > "$v2/ref.log" 2>&1 &&
+   $PY -c "
+import numpy as np, os, sys
+h = np.fromfile('$v2/debug_state.bin', dtype='<i4', count=256)
+n = int(sys.argv[1])
+want = 1024 + 4 * (2 * 32 + 32 * 97 + 1 + n)
+sys.exit(0 if h[1] == 2 and h[2] == 2 and h[3] == 16 and not h[4:].any() and os.path.getsize('$v2/debug_state.bin') == want else 1)
+" "$(( (128 + 32) * 32 + 2 * (12 * 32 * 32 + 13 * 32) + 2 * 32 ))" &&
+   ./test_gpt2 -e "$v2/model.bin" -s "$v2/debug_state.bin" > "$v2/test.log" 2>&1; then
+  ok debug_state_version_2_llmc_layout
+else
+  notok debug_state_version_2_llmc_layout "$(tail -n 2 "$v2/ref.log" "$v2/test.log" 2>&1 | tr '\n' ' ')"
+fi
 if ./train_gpt2 --help | grep -q -- "-x" && ./train_gpt2 --help | grep -q -- "--seed"; then ok train_help_lists_flags; else notok train_help_lists_flags "--help lacks -x or --seed"; fi
 finish

@@ -260,8 +260,8 @@ int main(int argc, char **argv) {
         snprintf(shard, sizeof(shard), "%s/batch.bin", dir);
         int32_t h[LLMC_HEADER_INTS];
         memset(h, 0, sizeof(h));
-        h[0] = DATALOADER_SHARD_MAGIC;
-        h[1] = DATALOADER_SHARD_VERSION;
+        h[0] = SHARD_MAGIC;
+        h[1] = SHARD_VERSION_TOKENS;
         h[2] = (int32_t)(BT + 1);
         uint16_t *tokens = (uint16_t *)malloc_check((BT + 1) * sizeof(uint16_t));
         for (size_t i = 0; i < BT; i++) tokens[i] = (uint16_t)ref.inputs[i];

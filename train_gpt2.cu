@@ -352,7 +352,7 @@ static void gpt2_build_vocab(GPT2 *model, CudaContext *ctx, const char *load, ui
     free(host);
 }
 
-static void gpt2_build(GPT2 *model, CudaContext *ctx, const char *load, uint64_t seed, int use_master_weights) {
+static inline void gpt2_build(GPT2 *model, CudaContext *ctx, const char *load, uint64_t seed, int use_master_weights) {
     gpt2_build_vocab(model, ctx, load, seed, use_master_weights, 0);
 }
 

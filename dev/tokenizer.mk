@@ -2,7 +2,7 @@
 # Included by the top-level Makefile; also works alone: make -f dev/tokenizer.mk TARGET
 #   tokenize            the tokenizer command line (tokenize.c)
 #   vocab               fetch GPT-2's encoder.json + vocab.bpe into dev/vendor/gpt2 (sha256-checked)
-#   gpt2_tokenizer.bin  tokenizer file, version 3 (decode table + merges)
+#   gpt2_tokenizer.bin  tokenizer file: llm.c's version 2 + merges + chat special tokens
 #   tinyshakespeare     data/tinyshakespeare/tiny_shakespeare_{val,train}.bin (llm.c's split)
 #   hellaswag           data/hellaswag/hellaswag_val.bin
 #   bench-tokenizer     encode MB/s against js-tiktoken, one core each

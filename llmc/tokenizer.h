@@ -425,10 +425,9 @@ static inline int tokenizer_load_(Tokenizer *t, const char *path, int missing_ok
     uint32_t n_all = t->vocab_size + t->n_special;
     t->offsets = (uint32_t *)malloc_check(((size_t)n_all + 1) * sizeof(uint32_t));
     size_t *starts = (size_t *)malloc_check(((size_t)n_all + 1) * sizeof(size_t));
-    size_t pos = 0, nbytes = 0, table_end = 0, merges_at = 0;
+    size_t pos = 0, nbytes = 0, merges_at = 0;
     for (uint32_t id = 0; id < n_all; id++) {
         if (id == t->vocab_size) {
-            table_end = pos;
             merges_at = pos;
             if ((size_t)t->n_merges * 8 > payload - pos) {
                 die("%s: file is truncated in its %u merges", path, t->n_merges);
@@ -448,7 +447,6 @@ static inline int tokenizer_load_(Tokenizer *t, const char *path, int missing_ok
         pos += 1 + data[pos];
     }
     if (t->n_special == 0) {
-        table_end = pos;
         merges_at = pos;
         pos += has_merges ? (size_t)t->n_merges * 8 : 0;
     }
@@ -458,7 +456,6 @@ static inline int tokenizer_load_(Tokenizer *t, const char *path, int missing_ok
             has_merges ? (t->n_special ? ", their merges and the special tokens" : " and their merges") : "",
             payload);
     }
-    (void)table_end;
     t->bytes = (unsigned char *)malloc_check(nbytes ? nbytes : 1);
     for (uint32_t id = 0; id < n_all; id++) {
         memcpy(t->bytes + t->offsets[id], data + starts[id] + 1, data[starts[id]]);

@@ -55,7 +55,12 @@ build/chat_kv_test: dev/test/chat_kv_test.c train_gpt2.c $(HEADERS)
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
 all: chat
-.PHONY: test-chat
+.PHONY: test-chat bench-chat
 test-chat: chat build/chat_kv_test tokenize gpt2_tokenizer.bin train_gpt2
 	bash dev/test/t_chat.sh
+build/chat_bench: dev/bench/chat_bench.c train_gpt2.c $(HEADERS)
+	@mkdir -p build
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+bench-chat: build/chat_bench
+	bash dev/bench/chat_bench.sh
 # ---- end of chat targets ----------------------------------------------------------------------

@@ -177,7 +177,7 @@ int main(int argc, char **argv) {
     cuda_context_init(&ctx, 0);
     const uint64_t seed = 42;
     GPT2 model;
-    gpt2_build(&model, &ctx, model_path, seed, use_master);
+    gpt2_build(&model, &ctx, model_path, seed, use_master, 0);
     const GPT2Config *c = &model.config;
     DebugState ref;
     debug_state_read(&ref, state_path, c);
@@ -291,7 +291,7 @@ int main(int argc, char **argv) {
         GPT2 resumed;
         char path[4200];
         snprintf(path, sizeof(path), "%s/model_%08d.bin", dir, S);
-        gpt2_build(&resumed, &ctx, path, seed, use_master);
+        gpt2_build(&resumed, &ctx, path, seed, use_master, 0);
         gpt2_alloc_activations(&resumed, B, T, 1);
         dataloader_init(&loader, shard, (size_t)B, (size_t)T, 0, 1, 0, seed);
         uint64_t rng_loaded = 0;

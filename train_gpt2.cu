@@ -333,8 +333,8 @@ static float *gpt2_random_params(const GPT2Config *c, uint64_t seed) {
 
 // Builds the model from a checkpoint path or a descriptor ("d12", "L3:C48:H3:V97:T64", ...);
 // chat_vocab > 0 grows the vocabulary to it first (llmc/gpt2.h gpt2_grow_vocab, as the CPU).
-static void gpt2_build_vocab(GPT2 *model, CudaContext *ctx, const char *load, uint64_t seed, int use_master_weights,
-                             int chat_vocab) {
+static void gpt2_build(GPT2 *model, CudaContext *ctx, const char *load, uint64_t seed, int use_master_weights,
+                       int chat_vocab) {
     memset(model, 0, sizeof(*model));
     float *host;
     if (gpt2_config_from_descriptor(&model->config, load)) {
@@ -350,10 +350,6 @@ static void gpt2_build_vocab(GPT2 *model, CudaContext *ctx, const char *load, ui
     gpt2_init_common(model, ctx);
     gpt2_upload_params(model, host, use_master_weights);
     free(host);
-}
-
-static inline void gpt2_build(GPT2 *model, CudaContext *ctx, const char *load, uint64_t seed, int use_master_weights) {
-    gpt2_build_vocab(model, ctx, load, seed, use_master_weights, 0);
 }
 
 // Kernel workspace needed for batches up to B x T (every kernel runs on one stream, so one
@@ -965,6 +961,7 @@ static void print_sample(GPT2 *model, const Tokenizer *tok, int have_tok, const 
     int eot = have_tok ? (int)tok->eot_token : V - 1;
     gen[0] = eot < V ? eot : 0;
     int len = 1;
+    int *idx = (int *)malloc_check((size_t)V * sizeof(int)); // top-p scratch (llmc/sampler.h)
     printf("generating:\n---\n");
     for (int i = 0; i < o->gen_T; i++) {
         int start = len > T ? len - T : 0; // slide a T-token window once past the context
@@ -975,7 +972,7 @@ static void print_sample(GPT2 *model, const Tokenizer *tok, int have_tok, const 
                                   cudaMemcpyDeviceToHost, model->ctx->stream));
         cudaCheck(cudaStreamSynchronize(model->ctx->stream));
         floatX_to_floats(row, row_x, (size_t)V);
-        int next = sample_token(row, V, o->temperature, o->top_k, rng, scratch);
+        int next = sample_token_p(row, V, o->temperature, o->top_k, o->top_p, rng, scratch, idx);
         gen[len++] = next;
         if (have_tok) {
             size_t nbytes = 0;
@@ -986,6 +983,7 @@ static void print_sample(GPT2 *model, const Tokenizer *tok, int have_tok, const 
         }
         fflush(stdout);
     }
+    free(idx);
     printf("\n---\n");
 }
 
@@ -1031,7 +1029,7 @@ int main(int argc, char **argv) {
     cudaStream_t stream = ctx.stream;
 
     GPT2 model;
-    gpt2_build_vocab(&model, &ctx, o.load_filename, (uint64_t)o.seed, o.use_master_weights, o.chat_vocab);
+    gpt2_build(&model, &ctx, o.load_filename, (uint64_t)o.seed, o.use_master_weights, o.chat_vocab);
     const GPT2Config *c = &model.config;
     int B = o.B, T = o.T, P = procs.num_processes;
     if (T > c->max_seq_len) die("flag -t: %d exceeds the model's max_seq_len %d", T, c->max_seq_len);

@@ -5,6 +5,7 @@
 # tokenize, train_gpt2, test_gpt2, gpt2_tokenizer.bin (make test-chat builds them).
 source "$(dirname "$0")/lib.sh"
 tmpdir chat
+make -s chat build/chat_kv_test test_gpt2 train_gpt2 tokenize gpt2_tokenizer.bin > "$TMP/build.log" 2>&1 || { notok chat_build "$(tail -n 3 "$TMP/build.log" | tr "\n" " ")"; finish; }
 TOK=gpt2_tokenizer.bin
 
 # ---- tokenizer file: llm.c's reader (version 1 or 2; V entries of length + bytes; nothing

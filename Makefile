@@ -122,7 +122,7 @@ build/test/cxx_%: dev/test/cxx_%.cpp $(HEADERS)
 	$(CXX) $(or $(CXX_OPT_cxx_$*),-O0) $(CXXFLAGS_CHECK) -o $@ $< $(LDLIBS)
 
 # ---- benchmarks (build/bench/) ----------------------------------------------------------------
-BENCH_PROGRAMS = fma_peak matmul_bench tokenizer_bench dist_plan
+BENCH_PROGRAMS = fma_peak matmul_bench tokenizer_bench dist_plan chat_bench
 build/bench/%: dev/bench/%.c $(HEADERS) $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Wno-unused-function -I. -o $@ $< $(LDLIBS)
@@ -134,7 +134,7 @@ bench-tokenizer: build/bench/tokenizer_bench gpt2_tokenizer.bin
 
 # ---- tokenizer files and datasets ----------------------------------------------------------------
 #   vocab               GPT-2's encoder.json + vocab.bpe into dev/vendor/gpt2 (sha256-checked)
-#   gpt2_tokenizer.bin  tokenizer file, version 3 (decode table + merges)
+#   gpt2_tokenizer.bin  tokenizer file: llm.c's version 2 + merges + chat special tokens
 #   tinyshakespeare     data/tinyshakespeare/tiny_shakespeare_{val,train}.bin (llm.c's split)
 #   hellaswag           data/hellaswag/hellaswag_val.bin
 #   unicode-tables      regenerate llmc/unicode_tables.h from /usr/share/unicode (UCD=DIR)
@@ -311,3 +311,7 @@ webclean-clean:
 # chat is in PROGRAMS; it and its KV-cache test include train_gpt2.c's layers
 chat: train_gpt2.c
 build/test/chat_kv_test: train_gpt2.c
+build/bench/chat_bench: train_gpt2.c
+.PHONY: bench-chat
+bench-chat: chat build/bench/chat_bench
+	bash dev/bench/chat_bench.sh

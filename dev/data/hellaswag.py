@@ -7,7 +7,7 @@ Sources, first that works wins:
   download          the official jsonl from the HellaSwag repository
   --fallback FILE   used when the download fails (the Makefile passes the shared 6-line file)
 Context = ctx (jsonl) or line 1 (text form); each completion is " " + ending (llm.c's rendering).
-Tokens come from `./tokenize encode --jsonl` (this repo's tokenizer, version 3 file).
+Tokens come from `./tokenize encode --jsonl` (this repo's tokenizer file).
 
 File layout (little-endian; doc/formats.md): header 256 x int32: [0] 20240522 [1] 1
 [2] examples [3] longest example in bytes; then per example, uint16: 65535, example bytes

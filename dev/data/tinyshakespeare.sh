@@ -5,7 +5,7 @@
 # Usage: dev/data/tinyshakespeare.sh [--from FILE] [--out DIR] [--tokenizer PATH]
 #   --from FILE       a local copy of input.txt (else it is downloaded)
 #   --out DIR         output directory (default data/tinyshakespeare)
-#   --tokenizer PATH  tokenizer file, version 3 (default gpt2_tokenizer.bin)
+#   --tokenizer PATH  tokenizer file that encodes (default gpt2_tokenizer.bin)
 # Writes DIR/tiny_shakespeare_val.bin and DIR/tiny_shakespeare_train.bin. Needs ./tokenize and
 # the tokenizer (make tokenize gpt2_tokenizer.bin).
 set -euo pipefail

@@ -37,7 +37,7 @@ def write(path, data):
 # ---- token shards (B=2, T=8 in the shell checks: one batch needs 17 tokens)
 good = np.arange(100) % 97
 write(f"{out}/bad/magic.bin", shard_bytes(good, magic=20240326))
-write(f"{out}/bad/version.bin", shard_bytes(good, version=2))
+write(f"{out}/bad/version.bin", shard_bytes(good, version=3))
 write(f"{out}/bad/truncated.bin", shard_bytes(good)[:-10])
 write(f"{out}/bad/extra.bin", shard_bytes(good) + b"\0\0\0\0")
 write(f"{out}/bad/header.bin", shard_bytes(good)[:600])

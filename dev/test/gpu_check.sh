@@ -150,10 +150,12 @@ data_rc=$?
 
 # ---------------------------------------------------------------------------------------------
 # references and tests
-for shape in d12 odd; do
+for shape in d12 odd masked; do
     case $shape in
     d12) shape_args=(--n_layer 12 --n_head 12 --n_embd 768 --vocab_size 50257 --block_size 1024 --batch_size 4 --seq_len 64) ;;
     odd) shape_args=(--n_layer 3 --n_head 3 --n_embd 48 --vocab_size 97 --block_size 64 --batch_size 3 --seq_len 37) ;;
+    # loss mask (doc/chat.md): 40% of the targets ignored, vocabulary grown for chat markers
+    masked) shape_args=(--n_layer 2 --n_head 4 --n_embd 64 --vocab_size 300 --chat_vocab 310 --block_size 64 --batch_size 4 --seq_len 32 --ignore_frac 0.4) ;;
     esac
     run "ref_$shape" 150 "$PY" train_gpt2.py "${shape_args[@]}" --steps 10 --seed 42 --output_dir "$WORK/ref_$shape" \
         --device cuda --tf32 0

@@ -43,7 +43,7 @@ else
 fi
 B="$D/bad"
 expect_die shard_wrong_magic "magic.bin: wrong magic 20240326" "$BIN" init "$B/magic.bin" 2 8
-expect_die shard_wrong_version "version.bin: unsupported token shard version 2" "$BIN" init "$B/version.bin" 2 8
+expect_die shard_wrong_version "version.bin: unsupported token shard version 3" "$BIN" init "$B/version.bin" 2 8
 expect_die shard_truncated "truncated.bin: truncated" "$BIN" init "$B/truncated.bin" 2 8
 expect_die shard_size_mismatch "extra.bin: size mismatch" "$BIN" init "$B/extra.bin" 2 8
 expect_die shard_short_header "header.bin: truncated.*header" "$BIN" init "$B/header.bin" 2 8

@@ -258,7 +258,7 @@ same_pieces torture_pieces_match_regex "$TORTURE" unicode "$T/pieces_ref_tor.txt
 same_pieces torture_pieces_match_regex_js "$TORTURE" js "$T/pieces_ref_tor_js.txt"
 same_pieces random_unicode_pieces_match_regex "$T/fuzz.txt" unicode "$T/pieces_ref_fuzz.txt"
 
-# ---- tokenizer files: v2 (llm.c) and v3, API -------------------------------------------------
+# ---- tokenizer files: v2 (llm.c), the default (v2 extended), API ----------------------------
 "$PY" dev/data/gpt2_tokenizer.py --version 2 -o "$T/tok_v2.bin" > /dev/null
 if cmp -s <(./tokenize decode --tokenizer "$T/tok_v2.bin" "$T/ts_ours.txt") "$TS"; then ok v2_file_decodes
 else notok v2_file_decodes "decode with the version 2 file differs"; fi
@@ -269,7 +269,7 @@ open(sys.argv[2],'wb').write(d)" "$T/tok_v2.bin" "$T/tok_v1.bin"
 if cmp -s <(./tokenize decode --tokenizer "$T/tok_v1.bin" "$T/tor_ours_sp.txt") <(./tokenize decode "$T/tor_ours_sp.txt"); then
     ok v1_file_decodes; else notok v1_file_decodes "decode with a version 1 file differs"; fi
 head -c "$(stat -c %s "$T/tok_v2.bin")" gpt2_tokenizer.bin | tail -c +1025 | cmp -s - <(tail -c +1025 "$T/tok_v2.bin") &&
-    ok v3_keeps_v2_decode_table || notok v3_keeps_v2_decode_table "payload prefix differs"
+    ok default_keeps_v2_decode_table || notok default_keeps_v2_decode_table "payload prefix differs"
 build/test/tok_api_test gpt2_tokenizer.bin "$T/tok_v2.bin" "$TORTURE" 2> "$T/api.err" | tee "$T/api.out"
 grep -q '^not ok' "$T/api.out" && fails=$((fails + 1))
 one_line_error v2_file_cannot_encode ./tokenize encode --tokenizer "$T/tok_v2.bin" "$TORTURE"
@@ -428,7 +428,7 @@ printf '{"other": "no text"}\n' > "$T/bad2.jsonl"
 one_line_error jsonl_missing_field ./tokenize shards --quiet --format jsonl --out "$T/badj/x" "$T/bad2.jsonl"
 printf '15496 995 notanumber\n' > "$T/bad_ids.txt"
 one_line_error decode_bad_id_text ./tokenize decode "$T/bad_ids.txt"
-printf '15496 50257\n' > "$T/bad_ids2.txt"
+printf '15496 50267\n' > "$T/bad_ids2.txt"
 one_line_error decode_id_out_of_range ./tokenize decode "$T/bad_ids2.txt"
 one_line_error cli_unknown_option ./tokenize encode --nope
 one_line_error cli_option_wrong_command ./tokenize decode --val-tokens 5

@@ -39,8 +39,9 @@ int main(int argc, char **argv) {
     check(tokenizer_try_init(&none, "/nonexistent/gpt2_tokenizer.bin") == 0, "api_try_init_missing",
           "tokenizer_try_init did not return 0 for a missing file");
     tokenizer_init(&t, argv[1]);
-    check(t.vocab_size == 50257 && t.eot_token == 50256 && t.can_encode == 1 && t.version == 3,
-          "api_v3_fields", "vocab_size/eot_token/can_encode/version wrong for the v3 file");
+    check(t.vocab_size == 50257 && t.eot_token == 50256 && t.can_encode == 1 && t.version == 2 && t.extended == 1 &&
+              t.n_special == 10, "api_default_file_fields",
+          "vocab_size/eot_token/can_encode/version/extended/n_special wrong for the default (extended v2) file");
     check(tokenizer_try_init(&t2, argv[2]) == 1 && t2.can_encode == 0 && t2.version == 2 &&
               t2.vocab_size == 50257, "api_v2_decode_only", "v2 file should load with can_encode 0");
 
@@ -49,16 +50,22 @@ int main(int argc, char **argv) {
     check(p != NULL && len == 13 && memcmp(p, "<|endoftext|>", 13) == 0, "api_decode_eot",
           "decode(50256) is not <|endoftext|>");
     len = 99;
-    check(tokenizer_decode(&t, 50257, &len) == NULL && len == 0 &&
-              tokenizer_decode(&t, 0xFFFFFFFFu, &len) == NULL, "api_decode_out_of_range_null",
-          "out-of-range ids must return NULL with len 0");
+    p = tokenizer_decode(&t, 50257, &len);
+    check(p != NULL && len == 16 && memcmp(p, "<|system_start|>", 16) == 0 &&
+              tokenizer_special_id(&t, "<|assistant_end|>") == 50262 &&
+              tokenizer_special_id(&t, "<|nope|>") == TOKENIZER_NONE, "api_special_tokens",
+          "special token 50257 / lookup by name wrong");
+    len = 99;
+    check(tokenizer_decode(&t, 50267, &len) == NULL && len == 0 &&
+              tokenizer_decode(&t, 0xFFFFFFFFu, &len) == NULL && tokenizer_decode(&t2, 50257, &len) == NULL,
+          "api_decode_out_of_range_null", "out-of-range ids must return NULL with len 0");
     int same = 1;
     for (uint32_t id = 0; id < t.vocab_size; id++) {
         size_t a, b;
         const unsigned char *pa = tokenizer_decode(&t, id, &a), *pb = tokenizer_decode(&t2, id, &b);
         same &= a == b && memcmp(pa, pb, a) == 0;
     }
-    check(same, "api_v2_v3_same_decode_table", "v2 and v3 decode tables differ");
+    check(same, "api_v2_default_same_decode_table", "v2 and default decode tables differ");
 
     TokenBuf b;
     tokenbuf_init(&b);

@@ -50,3 +50,5 @@ clean:
 .PHONY: setup tinystories
 setup:
 	bash scripts/setup.sh
+tinystories: tokenize gpt2_tokenizer.bin
+	bash dev/data/tinystories.sh

@@ -37,9 +37,28 @@ import os
 import pickle
 import struct
 import sys
+import subprocess
 import zipfile
 
-import numpy as np
+
+def _numpy_or_reexec():
+    """The python3 first on PATH may lack numpy: run again under one that has it
+    (dev/find_python.sh), or say how to get one."""
+    if os.environ.get("GPT2C_REEXEC") != "1":
+        finder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "find_python.sh")
+        r = subprocess.run(["bash", finder, "numpy"], capture_output=True, text=True)
+        py = r.stdout.strip()
+        if r.returncode == 0 and py and os.path.realpath(py) != os.path.realpath(sys.executable):
+            os.environ["GPT2C_REEXEC"] = "1"
+            os.execv(py, [py] + sys.argv)
+    sys.exit(f"error: numpy is not installed for {sys.executable} and no other python3 has it; "
+             f"run scripts/setup.sh (Debian: apt-get install python3-numpy)")
+
+
+try:
+    import numpy as np
+except ImportError:
+    _numpy_or_reexec()
 
 HEADER_INTS = 256
 HEADER_BYTES = 4 * HEADER_INTS
@@ -79,8 +98,11 @@ HF_NAMES = {
     "lnfw": ("ln_f.weight", False), "lnfb": ("ln_f.bias", False),
 }
 
-# safetensors dtype -> numpy storage dtype (bf16 is kept as its uint16 bit patterns)
-ST_DTYPES = {"F32": "<f4", "F16": "<f2", "BF16": "<u2", "F64": "<f8"}
+# safetensors dtype -> numpy storage dtype (bf16 is kept as its uint16 bit patterns). Weights
+# must be floats; the others are read so that files with integer or boolean buffers (newer
+# transformers save the causal mask attn.bias as BOOL) load.
+FLOAT_DTYPES = {"F32": "<f4", "F16": "<f2", "BF16": "<u2", "F64": "<f8"}
+ST_DTYPES = dict(FLOAT_DTYPES, BOOL="|b1", U8="|u1", I8="|i1", I16="<i2", I32="<i4", I64="<i8")
 
 
 class UserError(Exception):
@@ -312,7 +334,8 @@ def write_safetensors(path, tensors, metadata):
 # torch.save pickles, read without torch
 
 TORCH_STORAGES = {"FloatStorage": "F32", "HalfStorage": "F16", "BFloat16Storage": "BF16",
-                  "DoubleStorage": "F64"}
+                  "DoubleStorage": "F64", "BoolStorage": "BOOL", "ByteStorage": "U8", "CharStorage": "I8",
+                  "ShortStorage": "I16", "IntStorage": "I32", "LongStorage": "I64"}
 LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
 
 
@@ -559,12 +582,15 @@ def hf_to_ours(c, state, where, dtype=None):
         fail(f"{where}: tensor {missing[0]} is missing{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}")
     dtypes = {named[k][0] for k in expected}
     if dtype is None:
+        # bf16 stays bf16 (bit for bit); fp16 and fp64 become fp32 (fp16 exactly)
         dtype = dtypes.pop() if len(dtypes) == 1 and dtypes <= {"F32", "BF16"} else "F32"
     out = {}
     for name, *_ in PARAMS:
         out[name] = np.zeros(param_shape(c, name), dtype=ST_DTYPES[dtype])
     for k, (ours, l, shape, transposed) in expected.items():
         src, a = named[k]
+        if src not in FLOAT_DTYPES:
+            fail(f"{where}: tensor {k} has dtype {src} (expected floats: {', '.join(FLOAT_DTYPES)})")
         if tuple(a.shape) != shape:
             fail(f"{where}: tensor {k} has shape {list(a.shape)}, expected {list(shape)} for "
                  f"n_embd={c['C']} vocab_size={c['V']} n_positions={c['maxT']}")

@@ -22,7 +22,7 @@ import sys
 
 import numpy as np
 
-DT = {"F32": "<f4", "BF16": "<u2", "F16": "<f2"}
+DT = {"F32": "<f4", "BF16": "<u2", "F16": "<f2", "BOOL": "|b1"}
 
 
 def to_f64(dtype, a):
@@ -83,8 +83,13 @@ def make(a):
         state = {k: ("BF16", (v.view("<u4") >> 16).astype("<u2")) for k, v in state.items()}
     else:
         state = {k: ("F32", v) for k, v in state.items()}
-    for l in range(a.L):  # the causal-mask buffer older files carry
-        state[f"h.{l}.attn.bias"] = ("F32", np.tril(np.ones((a.T, a.T), np.float32)).reshape(1, 1, a.T, a.T))
+    for l in range(a.L):  # the causal-mask buffers: bool in newer files, float and a scalar in older
+        mask = np.tril(np.ones((a.T, a.T), bool)).reshape(1, 1, a.T, a.T)
+        if a.layout == "legacy":
+            state[f"h.{l}.attn.bias"] = ("F32", mask.astype(np.float32))
+            state[f"h.{l}.attn.masked_bias"] = ("F32", np.array(-1e4, np.float32))
+        else:
+            state[f"h.{l}.attn.bias"] = ("BOOL", mask)
     state["lm_head.weight"] = state["wte.weight"]
     cfg = {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "n_layer": a.L, "n_head": a.NH,
            "n_embd": a.C, "vocab_size": a.V, "n_positions": a.T, "n_ctx": a.T, "activation_function": "gelu_new",
@@ -97,6 +102,9 @@ def make(a):
         import torch
         sd = {}
         for k, (dtype, v) in state.items():
+            if dtype == "BOOL":
+                sd[k] = torch.from_numpy(v.copy())
+                continue
             t = torch.from_numpy(to_f64(dtype, v).astype(np.float32))
             sd[k] = t.to(torch.bfloat16) if dtype == "BF16" else t
         sd["lm_head.weight"] = sd["wte.weight"]  # one storage, as a tied model saves it
@@ -207,7 +215,7 @@ def same(a):
     _, sa, _ = load_dir(a.dir_a)
     _, sb, _ = load_dir(a.dir_b)
     strip = lambda s: {k.replace("transformer.", ""): v for k, v in s.items()
-                       if not k.endswith(".attn.bias") and k != "lm_head.weight"}
+                       if not k.endswith((".attn.bias", ".attn.masked_bias")) and k != "lm_head.weight"}
     sa, sb = strip(sa), strip(sb)
     bad = [k for k in sa if k not in sb or sa[k][0] != sb[k][0] or not np.array_equal(sa[k][1], sb[k][1])]
     bad += [k for k in sb if k not in sa]

@@ -289,6 +289,8 @@ clean:
 .PHONY: setup tinystories
 setup:
 	bash scripts/setup.sh
+tinystories: tokenize gpt2_tokenizer.bin
+	bash dev/data/tinystories.sh
 
 # ---- webclean: web pages (WARC / HTML) to clean JSON lines ------------------------------------
 # Needs libgumbo-dev, libcld2-dev, libzstd-dev, zlib1g-dev (iconv is glibc's). CLD2 is C++:

@@ -62,3 +62,6 @@ webclean: webclean.c build/cld2_shim.o $(WEBCLEAN_HEADERS)
 .PHONY: webclean-clean
 webclean-clean:
 	rm -f webclean build/cld2_shim.o
+bench-webclean: webclean
+	bash dev/bench/webclean_bench.sh
+.PHONY: bench-webclean

@@ -4,7 +4,7 @@
 //   node dev/bench/webclean_compare.mjs MAIN.warc.gz WEBCLEAN_OUT.jsonl > report.md
 //
 // WEBCLEAN_OUT.jsonl: webclean run with extraction and language on and the filters off, so every
-// page has a text (see dev/bench/webclean_compare.sh). Pages are read back from the WARC with
+// page has a text (doc/webclean.md has the command). Pages are read back from the WARC with
 // warcio. The score is token-overlap F1 (bag of tokens; a token is a whitespace-separated word,
 // or one CJK character), Readability's text taken as the reference.
 import { createRequire } from "node:module";

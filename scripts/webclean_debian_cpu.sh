@@ -47,7 +47,8 @@ echo "kept $(wc -l < "$D/clean.jsonl") documents; counts per stage in $D/stats.j
 # 3. shards: GPT-2 tokens, 10 documents held out for validation
 ./tokenize shards --format jsonl --val-docs 10 "$D/clean.jsonl" --out "$D/debian"
 
-# 4. train: 4 layers, 128 channels, context 256 (~7M parameters, most in the token table)
+# 4. train: 4 layers, 128 channels, context 256 (~7M parameters, most in the token table),
+#    the settings of scripts/train_tinyshakespeare_cpu.sh
 exec ./train_gpt2 -e L4:C128:H4:T256 -i "$D/debian_train_*.bin" -j "$D/debian_val_*.bin" \
-  -b 8 -t 256 -x 200 -l 1e-3 -u 20 -q 0.1 -c 0.1 -v 25 -m 8 -s 100 -g 64 --top_k 40 \
+  -b 16 -t 64 -x 300 -l 1e-3 -u 20 -q 0.1 -c 0.1 -v 50 -m 16 -s 100 -g 64 --top_k 40 \
   -o out/webclean_cpu "$@"

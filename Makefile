@@ -303,9 +303,12 @@ build/cld2_shim.o: llmc/cld2_shim.cpp llmc/langid.h
 	@mkdir -p build
 	$(CXX) -O2 -Wall -c -o $@ $<
 webclean: webclean.c build/cld2_shim.o $(WEBCLEAN_HEADERS)
-	$(CC) -O2 -std=gnu11 -Wall -Wextra -Wno-unused-function -march=native -pthread -o $@ webclean.c \
+	$(CC) -O2 -std=gnu11 -Wall -Wextra -Wno-unused-function $(filter -march=native,$(CFLAGS)) -pthread -o $@ webclean.c \
 	    build/cld2_shim.o -lgumbo -lcld2 -lzstd -lz -lstdc++ -lm
-.PHONY: webclean-clean
+# throughput on the Debian-docs WARC against Readability (dev/bench/webclean_bench.sh)
+bench-webclean: webclean
+	bash dev/bench/webclean_bench.sh
+.PHONY: webclean-clean bench-webclean
 webclean-clean:
 	rm -f webclean build/cld2_shim.o
 

@@ -83,6 +83,21 @@ static void reasons_add(Reasons *r, const char *name, uint64_t k) {
     }
 }
 
+// Same, for a name that does not outlive the call (copied once, when first seen).
+static void reasons_add_copy(Reasons *r, const char *name, uint64_t k) {
+    for (int i = 0; i < r->n; i++) {
+        if (strcmp(r->name[i], name) == 0) {
+            r->count[i] += k;
+            return;
+        }
+    }
+    char *copy = strdup(name);
+    if (copy == NULL) {
+        die("out of memory");
+    }
+    reasons_add(r, copy, k);
+}
+
 static uint64_t reasons_total(const Reasons *r) {
     uint64_t t = 0;
     for (int i = 0; i < r->n; i++) {
@@ -838,7 +853,7 @@ static void run_batch(Batch *b) {
             st.written_bytes += d->line.len;
             st.emails += d->emails;
             st.ips += d->ips;
-            reasons_add(&st.languages, d->lang[0] ? strdup(d->lang) : "none", 1);
+            reasons_add_copy(&st.languages, d->lang[0] ? d->lang : "none", 1);
         }
         free(d->line.data);
     }

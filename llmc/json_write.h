@@ -1,7 +1,7 @@
 /*
- * json_write.h: JSON text written into a Buf: strings escaped per RFC 8259 (the input must be
- * valid UTF-8, which it is after charset.h; it is written as UTF-8, only control characters,
- * quote and backslash escaped), numbers that are always finite.
+ * json_write.h: JSON text written into a Buf: strings escaped per RFC 8259 (written as UTF-8,
+ * only control characters, quote and backslash escaped; bytes that are not UTF-8, as a crawled
+ * URL can hold, become U+FFFD so every line stays valid JSON), numbers that are always finite.
  */
 #ifndef LLMC_JSON_WRITE_H
 #define LLMC_JSON_WRITE_H
@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "buf.h"
+#include "charset.h"
 
 static inline void json_string(Buf *b, const char *s, size_t n) {
     static const char hex[] = "0123456789abcdef";
@@ -18,6 +19,17 @@ static inline void json_string(Buf *b, const char *s, size_t n) {
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80) {
+            int k = utf8_valid_len((const unsigned char *)s + i, n - i);
+            if (k) {
+                i += (size_t)k - 1;
+                continue;
+            }
+            buf_put(b, s + run, i - run);
+            buf_put(b, "\xEF\xBF\xBD", 3);
+            run = i + 1;
+            continue;
+        }
         if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) {
             continue;
         }

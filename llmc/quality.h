@@ -23,6 +23,10 @@
 #ifndef LLMC_QUALITY_H
 #define LLMC_QUALITY_H
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE // memmem (effective when this header comes first)
+#endif
+
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>

@@ -19,6 +19,10 @@
 #ifndef LLMC_WARC_H
 #define LLMC_WARC_H
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE // memmem (effective when this header comes first)
+#endif
+
 #define _FILE_OFFSET_BITS 64
 #include <stdint.h>
 #include <stdio.h>

@@ -132,6 +132,17 @@ for f in "$TMP"/mut/*; do
 done
 check mutated_warcs_no_crash "crash, hang or messy error on:$crashed" test -z "$crashed"
 
+# a URL with bytes that are not UTF-8 (and a control character) still makes a valid JSON line
+{ printf 'WARC/1.1\r\nWARC-Type: response\r\nWARC-Target-URI: http://x.test/\xff\xfe\x01ab\r\n'
+  body='HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<p>hello world</p>'
+  printf 'Content-Length: %d\r\n\r\n' "$(printf "$body" | wc -c)"; printf "$body"; } > "$TMP/badurl.warc"
+"$WC" --quiet --lang all --skip gopher-rep,gopher,c4,fineweb "$TMP/badurl.warc" -o "$TMP/badurl.jsonl"
+check invalid_url_bytes_valid_json "the line is not valid UTF-8 JSON with the text" "$PY" -c "
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1], encoding='utf-8')]
+sys.exit(not (len(rows) == 1 and rows[0]['text'] == 'hello world' and rows[0]['url'].startswith('http://x.test/')))" \
+    "$TMP/badurl.jsonl"
+
 # ---- bad flags and files: one-line errors -------------------------------------------------------
 printf 'example.com\nnot a domain\n' > "$TMP/badlist.txt"
 head -c 3000 /dev/urandom > "$TMP/random.bin"

@@ -50,6 +50,7 @@
 #include "llmc/layernorm.cuh"
 #include "llmc/matmul.cuh"
 #include "llmc/attention.cuh"
+#include "llmc/cudnn_att.cuh"
 #include "llmc/gelu.cuh"
 #include "llmc/fused_classifier.cuh"
 #include "llmc/global_norm.cuh"
@@ -480,6 +481,7 @@ static void gpt2_alloc_activations(GPT2 *model, int B, int T, int recompute) {
 
 static void gpt2_free(GPT2 *model) {
     cudaCheck(cudaStreamSynchronize(model->ctx->stream));
+    cudnn_attention_free();
     cudaCheck(cudaFree(model->params));
     cudaCheck(cudaFree(model->grads));
     cudaCheck(cudaFree(model->m));
@@ -545,7 +547,8 @@ static void gpt2_forward(GPT2 *model, int B, int T, ForwardMode mode, float dlos
         LayerActs la = layer_acts(model, l);
         // attention branch: residual2 = residual + attproj(attention(qkv(ln1)))
         matmul_forward(ctx, la.qkv, la.ln1, param_slice(model, P, PARAM_QKVW, l), param_slice(model, P, PARAM_QKVB, l), N, C, 3 * C, NULL);
-        attention_forward(la.atty, la.att_lse, la.qkv, B, T, C, NH, stream);
+        if (!cudnn_attention_forward(la.atty, la.att_lse, la.qkv, B, T, C, NH, stream)) // USE_CUDNN builds
+            attention_forward(la.atty, la.att_lse, la.qkv, B, T, C, NH, stream);
         matmul_forward(ctx, a->proj_out, la.atty, param_slice(model, P, PARAM_ATTPROJW, l), param_slice(model, P, PARAM_ATTPROJB, l), N, C, C, NULL);
         fused_residual_layernorm_forward(la.residual2, la.ln2, la.ln2_mean, la.ln2_rstd, la.residual, a->proj_out,
                                          param_slice(model, P, PARAM_LN2W, l), param_slice(model, P, PARAM_LN2B, l), N, C, stream);
@@ -614,7 +617,8 @@ static void gpt2_backward(GPT2 *model, int B, int T) {
         cudaCheck(cudaMemsetAsync(datty, 0, NC * sizeof(floatX), stream));
         matmul_backward(ctx, datty, param_slice(model, G, PARAM_ATTPROJW, l), param_slice(model, G, PARAM_ATTPROJB, l), a->dresidual,
                         la.atty, param_slice(model, P, PARAM_ATTPROJW, l), scratch, N, C, C, NULL);
-        attention_backward(dqkv, datty, la.qkv, la.atty, la.att_lse, scratch, B, T, C, NH, stream); // dqkv overwritten
+        if (!cudnn_attention_backward(dqkv, datty, la.qkv, la.atty, la.att_lse, B, T, C, NH, stream)) // USE_CUDNN builds
+            attention_backward(dqkv, datty, la.qkv, la.atty, la.att_lse, scratch, B, T, C, NH, stream); // dqkv overwritten
         if (model->recompute >= 2) {
             layernorm_forward(la.ln1, la.ln1_mean, la.ln1_rstd, la.residual, param_slice(model, P, PARAM_LN1W, l),
                               param_slice(model, P, PARAM_LN1B, l), N, C, stream);

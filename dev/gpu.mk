@@ -10,6 +10,10 @@
 #   gpu-werror        all four rebuilt with every warning an error (what CI runs; needs no GPU)
 #   gpu-clean         removes them
 #
+# USE_CUDNN=1 takes attention through cuDNN's fused flash-attention engines (llmc/cudnn_att.cuh;
+# bf16 builds only, fp32 builds keep the own kernels): needs cudnn.h (9.x) and libcudnn, found
+# under CUDA_HOME or the system paths (CUDNN_CFLAGS / CUDNN_LIBS to point elsewhere).
+#
 # USE_MPI=1 builds the trainers for several GPUs (one process per GPU, started by mpirun or srun;
 # NCCL sums the gradients): needs an MPI (flags from `mpicxx --showme`, OpenMPI's; set MPI_CFLAGS
 # and MPI_LIBS for another) and NCCL. The tests stay single-process.
@@ -30,12 +34,16 @@ GPU_WERROR ?=
 GPU_WERROR_FLAGS = $(if $(GPU_WERROR),--Werror all-warnings -Xcompiler -Werror,)
 # GPU_DEFINES: extra -D flags, e.g. GPU_DEFINES=-DATT_FAST=1 (see llmc/attention.cuh)
 GPU_DEFINES ?=
-GPU_FLAGS = -O3 -std=c++17 -lineinfo $(GPU_GENCODE) $(GPU_WARN) $(GPU_WERROR_FLAGS) $(GPU_DEFINES)
+USE_CUDNN ?=
+CUDNN_CFLAGS ?=
+CUDNN_LIBS ?= -lcudnn
+GPU_CUDNN_FLAGS = $(if $(USE_CUDNN),-DUSE_CUDNN $(CUDNN_CFLAGS),)
+GPU_FLAGS = -O3 -std=c++17 -lineinfo $(GPU_GENCODE) $(GPU_WARN) $(GPU_WERROR_FLAGS) $(GPU_DEFINES) $(GPU_CUDNN_FLAGS)
 # bf16 builds use fast math (exp in attention and the classifier, tanh in GELU); fp32 builds are
 # the exact reference and keep IEEE math
 GPU_FLAGS_BF16 = $(GPU_FLAGS) --use_fast_math
 GPU_FLAGS_FP32 = $(GPU_FLAGS) -DENABLE_FP32
-GPU_LIBS = -lcublasLt -lpthread
+GPU_LIBS = -lcublasLt -lpthread $(if $(USE_CUDNN),$(CUDNN_LIBS),)
 USE_MPI ?=
 MPI_CFLAGS ?= $(shell mpicxx --showme:compile 2>/dev/null)
 MPI_LIBS ?= $(shell mpicxx --showme:link 2>/dev/null)

@@ -30,7 +30,9 @@
  * One graph per (direction, B, T, NH, HS), built on first use and cached (CUDNN_ATT_MAX_GRAPHS;
  * building takes up to ~1 s: a runtime-compiled engine). One workspace, grown only when a new
  * graph needs more. A graph for which cuDNN has no engine stops the program with a one-line error
- * naming the shape. State is per process (one GPU per process), on the stream of each call.
+ * naming the shape; each graph built prints one line on stderr ("cuDNN attention: forward graph
+ * for B=.. T=.."), so a log shows where cuDNN did the work. State is per process (one GPU per
+ * process), on the stream of each call.
  */
 #ifndef LLMC_CUDNN_ATT_CUH
 #define LLMC_CUDNN_ATT_CUH
@@ -384,6 +386,9 @@ static CudnnAttGraph *cudnn_att_graph(int backward, int B, int T, int NH, int HS
         cudnn_att.workspace_bytes = (size_t)g->workspace_bytes;
     }
     cudnn_att.num_graphs++;
+    // one line per graph: a run's log shows that (and where) cuDNN did the work
+    fprintf(stderr, "cuDNN attention: %s graph for B=%d T=%d NH=%d HS=%d, workspace %.1f MiB%s\n", dir, B, T, NH, HS,
+            (double)g->workspace_bytes / (1024.0 * 1024.0), plan_nondet ? " (nondeterministic)" : "");
     return g;
 }
 

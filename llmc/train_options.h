@@ -58,6 +58,9 @@ typedef struct {
     int recompute;
     int zero_stage;
     int use_master_weights;
+    // GPU only: profile and memory (issue 16)
+    int profile;
+    int memory_table;
 } TrainOptions;
 
 typedef enum { OPT_INT, OPT_LONG, OPT_FLOAT, OPT_STRING } OptType;
@@ -112,6 +115,8 @@ static const TrainFlag TRAIN_FLAGS[] = {
     {"-r", OPT_INT, OPT_FIELD(recompute), "1", 0, 2, NULL, FOR_GPU, "activation recompute: 0 none, 1 GELU, 2 GELU and LayerNorm"},
     {"-z", OPT_INT, OPT_FIELD(zero_stage), "0", 0, 1, NULL, FOR_GPU, "ZeRO stage (0: none, 1: shard optimizer state across processes)"},
     {"-w", OPT_INT, OPT_FIELD(use_master_weights), "1", 0, 1, NULL, FOR_GPU, "keep fp32 master weights (bf16 builds)"},
+    {"--profile", OPT_INT, OPT_FIELD(profile), "0", 0, 1, NULL, FOR_GPU, "GPU time per kernel class per step (CUDA events), as a table at the end"},
+    {"--memory_table", OPT_INT, OPT_FIELD(memory_table), "0", 0, 1, NULL, FOR_GPU, "print the memory and largest -b of d12..d48 at this -t on this GPU (-r 0/1/2), then exit"},
 };
 #undef OPT_FIELD
 #define NUM_TRAIN_FLAGS (sizeof(TRAIN_FLAGS) / sizeof(TRAIN_FLAGS[0]))

@@ -18,11 +18,14 @@
  *
  * The graphs are the operation pattern cuDNN's flash-attention engines recognise, built with the
  * backend C API (cudnnBackend*; no frontend library):
- *   forward:  S = Q K^T (fp32) * scale; row >= col ? S : lowest; M = max_row S; E = exp(S - M);
+ *   forward:  S = Q K^T (fp32) * scale; row >= col ? S : -inf; M = max_row S; E = exp(S - M);
  *             Z = sum_row E; stats = M + log Z; P = E / Z (bf16); O = P V.
  *   backward: D = sum_d(dO * O) * 1; S as above; P = exp(S - stats); dV = P^T dO;
  *             dS = (dO V^T * 1 - D) * P * scale; dK = dS^T Q; dQ = dS K.
- *   (The "* 1" are the dropout-mask slots of the pattern, kept as the engines expect them.)
+ *   (The "* 1" are the dropout-mask slots of the pattern, kept as the engines expect them; D is a
+ *   real fp32 tensor, (B,NH,T), placed in the workspace after cuDNN's part.) The pattern and its
+ *   tensor types follow the lowering of cuDNN frontend 1.12's SDPA nodes (the documented
+ *   supported-graph form); only the facts were taken, not code.
  * dQ is written directly by its matmul (no fp32 accumulator tensor), which selects cuDNN's
  * deterministic dP-workspace implementation; engines whose numerical notes say NONDETERMINISTIC
  * are skipped when a deterministic one exists.
@@ -64,7 +67,8 @@ static void cudnn_att_check_(cudnnStatus_t st, const char *what, const char *fil
 typedef struct {
     int backward, B, T, NH, HS;
     cudnnBackendDescriptor_t plan;
-    int64_t workspace_bytes;
+    int64_t workspace_bytes; // cuDNN's, rounded up to 256 bytes
+    size_t extra_bytes;      // ours after it: D (B,NH,T) fp32 of the backward
     cudnnBackendDescriptor_t descs[CUDNN_ATT_MAX_DESCS]; // everything the plan was built from
     int num_descs;
 } CudnnAttGraph;
@@ -78,8 +82,8 @@ static struct {
 } cudnn_att;
 
 // Unique ids of the tensors bound at execution (virtual tensors are numbered from 100).
-enum { CATT_Q = 1, CATT_K, CATT_V, CATT_O, CATT_STATS, CATT_SCALE, CATT_DO, CATT_DQ, CATT_DK, CATT_DV, CATT_LOWEST,
-       CATT_ONE };
+enum { CATT_Q = 1, CATT_K, CATT_V, CATT_O, CATT_STATS, CATT_SCALE, CATT_DO, CATT_DQ, CATT_DK, CATT_DV, CATT_MASKED,
+       CATT_ONE, CATT_DSUM };
 
 typedef struct {
     CudnnAttGraph *g;
@@ -205,16 +209,16 @@ static cudnnBackendDescriptor_t catt_reshape(CattBuild *b, cudnnBackendDescripto
 // S = causal_mask(scale * Q K^T) in fp32: the score prologue both directions share.
 static cudnnBackendDescriptor_t catt_masked_scores(CattBuild *b, const CattShape *s, cudnnBackendDescriptor_t q,
                                                    cudnnBackendDescriptor_t kt, cudnnBackendDescriptor_t scale,
-                                                   cudnnBackendDescriptor_t lowest) {
+                                                   cudnnBackendDescriptor_t masked) {
     cudnnBackendDescriptor_t S = catt_matmul(b, q, kt, catt_scores(b, s, CUDNN_DATA_FLOAT));
     S = catt_pointwise(b, CUDNN_POINTWISE_MUL, CUDNN_DATA_FLOAT, S, scale, NULL, catt_scores(b, s, CUDNN_DATA_FLOAT), 0);
-    cudnnBackendDescriptor_t row = catt_pointwise(b, CUDNN_POINTWISE_GEN_INDEX, CUDNN_DATA_INT32, S, NULL, NULL,
+    cudnnBackendDescriptor_t row = catt_pointwise(b, CUDNN_POINTWISE_GEN_INDEX, CUDNN_DATA_FLOAT, S, NULL, NULL,
                                                   catt_scores(b, s, CUDNN_DATA_INT32), 2);
-    cudnnBackendDescriptor_t col = catt_pointwise(b, CUDNN_POINTWISE_GEN_INDEX, CUDNN_DATA_INT32, S, NULL, NULL,
+    cudnnBackendDescriptor_t col = catt_pointwise(b, CUDNN_POINTWISE_GEN_INDEX, CUDNN_DATA_FLOAT, S, NULL, NULL,
                                                   catt_scores(b, s, CUDNN_DATA_INT32), 3);
     cudnnBackendDescriptor_t keep = catt_pointwise(b, CUDNN_POINTWISE_CMP_GE, CUDNN_DATA_BOOLEAN, row, col, NULL,
                                                    catt_scores(b, s, CUDNN_DATA_BOOLEAN), 0);
-    return catt_pointwise(b, CUDNN_POINTWISE_BINARY_SELECT, CUDNN_DATA_FLOAT, S, lowest, keep,
+    return catt_pointwise(b, CUDNN_POINTWISE_BINARY_SELECT, CUDNN_DATA_FLOAT, S, masked, keep,
                           catt_scores(b, s, CUDNN_DATA_FLOAT), 0);
 }
 
@@ -236,7 +240,7 @@ static void catt_build_forward(CattBuild *b, const CattShape *s) {
     cudnnBackendDescriptor_t q = catt_qkv_rows(b, CATT_Q, s), kt = catt_qkv_cols(b, CATT_K, s),
                              v = catt_qkv_rows(b, CATT_V, s), o = catt_out_rows(b, CATT_O, s);
     cudnnBackendDescriptor_t stats = catt_tensor(b, CATT_STATS, CUDNN_DATA_FLOAT, s->B, s->NH, s->T, 1, s->NH * s->T, s->T, 1, 1, 0);
-    cudnnBackendDescriptor_t S = catt_masked_scores(b, s, q, kt, catt_scalar(b, CATT_SCALE), catt_scalar(b, CATT_LOWEST));
+    cudnnBackendDescriptor_t S = catt_masked_scores(b, s, q, kt, catt_scalar(b, CATT_SCALE), catt_scalar(b, CATT_MASKED));
     // softmax with stats
     cudnnBackendDescriptor_t M = catt_reduce(b, CUDNN_REDUCE_TENSOR_MAX, S, catt_rows(b, s));
     cudnnBackendDescriptor_t E = catt_pointwise(b, CUDNN_POINTWISE_SUB, CUDNN_DATA_FLOAT, S, M, NULL, catt_scores(b, s, CUDNN_DATA_FLOAT), 0);
@@ -256,13 +260,14 @@ static void catt_build_backward(CattBuild *b, const CattShape *s) {
                              dk = catt_qkv_rows(b, CATT_DK, s), dv = catt_qkv_rows(b, CATT_DV, s);
     cudnnBackendDescriptor_t stats = catt_tensor(b, CATT_STATS, CUDNN_DATA_FLOAT, s->B, s->NH, s->T, 1, s->NH * s->T, s->T, 1, 1, 0);
     cudnnBackendDescriptor_t scale = catt_scalar(b, CATT_SCALE), one = catt_scalar(b, CATT_ONE);
-    // D = rowsum(dO * O)
+    // D = rowsum(dO * O), a real tensor (in our workspace, after cuDNN's)
     cudnnBackendDescriptor_t dOO = catt_pointwise(b, CUDNN_POINTWISE_MUL, CUDNN_DATA_FLOAT, dO, o, NULL,
         catt_tensor(b, 0, CUDNN_DATA_FLOAT, s->B, s->NH, s->T, s->HS, s->NH * s->T * s->HS, s->T * s->HS, C, 1, 0), 0);
     cudnnBackendDescriptor_t D = catt_reduce(b, CUDNN_REDUCE_TENSOR_ADD, dOO, catt_rows(b, s));
-    D = catt_pointwise(b, CUDNN_POINTWISE_MUL, CUDNN_DATA_FLOAT, D, one, NULL, catt_rows(b, s), 0);
+    D = catt_pointwise(b, CUDNN_POINTWISE_MUL, CUDNN_DATA_FLOAT, D, one, NULL,
+        catt_tensor(b, CATT_DSUM, CUDNN_DATA_FLOAT, s->B, s->NH, s->T, 1, s->NH * s->T, s->T, 1, 1, 0), 0);
     // P = exp(S - stats)
-    cudnnBackendDescriptor_t S = catt_masked_scores(b, s, q, kt, scale, catt_scalar(b, CATT_LOWEST));
+    cudnnBackendDescriptor_t S = catt_masked_scores(b, s, q, kt, scale, catt_scalar(b, CATT_MASKED));
     S = catt_pointwise(b, CUDNN_POINTWISE_SUB, CUDNN_DATA_FLOAT, S, stats, NULL, catt_scores(b, s, CUDNN_DATA_FLOAT), 0);
     cudnnBackendDescriptor_t P = catt_pointwise(b, CUDNN_POINTWISE_EXP, CUDNN_DATA_FLOAT, S, NULL, NULL, catt_scores(b, s, CUDNN_DATA_FLOAT), 0);
     // dV = P^T dO
@@ -379,16 +384,19 @@ static CudnnAttGraph *cudnn_att_graph(int backward, int B, int T, int NH, int HS
     int64_t n = 0;
     cudnnCheck(cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &n,
                                         &g->workspace_bytes));
-    if ((size_t)g->workspace_bytes > cudnn_att.workspace_bytes) {
+    g->workspace_bytes = (g->workspace_bytes + 255) / 256 * 256;
+    g->extra_bytes = backward ? (size_t)B * NH * T * sizeof(float) : 0;
+    size_t need = (size_t)g->workspace_bytes + g->extra_bytes;
+    if (need > cudnn_att.workspace_bytes) {
         // only when a new shape needs more; cudaFree waits for the work that may still use it
         if (cudnn_att.workspace) cudaCheck(cudaFree(cudnn_att.workspace));
-        cudaCheck(cudaMalloc(&cudnn_att.workspace, (size_t)g->workspace_bytes));
-        cudnn_att.workspace_bytes = (size_t)g->workspace_bytes;
+        cudaCheck(cudaMalloc(&cudnn_att.workspace, need));
+        cudnn_att.workspace_bytes = need;
     }
     cudnn_att.num_graphs++;
     // one line per graph: a run's log shows that (and where) cuDNN did the work
     fprintf(stderr, "cuDNN attention: %s graph for B=%d T=%d NH=%d HS=%d, workspace %.1f MiB%s\n", dir, B, T, NH, HS,
-            (double)g->workspace_bytes / (1024.0 * 1024.0), plan_nondet ? " (nondeterministic)" : "");
+            (double)(g->workspace_bytes + g->extra_bytes) / (1024.0 * 1024.0), plan_nondet ? " (nondeterministic)" : "");
     return g;
 }
 
@@ -405,6 +413,10 @@ static void cudnn_att_execute(CudnnAttGraph *g, int n, const int64_t *uids, void
 }
 
 // Shapes and layouts the graphs are written for (else the caller's own kernels).
+// The masked scores' value: -inf from cuDNN 9.10 on, the lowest float before (what the engines of
+// each version expect; both give probability 0).
+static float cudnn_att_masked_value(void) { return cudnnGetVersion() >= 91000 ? -INFINITY : -3.402823466e38f; }
+
 static int cudnn_att_applies(int C, int NH, const void *a, const void *b, const void *c) {
     if (NH <= 0 || C % NH != 0) return 0;
     const int HS = C / NH;
@@ -416,9 +428,9 @@ static int cudnn_attention_forward(floatX *out, float *lse, const floatX *qkv, i
     if ((size_t)B * T * C == 0 || !cudnn_att_applies(C, NH, out, qkv, lse)) return 0;
     CudnnAttGraph *g = cudnn_att_graph(0, B, T, NH, C / NH);
     if (g == NULL) return 0;
-    float scale = 1.0f / sqrtf((float)(C / NH)), lowest = -3.402823466e38f; // FLT_MAX: masked scores
-    const int64_t uids[] = {CATT_Q, CATT_K, CATT_V, CATT_O, CATT_STATS, CATT_SCALE, CATT_LOWEST};
-    void *ptrs[] = {(void *)qkv, (void *)(qkv + C), (void *)(qkv + 2 * C), out, lse, &scale, &lowest};
+    float scale = 1.0f / sqrtf((float)(C / NH)), masked = cudnn_att_masked_value();
+    const int64_t uids[] = {CATT_Q, CATT_K, CATT_V, CATT_O, CATT_STATS, CATT_SCALE, CATT_MASKED};
+    void *ptrs[] = {(void *)qkv, (void *)(qkv + C), (void *)(qkv + 2 * C), out, lse, &scale, &masked};
     cudnn_att_execute(g, 7, uids, ptrs, stream);
     return 1;
 }
@@ -430,12 +442,13 @@ static int cudnn_attention_backward(floatX *dqkv, const floatX *dout, const floa
     }
     CudnnAttGraph *g = cudnn_att_graph(1, B, T, NH, C / NH);
     if (g == NULL) return 0;
-    float scale = 1.0f / sqrtf((float)(C / NH)), lowest = -3.402823466e38f, one = 1.0f;
+    float scale = 1.0f / sqrtf((float)(C / NH)), masked = cudnn_att_masked_value(), one = 1.0f;
     const int64_t uids[] = {CATT_Q, CATT_K, CATT_V, CATT_O, CATT_DO, CATT_STATS, CATT_DQ, CATT_DK, CATT_DV,
-                            CATT_SCALE, CATT_LOWEST, CATT_ONE};
+                            CATT_SCALE, CATT_MASKED, CATT_ONE, CATT_DSUM};
     void *ptrs[] = {(void *)qkv, (void *)(qkv + C), (void *)(qkv + 2 * C), (void *)out, (void *)dout, (void *)lse,
-                    dqkv, dqkv + C, dqkv + 2 * C, &scale, &lowest, &one};
-    cudnn_att_execute(g, 12, uids, ptrs, stream);
+                    dqkv, dqkv + C, dqkv + 2 * C, &scale, &masked, &one,
+                    (char *)cudnn_att.workspace + g->workspace_bytes};
+    cudnn_att_execute(g, 13, uids, ptrs, stream);
     return 1;
 }
 

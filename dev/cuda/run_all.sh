@@ -48,11 +48,12 @@ for prec in $PRECISIONS; do
         done
         continue
     fi
-    echo "== build $prec (GPU_ARCHS=$GPU_ARCHS)"
+    cudnn_args=()
+    [[ $prec == BF16 && -n $CUDNN_MAKE ]] && cudnn_args=("$CUDNN_MAKE")
+    echo "== build $prec (GPU_ARCHS=$GPU_ARCHS${cudnn_args[*]:+, ${cudnn_args[*]}})"
     if [[ ${SKIP_BUILD:-0} == 1 && -d bin/$prec ]]; then
         echo "   SKIP_BUILD=1: using the binaries in bin/$prec"
-    elif ! make -j"$JOBS" all PRECISION="$prec" GPU_ARCHS="$GPU_ARCHS" $([[ $prec == BF16 ]] && echo "$CUDNN_MAKE") \
-        >"$LOGDIR/build_$prec.log" 2>&1; then
+    elif ! make -j"$JOBS" all PRECISION="$prec" GPU_ARCHS="$GPU_ARCHS" "${cudnn_args[@]}" >"$LOGDIR/build_$prec.log" 2>&1; then
         echo "build $prec failed:"
         grep -m 5 -E 'error|warning' "$LOGDIR/build_$prec.log"
     fi

@@ -45,9 +45,9 @@ else
 fi
 if [ -f dev/cuda/Makefile ]; then
   for precision in BF16 FP32; do
-    extra=""
-    [ "$precision" = BF16 ] && extra=$cudnn_flag # dev/cuda/attention's cuDNN variant (bf16 only)
-    if make -B -j2 -C dev/cuda all PRECISION=$precision WERROR=1 $extra BIN="$(cd "$TMP" && pwd)/dev_cuda_$precision" > "$TMP/dev_cuda_$precision.log" 2>&1; then
+    extra=()
+    [ "$precision" = BF16 ] && [ -n "$cudnn_flag" ] && extra=("$cudnn_flag") # attention's cuDNN variant (bf16 only)
+    if make -B -j2 -C dev/cuda all PRECISION=$precision WERROR=1 "${extra[@]}" BIN="$(cd "$TMP" && pwd)/dev_cuda_$precision" > "$TMP/dev_cuda_$precision.log" 2>&1; then
       echo "ok build_dev_cuda_benchmarks_$precision"
     else
       echo "not ok build_dev_cuda_benchmarks_$precision: $(grep -m 3 -E 'error|warning' "$TMP/dev_cuda_$precision.log" | tr '\n' ' ')"

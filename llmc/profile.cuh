@@ -23,8 +23,10 @@
  * several GPUs, host work, synchronisation): no ceiling.
  *
  * Events are recorded between kernels, so timing adds a few microseconds of host work per mark
- * (about 20 marks per layer per step); the GPU time measured is the kernels' plus any idle time
- * the host causes, which the steps' wall times show too.
+ * (about 20 marks per layer per micro-step); the GPU time measured is the kernels' plus any idle
+ * time the host causes, which the steps' wall times show too. A step with more than
+ * PROF_MAX_EVENTS marks (d48 with gradient accumulation) is collected in pieces, each costing one
+ * wait for the GPU.
  */
 #ifndef LLMC_PROFILE_CUH
 #define LLMC_PROFILE_CUH
@@ -66,8 +68,9 @@ typedef struct {
     int enabled;
     cudaEvent_t events[PROF_MAX_EVENTS];
     unsigned char classes[PROF_MAX_EVENTS];
-    int num_events, overflowed;
-    double step_flops[PROF_NUM_CLASSES], step_bytes[PROF_NUM_CLASSES]; // the step being recorded
+    int num_events, flushes;
+    // the step being recorded
+    double step_flops[PROF_NUM_CLASSES], step_bytes[PROF_NUM_CLASSES], step_ms[PROF_NUM_CLASSES], step_span_ms;
     double ms[PROF_NUM_CLASSES], flops[PROF_NUM_CLASSES], bytes[PROF_NUM_CLASSES];
     double span_ms; // first mark to step end, summed over the counted steps
     int steps_seen, steps_counted;
@@ -137,13 +140,33 @@ static void profiler_free(Profiler *p) {
     p->enabled = 0;
 }
 
+// Adds the time between the recorded events (all but the last, which stays as the open mark) to
+// the step's classes: waits for the GPU to reach the last one.
+static void prof_flush(Profiler *p) {
+    int last = p->num_events - 1;
+    cudaCheck(cudaEventSynchronize(p->events[last]));
+    for (int i = 0; i < last; i++) {
+        float ms = 0.0f;
+        cudaCheck(cudaEventElapsedTime(&ms, p->events[i], p->events[i + 1]));
+        p->step_ms[p->classes[i]] += ms;
+        p->step_span_ms += ms;
+    }
+    cudaEvent_t e = p->events[0];
+    p->events[0] = p->events[last];
+    p->events[last] = e;
+    p->classes[0] = p->classes[last];
+    p->num_events = 1;
+}
+
 static inline void prof_mark(Profiler *p, ProfClass c, double flops, double bytes, cudaStream_t stream) {
     if (p == NULL || !p->enabled) return;
     p->step_flops[c] += flops;
     p->step_bytes[c] += bytes;
-    if (p->num_events == PROF_MAX_EVENTS) { // the rest of the step counts for the last mark's class
-        p->overflowed = 1;
-        return;
+    // long steps (many layers, gradient accumulation): collect what is recorded so far (one wait
+    // for the GPU), keeping a slot free for profiler_step_end's closing event
+    if (p->num_events == PROF_MAX_EVENTS - 1) {
+        prof_flush(p);
+        p->flushes++;
     }
     cudaCheck(cudaEventRecord(p->events[p->num_events], stream));
     p->classes[p->num_events++] = (unsigned char)c;
@@ -151,27 +174,21 @@ static inline void prof_mark(Profiler *p, ProfClass c, double flops, double byte
 
 static void profiler_step_end(Profiler *p, cudaStream_t stream) {
     if (p == NULL || !p->enabled || p->num_events == 0) return;
-    // the closing mark (reuses the last slot when full: the step's end matters more)
-    int n = p->num_events < PROF_MAX_EVENTS ? p->num_events : PROF_MAX_EVENTS - 1;
-    cudaCheck(cudaEventRecord(p->events[n], stream));
-    cudaCheck(cudaEventSynchronize(p->events[n]));
+    cudaCheck(cudaEventRecord(p->events[p->num_events++], stream)); // the closing mark
+    prof_flush(p);
     if (p->steps_seen++ > 0) { // the first step warms up cuBLAS / cuDNN and the caches
-        for (int i = 0; i < n; i++) {
-            float ms = 0.0f;
-            cudaCheck(cudaEventElapsedTime(&ms, p->events[i], p->events[i + 1]));
-            p->ms[p->classes[i]] += ms;
-        }
-        float span = 0.0f;
-        cudaCheck(cudaEventElapsedTime(&span, p->events[0], p->events[n]));
-        p->span_ms += span;
         for (int c = 0; c < PROF_NUM_CLASSES; c++) {
+            p->ms[c] += p->step_ms[c];
             p->flops[c] += p->step_flops[c];
             p->bytes[c] += p->step_bytes[c];
         }
+        p->span_ms += p->step_span_ms;
         p->steps_counted++;
     }
     memset(p->step_flops, 0, sizeof(p->step_flops));
     memset(p->step_bytes, 0, sizeof(p->step_bytes));
+    memset(p->step_ms, 0, sizeof(p->step_ms));
+    p->step_span_ms = 0.0;
     p->num_events = 0;
 }
 
@@ -186,7 +203,7 @@ static void profiler_print(const Profiler *p) {
         printf("profile: no step after the first was timed (run at least 2 steps)\n");
         return;
     }
-    if (p->overflowed) printf("profile: more than %d marks in a step; the last class absorbed the rest\n", PROF_MAX_EVENTS);
+    if (p->flushes) printf("profile: %d waits for the GPU mid-step to reuse the %d events (long steps)\n", p->flushes, PROF_MAX_EVENTS);
     printf("| %-20s | %9s | %7s | %16s | %10s |\n", "class", "ms/step", "% step", "achieved", "% ceiling");
     printf("|----------------------|-----------|---------|------------------|------------|\n");
     double sum = 0.0;

@@ -305,15 +305,11 @@ static int catt_nondeterministic(cudnnBackendDescriptor_t cfg) {
     return nondet;
 }
 
-// Builds (once) and returns the plan for this direction and shape; NULL if the cache is full.
-static CudnnAttGraph *cudnn_att_graph(int backward, int B, int T, int NH, int HS) {
-    for (int i = 0; i < cudnn_att.num_graphs; i++) {
-        CudnnAttGraph *g = &cudnn_att.graphs[i];
-        if (g->backward == backward && g->B == B && g->T == T && g->NH == NH && g->HS == HS) return g;
-    }
-    if (cudnn_att.num_graphs == CUDNN_ATT_MAX_GRAPHS) return NULL;
-    if (cudnn_att.handle == NULL) cudnnCheck(cudnnCreate(&cudnn_att.handle));
-    CudnnAttGraph *g = &cudnn_att.graphs[cudnn_att.num_graphs];
+// The operation graph of one direction and shape, its descriptors kept in g; returns the status
+// of finalizing it (cuDNN checks the operations, shapes and types here; no GPU needed when
+// handle is NULL, from cuDNN 9.8 on: dev/test/cudnn_graph_test.cu does that).
+static cudnnStatus_t cudnn_att_operation_graph(CudnnAttGraph *g, int backward, int B, int T, int NH, int HS,
+                                               cudnnHandle_t handle, cudnnBackendDescriptor_t *graph) {
     memset(g, 0, sizeof(*g));
     g->backward = backward; g->B = B; g->T = T; g->NH = NH; g->HS = HS;
     CattBuild b;
@@ -323,15 +319,39 @@ static CudnnAttGraph *cudnn_att_graph(int backward, int B, int T, int NH, int HS
     const CattShape s = {B, NH, T, HS};
     if (backward) catt_build_backward(&b, &s);
     else catt_build_forward(&b, &s);
+    *graph = catt_new(&b, CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
+    catt_set(*graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, b.num_ops, b.ops);
+    if (handle) catt_set(*graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle);
+    return cudnnBackendFinalize(*graph);
+}
 
-    cudnnBackendDescriptor_t graph = catt_new(&b, CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
-    catt_set(graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, b.num_ops, b.ops);
-    catt_set(graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &cudnn_att.handle);
+static void cudnn_att_destroy(CudnnAttGraph *g) {
+    for (int j = g->num_descs - 1; j >= 0; j--) cudnnBackendDestroyDescriptor(g->descs[j]);
+    g->num_descs = 0;
+}
+
+// Builds (once) and returns the plan for this direction and shape; NULL if the cache is full.
+static CudnnAttGraph *cudnn_att_graph(int backward, int B, int T, int NH, int HS) {
+    for (int i = 0; i < cudnn_att.num_graphs; i++) {
+        CudnnAttGraph *g = &cudnn_att.graphs[i];
+        if (g->backward == backward && g->B == B && g->T == T && g->NH == NH && g->HS == HS) return g;
+    }
+    if (cudnn_att.num_graphs == CUDNN_ATT_MAX_GRAPHS) return NULL;
+    if (cudnn_att.handle == NULL) cudnnCheck(cudnnCreate(&cudnn_att.handle));
+    CudnnAttGraph *g = &cudnn_att.graphs[cudnn_att.num_graphs];
+    cudnnBackendDescriptor_t graph;
+    cudnnStatus_t st = cudnn_att_operation_graph(g, backward, B, T, NH, HS, cudnn_att.handle, &graph);
     const char *dir = backward ? "backward" : "forward";
-    cudnnStatus_t st = cudnnBackendFinalize(graph);
+    CattBuild b; // the heuristics and plans are kept with the graph's descriptors
+    memset(&b, 0, sizeof(b));
+    b.g = g;
     if (st != CUDNN_STATUS_SUCCESS) {
-        fprintf(stderr, "error: cuDNN rejected the attention %s graph (B=%d T=%d NH=%d HS=%d): %s\n", dir, B, T, NH, HS,
-                cudnnGetErrorString(st));
+        char detail[256];
+        cudnnGetLastErrorString(detail, sizeof(detail));
+        for (char *p = detail; *p; p++) if (*p == '\n') *p = ' ';
+        fflush(stdout);
+        fprintf(stderr, "error: cuDNN rejected the attention %s graph (B=%d T=%d NH=%d HS=%d): %s %s\n", dir, B, T, NH,
+                HS, cudnnGetErrorString(st), detail);
         exit(1);
     }
     cudnnBackendDescriptor_t heur = catt_new(&b, CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
@@ -453,10 +473,7 @@ static int cudnn_attention_backward(floatX *dqkv, const floatX *dout, const floa
 }
 
 static void cudnn_attention_free(void) {
-    for (int i = 0; i < cudnn_att.num_graphs; i++) {
-        CudnnAttGraph *g = &cudnn_att.graphs[i];
-        for (int j = g->num_descs - 1; j >= 0; j--) cudnnBackendDestroyDescriptor(g->descs[j]);
-    }
+    for (int i = 0; i < cudnn_att.num_graphs; i++) cudnn_att_destroy(&cudnn_att.graphs[i]);
     if (cudnn_att.workspace) cudaCheck(cudaFree(cudnn_att.workspace));
     if (cudnn_att.handle) cudnnCheck(cudnnDestroy(cudnn_att.handle));
     memset(&cudnn_att, 0, sizeof(cudnn_att));

@@ -2,6 +2,7 @@
 # The host-side parts of train_gpt2.cu, on a machine without a GPU: random init against
 # PyTorch's, bf16 conversion, activation sizing (dev/test/gpu_host_test.cu). t_cuda_build builds
 # every CUDA target warning-free; the GPU checks themselves are scripts/gpu_check.sh (doc/gpu.md).
+# Where cuDNN is installed, its attention graphs are validated by cuDNN (dev/test/cudnn_graph_test.cu).
 # Skipped, with an ok line saying so, where there is no nvcc.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -27,5 +28,26 @@ elif ! "$NVCC" -O2 -std=c++17 -gencode arch=compute_80,code=sm_80 -o "$TMP/gpu_h
   bad gpu_host_test_build "$(grep -m3 -i error "$TMP/host_build.log" | tr '\n' ' ')"
 else
   "$TMP/gpu_host_test" "$TMP/ref/model.bin" 1234 || fails=$((fails + 1))
+fi
+
+# the cuDNN attention graphs (llmc/cudnn_att.cuh) pass cuDNN's validation without a GPU, and a
+# broken graph does not; where cuDNN is installed
+cudnn_home=${CUDA_HOME:-/usr/local/cuda}
+if [ -f "$cudnn_home/include/cudnn.h" ] || [ -f /usr/include/cudnn.h ] || [ -f /usr/include/x86_64-linux-gnu/cudnn.h ]; then
+  if ! "$NVCC" -O1 -std=c++17 -gencode arch=compute_80,code=sm_80 -o "$TMP/cudnn_graph_test" dev/test/cudnn_graph_test.cu \
+      -lcudnn > "$TMP/cudnn_build.log" 2>&1; then
+    bad cudnn_graph_test_build "$(grep -m3 -i error "$TMP/cudnn_build.log" | tr '\n' ' ')"
+  else
+    "$TMP/cudnn_graph_test" || fails=$((fails + 1))
+    "$TMP/cudnn_graph_test" broken > "$TMP/cudnn_broken.log" 2>&1
+    rc=$?
+    if [ "$rc" -eq 1 ] && grep -q '^error: cuDNN' "$TMP/cudnn_broken.log"; then
+      ok cudnn_graph_broken_refused
+    else
+      bad cudnn_graph_broken_refused "exit $rc: $(tail -n 1 "$TMP/cudnn_broken.log")"
+    fi
+  fi
+else
+  echo "skip cudnn_graph: no cudnn.h in $cudnn_home/include or /usr/include"
 fi
 [ "$fails" -eq 0 ]

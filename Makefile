@@ -186,12 +186,19 @@ GPU_WARN = -Xcompiler -Wall -Xcompiler -Wextra -Xcompiler -Wno-unused-parameter
 GPU_WERROR ?=
 GPU_WERROR_FLAGS = $(if $(GPU_WERROR),--Werror all-warnings -Xcompiler -Werror,)
 GPU_DEFINES ?=
-GPU_FLAGS = -O3 -std=c++17 -lineinfo $(GPU_GENCODE) $(GPU_WARN) $(GPU_WERROR_FLAGS) $(GPU_DEFINES)
+# USE_CUDNN=1 takes attention through cuDNN's fused flash-attention engines (llmc/cudnn_att.cuh;
+# bf16 builds only, fp32 builds keep the own kernels): needs cudnn.h (9.x) and libcudnn, found
+# under CUDA_HOME or the system paths (CUDNN_CFLAGS / CUDNN_LIBS to point elsewhere).
+USE_CUDNN ?=
+CUDNN_CFLAGS ?=
+CUDNN_LIBS ?= -lcudnn
+GPU_CUDNN_FLAGS = $(if $(USE_CUDNN),-DUSE_CUDNN $(CUDNN_CFLAGS),)
+GPU_FLAGS = -O3 -std=c++17 -lineinfo $(GPU_GENCODE) $(GPU_WARN) $(GPU_WERROR_FLAGS) $(GPU_DEFINES) $(GPU_CUDNN_FLAGS)
 # bf16 builds use fast math (exp in attention and the classifier, tanh in GELU); fp32 builds are
 # the exact reference and keep IEEE math
 GPU_FLAGS_BF16 = $(GPU_FLAGS) --use_fast_math
 GPU_FLAGS_FP32 = $(GPU_FLAGS) -DENABLE_FP32
-GPU_LIBS = -lcublasLt -lpthread
+GPU_LIBS = -lcublasLt -lpthread $(if $(USE_CUDNN),$(CUDNN_LIBS),)
 USE_MPI ?=
 MPI_CFLAGS ?= $(if $(USE_MPI),$(shell mpicxx --showme:compile 2>/dev/null))
 MPI_LIBS ?= $(if $(USE_MPI),$(shell mpicxx --showme:link 2>/dev/null))
@@ -234,7 +241,12 @@ endif
 cuda-bench: $(addprefix $(CUDA_BENCH_DIR)/,$(CUDA_BENCHES))
 $(CUDA_BENCH_DIR)/%: dev/cuda/%.cu dev/cuda/common.h train_gpt2.c $(GPU_HEADERS)
 	@mkdir -p $(@D)
-	$(NVCC) $(CUDA_BENCH_FLAGS) -Xcompiler -fopenmp -o $@ $< -lcublasLt -lgomp
+	$(NVCC) $(CUDA_BENCH_FLAGS) -Xcompiler -fopenmp -o $@ $< -lcublasLt -lgomp $(if $(USE_CUDNN),$(CUDNN_LIBS),)
+
+# the cuDNN attention graphs validated by cuDNN itself, no GPU needed (t_gpu, where cuDNN is installed)
+build/test/cudnn_graph_test: dev/test/cudnn_graph_test.cu $(GPU_HEADERS)
+	@mkdir -p $(@D)
+	$(NVCC) -O1 -std=c++17 -gencode arch=compute_80,code=sm_80 -o $@ $< -lcudnn
 
 build/test/gpu_host_test: dev/test/gpu_host_test.cu train_gpt2.cu $(GPU_HEADERS)
 	@mkdir -p $(@D)

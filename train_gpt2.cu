@@ -54,10 +54,12 @@
 #include "llmc/layernorm.cuh"
 #include "llmc/matmul.cuh"
 #include "llmc/attention.cuh"
+#include "llmc/cudnn_att.cuh"
 #include "llmc/gelu.cuh"
 #include "llmc/fused_classifier.cuh"
 #include "llmc/global_norm.cuh"
 #include "llmc/adamw.cuh"
+#include "llmc/profile.cuh"
 
 // The checkpoint version this build writes: its own precision.
 #if FLOATX_IS_FP32
@@ -217,6 +219,7 @@ typedef struct {
     float *losses_host;        // (B,T) pinned, for evaluation
     int num_counted;           // targets of the last gpt2_set_batch that are not -1 (ignored)
     CudaContext *ctx;
+    Profiler *prof;            // --profile 1: GPU time per kernel class (llmc/profile.cuh), else NULL
 } GPT2;
 
 // Layer l's slice of parameter tensor i in `base` (params or grads).
@@ -466,6 +469,7 @@ static void gpt2_alloc_activations(GPT2 *model, int B, int T, int recompute) {
 
 static void gpt2_free(GPT2 *model) {
     cudaCheck(cudaStreamSynchronize(model->ctx->stream));
+    cudnn_attention_free();
     cudaCheck(cudaFree(model->params));
     cudaCheck(cudaFree(model->grads));
     cudaCheck(cudaFree(model->m));
@@ -517,6 +521,10 @@ typedef enum {
     FORWARD_TRAIN,  // losses, and logits replaced by dlogits for gpt2_backward
 } ForwardMode;
 
+// --profile: PROF(class, flops, bytes) marks the start of a kernel class's work in the step's
+// timeline (llmc/profile.cuh); flops / bytes are the useful work up to the next mark.
+#define PROF(cls, flops, bytes) prof_mark(prof, (cls), (flops), (bytes), stream)
+
 // Forward pass on the batch of the last gpt2_set_batch. dloss (FORWARD_TRAIN only) is the
 // gradient of the step's loss with respect to each token's loss: 1 / (B*T*grad_accum_steps);
 // with ignored targets (-1) it is rescaled by B*T / counted, so each micro-batch contributes the
@@ -529,23 +537,34 @@ static void gpt2_forward(GPT2 *model, int B, int T, ForwardMode mode, float dlos
     int N = B * T;
     Activations *a = &model->acts;
     floatX *P = model->params;
+    Profiler *prof = mode == FORWARD_TRAIN ? model->prof : NULL; // evaluation is not profiled
+    const double X = sizeof(floatX), NC = (double)N * C, att_flops = 2.0 * B * (double)T * (T + 1) * C;
 
+    PROF(PROF_ENCODER, 0, 3 * NC * X);
     encoder_forward(a->encoded, a->inputs, P + model->param_offsets[PARAM_WTE], P + model->param_offsets[PARAM_WPE], B, T, C, stream);
     LayerActs first = layer_acts(model, 0);
+    PROF(PROF_LAYERNORM, 0, 2 * NC * X);
     layernorm_forward(first.ln1, first.ln1_mean, first.ln1_rstd, a->encoded, param_slice(model, P, PARAM_LN1W, 0),
                       param_slice(model, P, PARAM_LN1B, 0), N, C, stream);
     for (int l = 0; l < L; l++) {
         LayerActs la = layer_acts(model, l);
         // attention branch: residual2 = residual + attproj(attention(qkv(ln1)))
+        PROF(PROF_MATMUL, 2 * NC * 3 * C, 0);
         matmul_forward(ctx, la.qkv, la.ln1, param_slice(model, P, PARAM_QKVW, l), param_slice(model, P, PARAM_QKVB, l), N, C, 3 * C, NULL);
-        attention_forward(la.atty, la.att_lse, la.qkv, B, T, C, NH, stream);
+        PROF(PROF_ATTENTION, att_flops, 0);
+        if (!cudnn_attention_forward(la.atty, la.att_lse, la.qkv, B, T, C, NH, stream)) // USE_CUDNN builds
+            attention_forward(la.atty, la.att_lse, la.qkv, B, T, C, NH, stream);
+        PROF(PROF_MATMUL, 2 * NC * C, 0);
         matmul_forward(ctx, a->proj_out, la.atty, param_slice(model, P, PARAM_ATTPROJW, l), param_slice(model, P, PARAM_ATTPROJB, l), N, C, C, NULL);
+        PROF(PROF_LAYERNORM, 0, 4 * NC * X);
         fused_residual_layernorm_forward(la.residual2, la.ln2, la.ln2_mean, la.ln2_rstd, la.residual, a->proj_out,
                                          param_slice(model, P, PARAM_LN2W, l), param_slice(model, P, PARAM_LN2B, l), N, C, stream);
         // MLP branch: residual3 = residual2 + fcproj(gelu(fc(ln2))); fc's epilogue applies GELU
+        PROF(PROF_MATMUL, 2 * NC * 8 * C, 0); // fc and fcproj
         matmul_forward(ctx, la.fch_gelu, la.ln2, param_slice(model, P, PARAM_FCW, l), param_slice(model, P, PARAM_FCB, l), N, C, 4 * C, la.fch);
         matmul_forward(ctx, a->proj_out, la.fch_gelu, param_slice(model, P, PARAM_FCPROJW, l), param_slice(model, P, PARAM_FCPROJB, l), N, 4 * C, C, NULL);
         // the residual add fused with the next LayerNorm: ln1 of layer l+1, or lnf after the last
+        PROF(PROF_LAYERNORM, 0, 4 * NC * X);
         if (l + 1 < L) {
             LayerActs next = layer_acts(model, l + 1);
             fused_residual_layernorm_forward(la.residual3, next.ln1, next.ln1_mean, next.ln1_rstd, la.residual2, a->proj_out,
@@ -555,6 +574,7 @@ static void gpt2_forward(GPT2 *model, int B, int T, ForwardMode mode, float dlos
                                              P + model->param_offsets[PARAM_LNFW], P + model->param_offsets[PARAM_LNFB], N, C, stream);
         }
     }
+    PROF(PROF_CLASSIFIER, 2 * NC * Vp, 0);
     matmul_forward(ctx, a->logits, a->lnf, P + model->param_offsets[PARAM_WTE], NULL, N, C, Vp, NULL); // tied head
     if (mode != FORWARD_LOGITS) {
         if (model->num_counted < N) dloss = model->num_counted > 0 ? (float)((double)dloss * N / model->num_counted) : 0.0f;
@@ -575,13 +595,19 @@ static void gpt2_backward(GPT2 *model, int B, int T) {
     float *scratch = (float *)a->scratch;
     floatX *dln = a->dbuf_c, *datty = a->dbuf_c;       // one (B,T,C) buffer, used in turn
     floatX *dfch = a->dbuf_4c, *dqkv = a->dbuf_4c;     // one (B,T,4C) buffer, used in turn
+    Profiler *prof = model->prof;
+    const double X = sizeof(floatX), nc = (double)NC, att_flops = 2.5 * 2.0 * B * (double)T * (T + 1) * C;
 
     // classifier: logits hold dlogits (B,T,Vp) since the forward pass
+    PROF(PROF_MEMSET, 0, nc * X);
     cudaCheck(cudaMemsetAsync(dln, 0, NC * sizeof(floatX), stream));
+    PROF(PROF_CLASSIFIER, 4 * nc * Vp, 0);
     matmul_backward(ctx, dln, G + model->param_offsets[PARAM_WTE], NULL, a->logits, a->lnf, P + model->param_offsets[PARAM_WTE],
                     scratch, N, C, Vp, NULL);
+    PROF(PROF_MEMSET, 0, nc * X);
     cudaCheck(cudaMemsetAsync(a->dresidual, 0, NC * sizeof(floatX), stream));
     LayerActs last = layer_acts(model, L - 1);
+    PROF(PROF_LAYERNORM, 0, 4 * nc * X);
     layernorm_backward(a->dresidual, G + model->param_offsets[PARAM_LNFW], G + model->param_offsets[PARAM_LNFB], scratch, dln,
                        last.residual3, P + model->param_offsets[PARAM_LNFW], a->lnf_mean, a->lnf_rstd, N, C, stream);
 
@@ -590,41 +616,61 @@ static void gpt2_backward(GPT2 *model, int B, int T) {
     for (int l = L - 1; l >= 0; l--) {
         LayerActs la = layer_acts(model, l);
         // MLP branch
-        if (model->recompute >= 1) gelu_forward(la.fch_gelu, la.fch, NC * 4, stream);
+        if (model->recompute >= 1) {
+            PROF(PROF_GELU, 0, 8 * nc * X);
+            gelu_forward(la.fch_gelu, la.fch, NC * 4, stream);
+        }
+        PROF(PROF_MEMSET, 0, 4 * nc * X);
         cudaCheck(cudaMemsetAsync(dfch, 0, NC * 4 * sizeof(floatX), stream));
+        PROF(PROF_MATMUL, 4 * nc * 4 * C, 0);
         matmul_backward(ctx, dfch, param_slice(model, G, PARAM_FCPROJW, l), param_slice(model, G, PARAM_FCPROJB, l), a->dresidual,
                         la.fch_gelu, param_slice(model, P, PARAM_FCPROJW, l), scratch, N, 4 * C, C, NULL);
         if (model->recompute >= 2) {
+            PROF(PROF_LAYERNORM, 0, 2 * nc * X);
             layernorm_forward(la.ln2, la.ln2_mean, la.ln2_rstd, la.residual2, param_slice(model, P, PARAM_LN2W, l),
                               param_slice(model, P, PARAM_LN2B, l), N, C, stream);
         }
+        PROF(PROF_MEMSET, 0, nc * X);
         cudaCheck(cudaMemsetAsync(dln, 0, NC * sizeof(floatX), stream));
         // pre_gelu = fch: dfch is first multiplied by gelu'(fch) in place
+        PROF(PROF_MATMUL, 4 * nc * 4 * C, 0);
         matmul_backward(ctx, dln, param_slice(model, G, PARAM_FCW, l), param_slice(model, G, PARAM_FCB, l), dfch, la.ln2,
                         param_slice(model, P, PARAM_FCW, l), scratch, N, C, 4 * C, la.fch);
+        PROF(PROF_LAYERNORM, 0, 4 * nc * X);
         layernorm_backward(a->dresidual, param_slice(model, G, PARAM_LN2W, l), param_slice(model, G, PARAM_LN2B, l), scratch, dln,
                            la.residual2, param_slice(model, P, PARAM_LN2W, l), la.ln2_mean, la.ln2_rstd, N, C, stream);
         // attention branch
+        PROF(PROF_MEMSET, 0, nc * X);
         cudaCheck(cudaMemsetAsync(datty, 0, NC * sizeof(floatX), stream));
+        PROF(PROF_MATMUL, 4 * nc * C, 0);
         matmul_backward(ctx, datty, param_slice(model, G, PARAM_ATTPROJW, l), param_slice(model, G, PARAM_ATTPROJB, l), a->dresidual,
                         la.atty, param_slice(model, P, PARAM_ATTPROJW, l), scratch, N, C, C, NULL);
-        attention_backward(dqkv, datty, la.qkv, la.atty, la.att_lse, scratch, B, T, C, NH, stream); // dqkv overwritten
+        PROF(PROF_ATTENTION, att_flops, 0);
+        if (!cudnn_attention_backward(dqkv, datty, la.qkv, la.atty, la.att_lse, B, T, C, NH, stream)) // USE_CUDNN builds
+            attention_backward(dqkv, datty, la.qkv, la.atty, la.att_lse, scratch, B, T, C, NH, stream); // dqkv overwritten
         if (model->recompute >= 2) {
+            PROF(PROF_LAYERNORM, 0, 2 * nc * X);
             layernorm_forward(la.ln1, la.ln1_mean, la.ln1_rstd, la.residual, param_slice(model, P, PARAM_LN1W, l),
                               param_slice(model, P, PARAM_LN1B, l), N, C, stream);
         }
+        PROF(PROF_MEMSET, 0, nc * X);
         cudaCheck(cudaMemsetAsync(dln, 0, NC * sizeof(floatX), stream));
+        PROF(PROF_MATMUL, 4 * nc * 3 * C, 0);
         matmul_backward(ctx, dln, param_slice(model, G, PARAM_QKVW, l), param_slice(model, G, PARAM_QKVB, l), dqkv, la.ln1,
                         param_slice(model, P, PARAM_QKVW, l), scratch, N, C, 3 * C, NULL);
+        PROF(PROF_LAYERNORM, 0, 4 * nc * X);
         layernorm_backward(a->dresidual, param_slice(model, G, PARAM_LN1W, l), param_slice(model, G, PARAM_LN1B, l), scratch, dln,
                            la.residual, param_slice(model, P, PARAM_LN1W, l), la.ln1_mean, la.ln1_rstd, N, C, stream);
     }
     // the staging buffer still holds this batch's inputs (the next gpt2_set_batch comes later)
+    PROF(PROF_ENCODER, 0, 3 * nc * X);
     encoder_backward(G + model->param_offsets[PARAM_WTE], G + model->param_offsets[PARAM_WPE], a->dresidual, a->inputs,
                      model->staging, B, T, C, a->scratch, stream);
+    PROF(PROF_GAPS, 0, 0); // until the next kernel: the all-reduce of several GPUs, host work
 }
 
 static void gpt2_zero_grad(GPT2 *model) {
+    prof_mark(model->prof, PROF_MEMSET, 0, (double)model->num_parameters * sizeof(floatX), model->ctx->stream);
     cudaCheck(cudaMemsetAsync(model->grads, 0, model->num_parameters * sizeof(floatX), model->ctx->stream));
 }
 
@@ -642,6 +688,9 @@ static unsigned int rounding_seed(uint64_t seed, int t, int i) {
 // gpt2_update reads it for clipping: the driver looks at the norm first (llmc/step_guard.h).
 static float gpt2_grad_norm(GPT2 *model) {
     cudaStream_t stream = model->ctx->stream;
+    Profiler *prof = model->prof;
+    const double nparams = (double)model->num_parameters;
+    PROF(PROF_GRAD_NORM, 0, nparams * sizeof(floatX));
     global_norm_squared(model->norm_sq, model->grads, model->num_parameters, (float *)model->acts.scratch, 0, stream);
     float norm_sq = 0.0f;
     cudaCheck(cudaMemcpyAsync(&norm_sq, model->norm_sq, sizeof(float), cudaMemcpyDeviceToHost, stream));
@@ -653,6 +702,10 @@ static float gpt2_grad_norm(GPT2 *model) {
 // gpt2_grad_norm) and AdamW at learning rate lr, on the device. Walks the parameter table;
 // weight decay where the table says so. t is the 1-based step.
 static void gpt2_update(GPT2 *model, const AdamWSettings *s, float lr, int t, uint64_t seed) {
+    Profiler *prof = model->prof;
+    const double nparams = (double)model->num_parameters;
+    // AdamW reads the gradient and m, v, and the master weights (or params), and writes them and params
+    PROF(PROF_ADAMW, 0, nparams * (2 * sizeof(floatX) + 4 * sizeof(float) + (model->master ? 2 * sizeof(float) : sizeof(floatX))));
     for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
         size_t off = model->param_offsets[i], n = model->param_sizes[i];
         float wd = GPT2_PARAMS[i].weight_decay ? s->weight_decay : 0.0f;
@@ -660,7 +713,9 @@ static void gpt2_update(GPT2 *model, const AdamWSettings *s, float lr, int t, ui
                      model->v + off, n, lr, s->beta1, s->beta2, t, s->eps, wd, model->norm_sq, s->grad_clip, 1.0f,
                      rounding_seed(seed, t, i), model->ctx->stream);
     }
+    PROF(PROF_GAPS, 0, 0);
 }
+#undef PROF
 
 // Mean of the per-token losses of the last forward with targets (synchronises). Summed on the
 // host in a fixed order, in double.
@@ -720,6 +775,44 @@ static void gpt2_print_memory(GPT2 *model, int T) {
            model->max_T, model->recompute, mib(state + model->acts_bytes));
     printf("| GPU memory            | %.0f MiB free of %.0f MiB; largest B that fits at T=%d: %d\n", mib(free_bytes),
            mib(total_bytes), T, fit);
+}
+
+// --memory_table: for each GPT-2 size at sequence length T, the device memory of the model state
+// (parameters, gradients, AdamW m and v, fp32 master weights in bf16 builds with -w 1) and of the
+// activations per sequence, and the largest micro-batch -b whose state and activations fit in the
+// memory free on this GPU now, at -r 0, 1 and 2. Not counted: cuDNN's attention workspace
+// (USE_CUDNN builds; about B*NH*T^2*2 bytes for its deterministic backward) and the CUDA context.
+static void print_memory_table(const cudaDeviceProp *props, int T, int use_master_weights) {
+    static const char *SIZES[] = {"d12", "d24", "d36", "d48"};
+    size_t free_bytes = 0, total_bytes = 0;
+    cudaCheck(cudaMemGetInfo(&free_bytes, &total_bytes));
+    int master = use_master_weights && !FLOATX_IS_FP32;
+    printf("memory on %s: %.0f MiB free of %.0f MiB; %s%s, T=%d\n", props->name, mib(free_bytes), mib(total_bytes),
+           FLOATX_NAME, master ? " with fp32 master weights" : "", T);
+    printf("| model | parameters | state MiB | activations MiB per sequence (-r 0 / 1 / 2) | largest -b (-r 0 / 1 / 2) |\n");
+    printf("|-------|------------|-----------|----------------------------------------------|---------------------------|\n");
+    for (size_t i = 0; i < sizeof(SIZES) / sizeof(SIZES[0]); i++) {
+        GPT2Config c;
+        gpt2_config_from_descriptor(&c, SIZES[i]);
+        if (T > c.max_seq_len) {
+            printf("| %s | T=%d exceeds its max_seq_len %d |\n", SIZES[i], T, c.max_seq_len);
+            continue;
+        }
+        size_t sizes[NUM_PARAMETER_TENSORS];
+        size_t n = gpt2_param_sizes(&c, sizes);
+        size_t state = n * (2 * sizeof(floatX) + 2 * sizeof(float) + (master ? sizeof(float) : 0));
+        size_t avail = free_bytes > state ? free_bytes - state : 0;
+        double per_seq[3];
+        int fit[3];
+        for (int r = 0; r < 3; r++) {
+            // per sequence: the growth from B=1 to B=2 (B=1 also holds the fixed scratch)
+            per_seq[r] = mib(activation_bytes(&c, 2, T, r) - activation_bytes(&c, 1, T, r));
+            fit[r] = largest_batch_that_fits(&c, T, r, avail);
+        }
+        printf("| %s | %.0fM | %.0f | %.1f / %.1f / %.1f | %d / %d / %d |\n", SIZES[i], (double)n / 1e6, mib(state),
+               per_seq[0], per_seq[1], per_seq[2], fit[0], fit[1], fit[2]);
+    }
+    fflush(stdout);
 }
 
 // ----------------------------------------------------------------------------
@@ -968,6 +1061,12 @@ int main(int argc, char **argv) {
     cuda_context_init(&ctx, procs.local_rank);
     processes_init_nccl(&procs);
     cudaStream_t stream = ctx.stream;
+    if (o.memory_table) { // a report, no training
+        if (master) print_memory_table(&ctx.props, o.T, o.use_master_weights);
+        cuda_context_free(&ctx);
+        processes_free(&procs);
+        return 0;
+    }
 
     check_device_memory(&config, B, T, o.recompute, o.use_master_weights);
     GPT2 model;
@@ -991,6 +1090,9 @@ int main(int argc, char **argv) {
     int have_tok = tokenizer_try_init(&tokenizer, o.tokenizer_path);
 
     gpt2_alloc_activations(&model, B, T, o.recompute);
+    static Profiler profiler; // --profile: kernel-class times (llmc/profile.cuh), hooks in forward/backward/update
+    profiler_init(&profiler, &ctx, o.profile);
+    model.prof = o.profile ? &profiler : NULL;
     double peak_tflops = device_peak_tflops(&ctx.props);
     if (is_rank0) {
         train_plan_print_head(&o, 1, c, model.num_parameters);
@@ -1065,6 +1167,7 @@ int main(int argc, char **argv) {
                 gpt2_update(&model, &adamw, lr, step + 1, (uint64_t)o.seed);
                 cudaCheck(cudaStreamSynchronize(stream)); // the step's time includes the update
             }
+            profiler_step_end(model.prof, stream); // --profile: the step's work is all queued
             double dt = now_seconds() - t0;
             step_timer_add(&timer, dt);
             double tok_s = (double)plan.total_batch / dt;
@@ -1090,6 +1193,8 @@ int main(int argc, char **argv) {
         free(sample_scratch);
     }
 
+    if (master) profiler_print(&profiler);
+    profiler_free(&profiler);
     logger_free(&logger);
     cudaCheck(cudaFreeHost(eb.row_x));
     free(eb.row);

@@ -68,6 +68,9 @@ typedef struct {
     // chat fine-tuning (doc/chat.md)
     int chat_vocab;
     float top_p;
+    // GPU only: profile and memory
+    int profile;
+    int memory_table;
 } TrainOptions;
 
 typedef enum { OPT_INT, OPT_LONG, OPT_FLOAT, OPT_STRING } OptType;
@@ -131,6 +134,8 @@ static const TrainFlag TRAIN_FLAGS[] = {
     // chat fine-tuning and sampling (doc/chat.md)
     {"--chat_vocab", OPT_INT, OPT_FIELD(chat_vocab), "0", 0, 1 << 20, NULL, FOR_BOTH, "grow the vocabulary to this many tokens (50267: GPT-2 + the chat markers), new rows initialized as doc/chat.md says (0: keep)"},
     {"--top_p", OPT_FLOAT, OPT_FIELD(top_p), "1.0", 0, 1, NULL, FOR_BOTH, "sample from the smallest set of tokens whose probability reaches p (1: all)"},
+    {"--profile", OPT_INT, OPT_FIELD(profile), "0", 0, 1, NULL, FOR_GPU, "GPU time per kernel class per step (CUDA events), as a table at the end"},
+    {"--memory_table", OPT_INT, OPT_FIELD(memory_table), "0", 0, 1, NULL, FOR_GPU, "print the memory and largest -b of d12..d48 at this -t on this GPU (-r 0/1/2), then exit"},
 };
 #undef OPT_FIELD
 #define NUM_TRAIN_FLAGS (sizeof(TRAIN_FLAGS) / sizeof(TRAIN_FLAGS[0]))

@@ -6,12 +6,14 @@
  * the 64-row tile), a 5-token sequence, and head sizes only the general SIMT path takes (16, 96,
  * 320 > 128: several dimension chunks). In bf16 builds the SIMT path is also checked on the GPT-2
  * shape directly. dqkv is pre-filled with junk (the backward must overwrite every element) and the
- * backward must repeat bit for bit.
+ * backward must repeat bit for bit. Built with USE_CUDNN=1 (make -C dev/cuda USE_CUDNN=1), the cuDNN
+ * flash-attention path (llmc/cudnn_att.cuh) is checked and timed too, as path _cudnn.
  */
 #define TESTING
 #include "../../train_gpt2.c"
 
 #include "../../llmc/attention.cuh"
+#include "../../llmc/cudnn_att.cuh"
 #include "../../llmc/matmul.cuh"
 #include "common.h"
 
@@ -36,11 +38,24 @@ static int omp_threads(void) {
 // 2 / 3 = the first tensor-core kernels with the register prefetch forced on / off, 4 = the fast
 // tensor-core kernels (ldmatrix, cp.async; the dispatch default when ATT_FAST) with the default
 // m-tiles per warp (ATT_FAST_MT / ATT_FAST_MT_KV: 2 for HS 64), 5 = the fast kernels with 1 m-tile
-// per warp everywhere, 6 = 1 m-tile per warp in dK/dV only (bf16, HS 64 or 128)
-static const char *PATH_NAMES[] = {"", "_simt", "_tc_prefetch", "_tc_noprefetch", "_fast", "_fast_mt1", "_fast_kvmt1"};
+// per warp everywhere, 6 = 1 m-tile per warp in dK/dV only (bf16, HS 64 or 128), 7 = cuDNN
+// (USE_CUDNN bf16 builds; the graph cache is emptied after each case)
+static const char *PATH_NAMES[] = {"", "_simt", "_tc_prefetch", "_tc_noprefetch", "_fast", "_fast_mt1", "_fast_kvmt1", "_cudnn"};
+
+// A cuDNN call that did not apply (shape, alignment) would leave junk behind: say so.
+static void cudnn_must_apply(int done, const char *what) {
+    if (!done) {
+        fprintf(stderr, "error: the cuDNN %s path did not apply to this case\n", what);
+        exit(1);
+    }
+}
 
 static void att_forward_path(int path, floatX *out, float *lse, const floatX *qkv, int B, int T, int C, int NH,
                              cudaStream_t s) {
+    if (path == 7) {
+        cudnn_must_apply(cudnn_attention_forward(out, lse, qkv, B, T, C, NH, s), "forward");
+        return;
+    }
 #if !FLOATX_IS_FP32
     if (path >= 4) {
         const int mt = path == 5 ? 1 : -1;
@@ -60,6 +75,10 @@ static void att_forward_path(int path, floatX *out, float *lse, const floatX *qk
 
 static void att_backward_path(int path, floatX *dqkv, const floatX *dout, const floatX *qkv, const floatX *out,
                               const float *lse, float *scratch, int B, int T, int C, int NH, cudaStream_t s) {
+    if (path == 7) {
+        cudnn_must_apply(cudnn_attention_backward(dqkv, dout, qkv, out, lse, B, T, C, NH, s), "backward");
+        return;
+    }
 #if !FLOATX_IS_FP32
     if (path >= 4) {
         const int mt = path == 5 ? 1 : -1, mtkv = path >= 5 ? 1 : -1;
@@ -134,6 +153,7 @@ static void run_case(Bench *b, const CudaContext *ctx, int B, int T, int C, int 
     free(qkv); free(dout); free(cpu_scratch); free(out); free(lse); free(g_out); free(g_lse); free(dqkv); free(g_dqkv);
     cudaCheck(cudaFree(d_qkv)); cudaCheck(cudaFree(d_out)); cudaCheck(cudaFree(d_lse)); cudaCheck(cudaFree(d_dout));
     cudaCheck(cudaFree(d_dqkv)); cudaCheck(cudaFree(scratch));
+    if (path == 7) cudnn_attention_free();
 }
 
 static void run_timing(Bench *b, const CudaContext *ctx, int B, int T, int C, int NH, int path) {
@@ -157,6 +177,7 @@ static void run_timing(Bench *b, const CudaContext *ctx, int B, int T, int C, in
     report_flops(b, ctx, name, ms, 2.5 * fwd_flops);
     cudaCheck(cudaFree(qkv)); cudaCheck(cudaFree(out)); cudaCheck(cudaFree(dout)); cudaCheck(cudaFree(dqkv));
     cudaCheck(cudaFree(lse)); cudaCheck(cudaFree(scratch));
+    if (path == 7) cudnn_attention_free();
 }
 
 int main(void) {
@@ -213,6 +234,18 @@ int main(void) {
         run_timing(&b, &ctx, 8, 2048, 768, 12, 4);  // longer sequences, fewer heads
     }
     run_timing(&b, &ctx, 4, 1024, 768, 12, 1);
+    // cuDNN last: a graph cuDNN rejects stops the program (one line), after the rest has run
+    if (CUDNN_ATT_ENABLED) {
+        run_case(&b, &ctx, 2, 256, 768, 12, 7);  // GPT-2 head size
+        run_case(&b, &ctx, 2, 200, 768, 12, 7);  // T not a multiple of the tiles
+        run_case(&b, &ctx, 3, 37, 192, 3, 7);    // T < one tile
+        run_case(&b, &ctx, 1, 100, 256, 2, 7);   // HS 128
+        run_case(&b, &ctx, 2, 5, 128, 2, 7);     // T = 5, B*NH = 4
+        run_case(&b, &ctx, 2, 1, 768, 12, 7);    // T = 1 (sampling's first token)
+        run_timing(&b, &ctx, 64, 1024, 768, 12, 7); // d12 shape
+        run_timing(&b, &ctx, 32, 1024, 1024, 8, 7); // HS 128
+        run_timing(&b, &ctx, 8, 2048, 768, 12, 7);  // longer sequences
+    }
     int rc = bench_finish(&b);
     cuda_context_free(&ctx);
     return rc;

@@ -9,7 +9,9 @@
 # TIMEOUT per program in seconds (default 90), BUDGET for the whole script in seconds (default 135:
 # programs that would start later are skipped, each one's timeout is cut to what is left, so a
 # caller's outer timeout never hits), JOBS for the parallel build (default: CPU count), SKIP_BUILD=1
-# to run binaries built beforehand (build/cuda/<precision>/, `make cuda-bench PRECISION=...`).
+# to run binaries built beforehand (build/cuda/<precision>/, `make cuda-bench PRECISION=...`),
+# CUDNN=0 to leave out attention's cuDNN variant (built into the BF16 programs with USE_CUDNN=1
+# when cudnn.h is installed).
 # Each program prints "ok NAME: ..." / "not ok NAME: ..." per check and "perf NAME: ..." lines;
 # the table counts them. The last line is a one-line summary. Exit status 0 iff every program that
 # ran passed (programs skipped for time are listed, not failed).
@@ -26,6 +28,11 @@ JOBS=${JOBS:-$(nproc 2>/dev/null || echo 4)}
 PROGRAMS="encoder layernorm matmul attention gelu classifier global_norm adamw"
 export PATH="${CUDA_HOME:-/usr/local/cuda}/bin:$PATH"
 
+CUDNN_MAKE=""
+if [[ ${CUDNN:-1} != 0 ]] && [[ -f ${CUDA_HOME:-/usr/local/cuda}/include/cudnn.h || -f /usr/include/cudnn.h ||
+    -f /usr/include/x86_64-linux-gnu/cudnn.h ]]; then
+    CUDNN_MAKE="USE_CUDNN=1"
+fi
 cd "$HERE/../.." || exit 1
 BIN=build/cuda
 rows=()
@@ -43,10 +50,12 @@ for prec in $PRECISIONS; do
         done
         continue
     fi
-    echo "== build $prec (GPU_ARCHS=$GPU_ARCHS)"
+    cudnn_args=()
+    [[ $prec == BF16 && -n $CUDNN_MAKE ]] && cudnn_args=("$CUDNN_MAKE")
+    echo "== build $prec (GPU_ARCHS=$GPU_ARCHS${cudnn_args[*]:+, ${cudnn_args[*]}})"
     if [[ ${SKIP_BUILD:-0} == 1 && -d $BIN/$prec ]]; then
         echo "   SKIP_BUILD=1: using the binaries in $BIN/$prec"
-    elif ! make -j"$JOBS" cuda-bench PRECISION="$prec" GPU_ARCHS="$GPU_ARCHS" >"$LOGDIR/build_$prec.log" 2>&1; then
+    elif ! make -j"$JOBS" cuda-bench PRECISION="$prec" GPU_ARCHS="$GPU_ARCHS" "${cudnn_args[@]}" >"$LOGDIR/build_$prec.log" 2>&1; then
         echo "build $prec failed:"
         grep -m 5 -E 'error|warning' "$LOGDIR/build_$prec.log"
     fi

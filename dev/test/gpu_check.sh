@@ -23,6 +23,18 @@
 #   resume      small model: 10 steps straight vs 5 steps + checkpoint + resume for 5 more
 #   train_py    train_gpt2.py --train 1 (bf16 autocast, flash, torch.compile) on the same data and
 #               init: tok/s, the ratio to ours, and how far the two loss curves are apart
+# Added for issue 16, each with its own switch (=0 leaves it out; every step also obeys BUDGET):
+#   CUDNN=1     build_cudnn: train_gpt2cu / test_gpt2cu with USE_CUDNN=1 (llmc/cudnn_att.cuh), if
+#               cudnn.h is installed; test_gpt2cu_cudnn_* on both references (and the log must show
+#               that cuDNN built its graphs); train_cu_cudnn timed like train_cu; the kernel checks
+#               validate and time dev/cuda/attention's _cudnn variant
+#   PROFILE=1   profile: train_gpt2cu --profile 1 (d12, B=64 T=1024, 8 steps): GPU time per kernel
+#               class, % of step and of the measured ceilings; the table goes into summary.md
+#   MEMORY=1    memory: train_gpt2cu --memory_table 1 -t 1024: memory and largest -b of d12..d48
+#               at -r 0/1/2 on this GPU; the table goes into summary.md
+#   NANOGPT=1   train_nanogpt: dev/bench/nanogpt_gpu.py (one module per block, nn.Linear; bf16
+#               autocast, SDPA, torch.compile, fused AdamW) from the same init and data: tok/s,
+#               ours / nanoGPT, ours / the faster of the two PyTorch runs
 # Exit status: 0 if no check failed.
 set -u -o pipefail
 
@@ -42,6 +54,12 @@ PREBUILT=${PREBUILT:-0}
 PY=${PY:-python3}
 GPU_ARCHS=${GPU_ARCHS:-90}
 BUDGET=${BUDGET:-470}
+CUDNN=${CUDNN:-1}
+PROFILE=${PROFILE:-1}
+MEMORY=${MEMORY:-1}
+NANOGPT=${NANOGPT:-1}
+EXTRA_TABLES=$WORK/extra_tables.md # the profile and memory tables, appended to the summary
+: >"$EXTRA_TABLES"
 START=$SECONDS
 SUMMARY=$OUT/summary.md
 FAILED=0
@@ -128,6 +146,27 @@ else
     ((rc == 0)) && record build_fastatt PASS "-DATT_FAST=1, sm_$GPU_ARCHS" || record build_fastatt FAIL "$(why $rc); see build_fastatt.log"
 fi
 
+# the cuDNN attention path (USE_CUDNN=1): a third BF16 trainer and test
+CUDNN_DIR=$WORK/cudnn/
+mkdir -p "$CUDNN_DIR"
+cudnn_h=""
+for d in "${CUDA_HOME:-/usr/local/cuda}/include" /usr/include /usr/include/x86_64-linux-gnu; do
+    [[ -f $d/cudnn.h ]] && cudnn_h=$d/cudnn.h && break
+done
+if [[ $CUDNN == 0 ]]; then
+    record build_cudnn SKIP "CUDNN=0"
+elif [[ -z $cudnn_h ]]; then
+    record build_cudnn SKIP "no cudnn.h installed"
+elif [[ $PREBUILT == 1 && -x cudnn/train_gpt2cu && -x cudnn/test_gpt2cu ]]; then
+    cp cudnn/train_gpt2cu cudnn/test_gpt2cu "$CUDNN_DIR"
+    record build_cudnn SKIP "PREBUILT=1: cudnn/ binaries built before the run"
+else
+    run build_cudnn 240 make -B -j"$(nproc)" "${CUDNN_DIR}train_gpt2cu" "${CUDNN_DIR}test_gpt2cu" \
+        GPU_OUT="$CUDNN_DIR" GPU_ARCHS="$GPU_ARCHS" USE_CUDNN=1
+    rc=$?
+    ((rc == 0)) && record build_cudnn PASS "USE_CUDNN=1 ($cudnn_h), sm_$GPU_ARCHS" || record build_cudnn FAIL "$(why $rc); see build_cudnn.log"
+fi
+
 # ---------------------------------------------------------------------------------------------
 # data: random-token shards (header 20240520, 1, N; uint16 tokens), no tokenizer needed
 run data 60 "$PY" - "$WORK" <<'EOF'
@@ -164,10 +203,14 @@ for shape in d12 odd masked; do
         record "ref_$shape" FAIL "$(why $rc); see logs/ref_$shape.log"
         continue
     fi
-    for bin in test_gpt2cu test_gpt2fp32cu test_gpt2cu_fastatt; do
+    for bin in test_gpt2cu test_gpt2fp32cu test_gpt2cu_fastatt test_gpt2cu_cudnn; do
         name="${bin}_$shape"
         exe="./$bin"
         [[ $bin == test_gpt2cu_fastatt ]] && exe="${FAST}test_gpt2cu"
+        if [[ $bin == test_gpt2cu_cudnn ]]; then
+            [[ $CUDNN == 0 || -z $cudnn_h ]] && continue
+            exe="${CUDNN_DIR}test_gpt2cu"
+        fi
         [[ -x $exe ]] || { record "$name" FAIL "not built"; continue; }
         run "$name" 120 "$exe" -e "$WORK/ref_$shape/model.bin" -s "$WORK/ref_$shape/debug_state.bin"
         rc=$?
@@ -188,7 +231,9 @@ parts = [f"{k} {worst[k]:.1e}" for k in ("logits", "loss", "grads", "recompute",
 print(("max rel err: " + ", ".join(parts) if parts else "no comparisons") + f"; {fails} FAIL lines")
 EOF
 )
-        if ((rc == 0)) && grep -q '^overall okay' "$LOGS/$name.log"; then
+        if [[ $bin == test_gpt2cu_cudnn ]] && ! grep -q '^cuDNN attention: forward graph' "$LOGS/$name.log"; then
+            record "$name" FAIL "cuDNN built no attention graph (the own kernels ran); $nums"
+        elif ((rc == 0)) && grep -q '^overall okay' "$LOGS/$name.log"; then
             record "$name" PASS "$nums"
         else
             record "$name" FAIL "$(why $rc); $nums; see logs/$name.log"
@@ -201,7 +246,8 @@ done
 if [[ -f dev/cuda/run_all.sh ]]; then
     kernel_budget=$(($(remaining) - 20))
     ((kernel_budget > 135)) && kernel_budget=135
-    run kernels 150 env GPU_ARCHS="$GPU_ARCHS" OUT="$LOGS" BUDGET="$kernel_budget" SKIP_BUILD="$PREBUILT" bash dev/cuda/run_all.sh
+    run kernels 150 env GPU_ARCHS="$GPU_ARCHS" OUT="$LOGS" BUDGET="$kernel_budget" SKIP_BUILD="$PREBUILT" CUDNN="$CUDNN" \
+        bash dev/cuda/run_all.sh
     rc=$?
     tail_line=$(grep -v '^\s*$' "$LOGS/kernels.log" | tail -1)
     if ((rc == 0)); then record kernels PASS "$tail_line"; else record kernels FAIL "$(why $rc); $tail_line"; fi
@@ -217,8 +263,40 @@ run train_cu 150 ./train_gpt2cu "${common_cu[@]}" -x 30
 cu_rc=$?
 fast_rc=125
 [[ -x ${FAST}train_gpt2cu ]] && { run train_cu_fastatt 150 "${FAST}train_gpt2cu" "${common_cu[@]}" -x 30; fast_rc=$?; }
+cudnn_rc=125
+[[ $CUDNN != 0 && -x ${CUDNN_DIR}train_gpt2cu ]] && { run train_cu_cudnn 150 "${CUDNN_DIR}train_gpt2cu" "${common_cu[@]}" -x 30; cudnn_rc=$?; }
 run determinism 90 ./train_gpt2cu "${common_cu[@]}" -x 6
 det_rc=$?
+
+# where the step's time goes, and what fits in memory
+if [[ $PROFILE != 0 ]]; then
+    run profile 120 ./train_gpt2cu "${common_cu[@]}" -x 8 --profile 1
+    rc=$?
+    if ((rc == 0)) && grep -q '^| step (GPU span)' "$LOGS/profile.log"; then
+        # the three largest classes: "matmul 53.0 ms (39.6%), ..."
+        top=$(grep '^| ' "$LOGS/profile.log" | grep -v -e '^| class ' -e 'GPU span' | sort -t'|' -k3,3 -gr | head -3 |
+            awk -F'|' '{for (i = 2; i <= 4; i++) gsub(/^ +| +$/, "", $i); printf "%s%s %s ms (%s)", (NR > 1 ? ", " : ""), $2, $3, $4}')
+        record profile PASS "top: $top; table below"
+        { echo; echo "### profile (train_gpt2cu --profile 1, d12 B=64 T=1024 -r 0)"; echo
+          grep -e '^profile:' -e '^ceilings' -e '^|' "$LOGS/profile.log"; } >>"$EXTRA_TABLES"
+    else
+        record profile FAIL "$(why $rc); see logs/profile.log"
+    fi
+else
+    record profile SKIP "PROFILE=0"
+fi
+if [[ $MEMORY != 0 ]]; then
+    run memory 60 ./train_gpt2cu --memory_table 1 -t 1024
+    rc=$?
+    if ((rc == 0)) && grep -q '^| d48 ' "$LOGS/memory.log"; then
+        record memory PASS "d48 largest -b (-r 0/1/2): $(grep '^| d48 ' "$LOGS/memory.log" | awk -F'|' '{gsub(/^ +| +$/, "", $6); print $6}'); table below"
+        { echo; echo "### memory (train_gpt2cu --memory_table 1 -t 1024)"; echo; grep -e '^memory on' -e '^|' "$LOGS/memory.log"; } >>"$EXTRA_TABLES"
+    else
+        record memory FAIL "$(why $rc); see logs/memory.log"
+    fi
+else
+    record memory SKIP "MEMORY=0"
+fi
 
 small=(-e L3:C48:H3:V97:T64 -i "$WORK/rand97_train.bin" -j "" -b 4 -t 32 -v 0 -s 0 -k constant --seed 7)
 rm -rf "$WORK/resume"
@@ -233,12 +311,23 @@ run train_py 270 "$PY" train_gpt2.py --train 1 --model d12 --input_bin "$WORK/ra
     --seq_len 1024 --num_iterations 30 --val_loss_every 0 --learning_rate 3e-4 --seed 42 --device cuda \
     --dtype bfloat16 --flash 1 --compile 1
 py_rc=$?
+nano_rc=125
+if [[ $NANOGPT != 0 ]]; then
+    if [[ -f $WORK/ref_d12/model.bin ]]; then # the d12 init from seed 42: the trainers' init
+        run train_nanogpt 240 "$PY" dev/bench/nanogpt_gpu.py --model "$WORK/ref_d12/model.bin" \
+            --input_bin "$WORK/rand50257_train.bin" -b 64 -t 1024 -x 30 --lr 3e-4
+        nano_rc=$?
+    else
+        echo "no d12 reference checkpoint (ref_d12 failed)" >"$LOGS/train_nanogpt.log"
+        nano_rc=1
+    fi
+fi
 
 # parse the per-step lines of all the training logs
-"$PY" - "$LOGS" "$cu_rc" "$det_rc" "$r1" "$r2" "$r3" "$py_rc" "$fast_rc" >"$WORK/train_rows.txt" <<'EOF'
+"$PY" - "$LOGS" "$cu_rc" "$det_rc" "$r1" "$r2" "$r3" "$py_rc" "$fast_rc" "$cudnn_rc" "$nano_rc" "$NANOGPT" >"$WORK/train_rows.txt" <<'EOF'
 import re, sys
 logs = sys.argv[1]
-cu_rc, det_rc, r1, r2, r3, py_rc, fast_rc = (int(x) for x in sys.argv[2:9])
+cu_rc, det_rc, r1, r2, r3, py_rc, fast_rc, cudnn_rc, nano_rc, nano_on = (int(x) for x in sys.argv[2:12])
 STEP = re.compile(r"step\s+(\d+)/\d+ \| loss ([0-9.naif-]+) \| norm ([0-9.naif-]+) \| lr \S+ \| ([0-9.]+) ms(?:.*?MFU ([0-9.]+)%)?")
 
 def steps(name):
@@ -286,14 +375,22 @@ rows.append(("resume", "PASS" if ok else "FAIL",
              "10 straight steps == 5 + checkpoint + resume + 5 (loss, norm)" if ok else
              f"exits {r1},{r2},{r3}; steps {len(a)}/{len(b1)}/{len(b2)}; see logs/resume_*.log"))
 
-fast = steps("train_cu_fastatt")
-fast_tok, fast_mfu = speed(fast, tokens)
-if fast_rc == 0 and len(fast) == 30 and fast_tok:
-    gap = max(abs(float(fast[k][0]) - float(cu[k][0])) / abs(float(cu[k][0])) for k in fast if k in cu) if cu else float("nan")
-    mfu = f", MFU {fast_mfu:.1f}%" if fast_mfu is not None else ""
-    rows.append(("train_cu_fastatt", "PASS", f"{fast_tok:,.0f} tok/s{mfu}; max rel loss diff to the default build {gap:.1e}"))
-else:
-    rows.append(("train_cu_fastatt", "FAIL", f"{why(fast_rc)}; {len(fast)} of 30 steps; see train_cu_fastatt.log"))
+def variant(name, rc):
+    """Another build of train_gpt2cu on the same run: speed, and how close its losses stay."""
+    v = steps(name)
+    v_tok, v_mfu = speed(v, tokens)
+    if rc == 0 and len(v) == 30 and v_tok:
+        gap = max(abs(float(v[k][0]) - float(cu[k][0])) / abs(float(cu[k][0])) for k in v if k in cu) if cu else float("nan")
+        mfu = f", MFU {v_mfu:.1f}%" if v_mfu is not None else ""
+        ratio = f" ({v_tok / cu_tok:.2f}x the default build)" if cu_tok else ""
+        rows.append((name, "PASS", f"{v_tok:,.0f} tok/s{mfu}{ratio}; max rel loss diff to the default build {gap:.1e}"))
+    else:
+        rows.append((name, "FAIL", f"{why(rc)}; {len(v)} of 30 steps; see {name}.log"))
+    return v_tok
+
+ours = {"default": cu_tok, "ATT_FAST=1": variant("train_cu_fastatt", fast_rc)}
+if cudnn_rc != 125:
+    ours["USE_CUDNN=1"] = variant("train_cu_cudnn", cudnn_rc)
 
 py_tok, _ = speed(py, tokens)
 if py_rc == 0 and len(py) == 30 and py_tok:
@@ -303,6 +400,26 @@ if py_rc == 0 and len(py) == 30 and py_tok:
                  f"max rel loss diff to ours {max(diffs) if diffs else float('nan'):.1e}"))
 else:
     rows.append(("train_py", "FAIL", f"{why(py_rc)}; {len(py)} of 30 steps; see logs/train_py.log"))
+if nano_on:
+    nano = steps("train_nanogpt")
+    nano_tok, _ = speed(nano, tokens)
+    if nano_rc == 0 and len(nano) == 30 and nano_tok:
+        diffs = [abs(float(cu[k][0]) - float(nano[k][0])) / abs(float(nano[k][0])) for k in nano if k in cu]
+        best = max(t for t in (py_tok, nano_tok) if t)
+        ratio = f"; ours / nanoGPT = {cu_tok / nano_tok:.2f}x, ours / best PyTorch = {cu_tok / best:.2f}x" if cu_tok else ""
+        rows.append(("train_nanogpt", "PASS", f"{nano_tok:,.0f} tok/s{ratio}; loss {nano[1][0]} -> {nano[30][0]}, "
+                     f"max rel loss diff to ours {max(diffs) if diffs else float('nan'):.1e}"))
+    else:
+        rows.append(("train_nanogpt", "FAIL", f"{why(nano_rc)}; {len(nano)} of 30 steps; see logs/train_nanogpt.log"))
+else:
+    nano_tok = None
+# the issue's target: our fastest build against the faster PyTorch, same data, same GPU
+theirs = {"train_gpt2.py": py_tok, "nanoGPT": nano_tok}
+best_ours = max(((t, k) for k, t in ours.items() if t), default=None)
+best_py = max(((t, k) for k, t in theirs.items() if t), default=None)
+if best_ours and best_py:
+    rows.append(("speed", "INFO", f"fastest ours: {best_ours[1]} {best_ours[0]:,.0f} tok/s = {best_ours[0] / best_py[0]:.2f}x "
+                 f"the fastest PyTorch ({best_py[1]} {best_py[0]:,.0f} tok/s); target 1.3x"))
 for r in rows:
     print("\t".join(r))
 EOF
@@ -320,6 +437,7 @@ done <"$WORK/train_rows.txt"
     printf '%s\n' "${ROWS[@]}"
     echo
     echo "$FAILED failed; $((SECONDS - START))s in all."
+    cat "$EXTRA_TABLES"
 } >"$SUMMARY"
 for f in "$LOGS"/*.log "$LOGS"/cuda/*.log; do
     [[ -f $f ]] || continue

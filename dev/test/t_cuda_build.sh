@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every CUDA program compiles and links for sm_80 and sm_90, BF16 and FP32, with every warning
-# an error. Nothing runs (no GPU here): dev/test/gpu_check.sh runs them on a GPU machine.
-# Skipped (one "skip" line, not a failure) where there is no nvcc.
+# an error; the USE_CUDNN=1 trainer and test too when cuDNN is installed. Nothing runs (no GPU
+# here): dev/test/gpu_check.sh runs them on a GPU machine.
+# Skipped (one "skip" line, not a failure) where there is no nvcc, or for cuDNN no cudnn.h.
 source "$(dirname "$0")/lib.sh"
 tmpdir cuda_build
 export PATH="/usr/local/cuda/bin:$PATH"
@@ -16,9 +17,28 @@ for target in "${targets[@]}"; do
     check "build_${target}_sm80_sm90_no_warnings" "$(grep -m 3 -E 'error|warning' "$TMP/trainers.log" | tr '\n' ' ')" \
         test -x "$TMP/$target"
 done
+# the cuDNN attention path (USE_CUDNN=1, llmc/cudnn_att.cuh) where cuDNN's headers are installed
+cudnn_flag=()
+cudnn_home=${CUDA_HOME:-/usr/local/cuda}
+if [ -f "$cudnn_home/include/cudnn.h" ] || [ -f /usr/include/cudnn.h ] || [ -f /usr/include/x86_64-linux-gnu/cudnn.h ]; then
+    cudnn_flag=(USE_CUDNN=1)
+    mkdir -p "$TMP/cudnn"
+    cudnn_targets=(train_gpt2cu test_gpt2cu)
+    make -k -B -j2 "${cudnn_targets[@]/#/$TMP/cudnn/}" GPU_OUT="$TMP/cudnn/" GPU_WERROR=1 GPU_ARCHS="80 90" USE_CUDNN=1 \
+        > "$TMP/cudnn.log" 2>&1
+    for target in "${cudnn_targets[@]}"; do
+        check "build_${target}_cudnn_sm80_sm90_no_warnings" "$(grep -m 3 -E 'error|warning' "$TMP/cudnn.log" | tr '\n' ' ')" \
+            test -x "$TMP/cudnn/$target"
+    done
+else
+    skip build_cudnn "no cudnn.h in $cudnn_home/include or /usr/include"
+fi
 for precision in BF16 FP32; do
     log="$TMP/dev_cuda_$precision.log"
-    if make -B -j2 cuda-bench PRECISION=$precision GPU_WERROR=1 CUDA_BENCH_DIR="$TMP/dev_cuda_$precision" > "$log" 2>&1; then
+    extra=()
+    [ "$precision" = BF16 ] && extra=("${cudnn_flag[@]}") # attention's cuDNN variant (bf16 only)
+    if make -B -j2 cuda-bench PRECISION=$precision GPU_WERROR=1 CUDA_BENCH_DIR="$TMP/dev_cuda_$precision" "${extra[@]}" \
+        > "$log" 2>&1; then
         ok "build_dev_cuda_benchmarks_$precision"
     else
         notok "build_dev_cuda_benchmarks_$precision" "$(grep -m 3 -E 'error|warning' "$log" | tr '\n' ' ')"

@@ -2,6 +2,7 @@
 # The host-side parts of train_gpt2.cu, on a machine without a GPU: random init against
 # PyTorch's, bf16 conversion, activation sizing (dev/test/gpu_host_test.cu). t_cuda_build builds
 # every CUDA target warning-free; the GPU checks themselves are dev/test/gpu_check.sh (doc/gpu.md).
+# Where cuDNN is installed, its attention graphs are validated by cuDNN (dev/test/cudnn_graph_test.cu).
 # Skipped (one "skip" line, not a failure) where there is no nvcc.
 source "$(dirname "$0")/lib.sh"
 tmpdir gpu
@@ -19,5 +20,25 @@ elif ! make -s build/test/gpu_host_test > "$TMP/host_build.log" 2>&1; then
     notok gpu_host_test_build "$(grep -m3 -i error "$TMP/host_build.log" | tr '\n' ' ')"
 else
     build/test/gpu_host_test "$TMP/ref/model.bin" 1234 || fails=$((fails + 1))
+fi
+
+# the cuDNN attention graphs (llmc/cudnn_att.cuh) pass cuDNN's validation without a GPU, and a
+# broken graph does not; where cuDNN is installed
+cudnn_home=${CUDA_HOME:-/usr/local/cuda}
+if [ -f "$cudnn_home/include/cudnn.h" ] || [ -f /usr/include/cudnn.h ] || [ -f /usr/include/x86_64-linux-gnu/cudnn.h ]; then
+    if ! make -s build/test/cudnn_graph_test > "$TMP/cudnn_build.log" 2>&1; then
+        notok cudnn_graph_test_build "$(grep -m3 -i error "$TMP/cudnn_build.log" | tr '\n' ' ')"
+    else
+        build/test/cudnn_graph_test || fails=$((fails + 1))
+        build/test/cudnn_graph_test broken > "$TMP/cudnn_broken.log" 2>&1
+        rc=$?
+        if [ "$rc" -eq 1 ] && grep -q '^error: cuDNN' "$TMP/cudnn_broken.log"; then
+            ok cudnn_graph_broken_refused
+        else
+            notok cudnn_graph_broken_refused "exit $rc: $(tail -n 1 "$TMP/cudnn_broken.log")"
+        fi
+    fi
+else
+    skip cudnn_graph "no cudnn.h in $cudnn_home/include or /usr/include"
 fi
 finish

@@ -75,7 +75,7 @@ check same_output_1_and_2_threads "--threads 1 and --threads 2 outputs differ" c
 run "${WARCS[@]}" -o "$TMP/out.jsonl.zst"
 check zstd_output "the .zst output does not decompress to the plain output" \
     bash -c "zstd -dcq '$TMP/out.jsonl.zst' | cmp -s - '$TMP/out.jsonl'"
-if make -s -f dev/tokenizer.mk tokenize gpt2_tokenizer.bin > "$TMP/tok_build.log" 2>&1 &&
+if make -s tokenize gpt2_tokenizer.bin > "$TMP/tok_build.log" 2>&1 &&
    ./tokenize shards --format jsonl "$TMP/out.jsonl" --out "$TMP/shards/web" > "$TMP/shards.log" 2>&1; then
     docs=$(wc -l < "$TMP/out.jsonl")
     eot=$(./tokenize info "$TMP"/shards/web_*.bin | grep -o '[0-9]* end-of-text' | awk '{s+=$1} END {print s}')

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# dev/test/gpu_prebuild.sh: builds on a CPU machine everything dev/test/gpu_check.sh runs, for one
+# GPU architecture, so that the GPU machine's minutes go to running, not compiling:
+#
+#   GPU_ARCHS=90 bash dev/test/gpu_prebuild.sh          # then, on the GPU machine:
+#   PREBUILT=1 bash dev/test/gpu_check.sh
+#
+# Builds, into this checkout (all git-ignored): the four trainers/tests (make gpu), fastatt/
+# (-DATT_FAST=1), cudnn/ (USE_CUDNN=1, when cudnn.h is installed; CUDNN=0 leaves it out) and the
+# kernel checks build/cuda/BF16 (with attention's cuDNN variant) and build/cuda/FP32
+# (DEV_CUDA="BF16" builds one precision, DEV_CUDA=0 none: run_all.sh builds what is missing on the
+# GPU machine). Prints the paths to carry to the GPU machine and their size (the device tool
+# carries at most 64 MiB: sm_90-only trainers are ~4 MB each, the kernel checks ~3 MB each).
+# Exit status: 0 when every build succeeded.
+set -u -o pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
+export PATH="${CUDA_HOME:-/usr/local/cuda}/bin:$PATH"
+GPU_ARCHS=${GPU_ARCHS:-90}
+JOBS=${JOBS:-$(nproc)}
+CUDNN=${CUDNN:-1}
+DEV_CUDA=${DEV_CUDA:-BF16 FP32}
+fails=0
+carry=(train_gpt2cu test_gpt2cu train_gpt2fp32cu test_gpt2fp32cu fastatt)
+
+step() { # step NAME CMD...: runs CMD, one line of result
+    local name=$1 t0=$SECONDS
+    shift
+    if "$@" >"/tmp/gpu_prebuild_$name.log" 2>&1; then
+        echo "ok   $name ($((SECONDS - t0))s)"
+    else
+        echo "FAIL $name: see /tmp/gpu_prebuild_$name.log"
+        grep -m 3 -E 'error|warning' "/tmp/gpu_prebuild_$name.log"
+        fails=$((fails + 1))
+    fi
+}
+
+step trainers make -B -j"$JOBS" gpu GPU_ARCHS="$GPU_ARCHS"
+mkdir -p fastatt
+step fastatt make -B -j"$JOBS" fastatt/train_gpt2cu fastatt/test_gpt2cu GPU_OUT=fastatt/ \
+    GPU_ARCHS="$GPU_ARCHS" GPU_DEFINES=-DATT_FAST=1
+cudnn_make=()
+if [[ $CUDNN != 0 ]] && [[ -f ${CUDA_HOME:-/usr/local/cuda}/include/cudnn.h || -f /usr/include/cudnn.h ||
+    -f /usr/include/x86_64-linux-gnu/cudnn.h ]]; then
+    cudnn_make=(USE_CUDNN=1)
+    mkdir -p cudnn
+    step cudnn make -B -j"$JOBS" cudnn/train_gpt2cu cudnn/test_gpt2cu GPU_OUT=cudnn/ \
+        GPU_ARCHS="$GPU_ARCHS" USE_CUDNN=1
+    carry+=(cudnn)
+fi
+if [[ $DEV_CUDA != 0 ]]; then
+    for prec in $DEV_CUDA; do
+        extra=()
+        [[ $prec == BF16 ]] && extra=("${cudnn_make[@]}")
+        step "dev_cuda_$prec" make -B -j"$JOBS" cuda-bench PRECISION="$prec" GPU_ARCHS="$GPU_ARCHS" "${extra[@]}"
+        carry+=("build/cuda/$prec")
+    done
+fi
+mib=$(du -cm "${carry[@]}" 2>/dev/null | tail -1 | cut -f1)
+echo "carry: ${carry[*]} (${mib} MiB)"
+((mib > 64)) && echo "note: over the device tool's 64 MiB; build fewer (DEV_CUDA=BF16 or 0) and let the GPU machine build the rest"
+((fails == 0))

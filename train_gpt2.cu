@@ -702,6 +702,7 @@ static float gpt2_grad_norm(GPT2 *model) {
 // gpt2_grad_norm) and AdamW at learning rate lr, on the device. Walks the parameter table;
 // weight decay where the table says so. t is the 1-based step.
 static void gpt2_update(GPT2 *model, const AdamWSettings *s, float lr, int t, uint64_t seed) {
+    cudaStream_t stream = model->ctx->stream;
     Profiler *prof = model->prof;
     const double nparams = (double)model->num_parameters;
     // AdamW reads the gradient and m, v, and the master weights (or params), and writes them and params
@@ -711,7 +712,7 @@ static void gpt2_update(GPT2 *model, const AdamWSettings *s, float lr, int t, ui
         float wd = GPT2_PARAMS[i].weight_decay ? s->weight_decay : 0.0f;
         adamw_update(model->params + off, model->master ? model->master + off : NULL, model->grads + off, model->m + off,
                      model->v + off, n, lr, s->beta1, s->beta2, t, s->eps, wd, model->norm_sq, s->grad_clip, 1.0f,
-                     rounding_seed(seed, t, i), model->ctx->stream);
+                     rounding_seed(seed, t, i), stream);
     }
     PROF(PROF_GAPS, 0, 0);
 }
@@ -1062,7 +1063,7 @@ int main(int argc, char **argv) {
     processes_init_nccl(&procs);
     cudaStream_t stream = ctx.stream;
     if (o.memory_table) { // a report, no training
-        if (master) print_memory_table(&ctx.props, o.T, o.use_master_weights);
+        if (is_rank0) print_memory_table(&ctx.props, o.T, o.use_master_weights);
         cuda_context_free(&ctx);
         processes_free(&procs);
         return 0;
@@ -1193,7 +1194,7 @@ int main(int argc, char **argv) {
         free(sample_scratch);
     }
 
-    if (master) profiler_print(&profiler);
+    if (is_rank0) profiler_print(&profiler);
     profiler_free(&profiler);
     logger_free(&logger);
     cudaCheck(cudaFreeHost(eb.row_x));

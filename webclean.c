@@ -131,6 +131,7 @@ typedef struct {
     const char *skip;
     long threads;
     long max_record_mb;
+    long batch_mb;
     double link_density;
     int force, quiet, help;
     QualityOptions q;
@@ -162,6 +163,7 @@ static const OptSpec OPTIONS[] = {
     {"--skip", "LIST", O_STR, &opt.skip, 0, 0, 0, 0, "stages to switch off: url,extract,lang,gopher-rep,gopher,c4,fineweb,exact,near,pii"},
     {"--threads", "N", O_LONG, &opt.threads, 0, 0, 1, 256, "worker threads (default: all cores)"},
     {"--max-record-mb", "N", O_LONG, &opt.max_record_mb, 0, 0, 1, 1024, "skip records larger than this (default 16)"},
+    {"--batch-mb", "N", O_LONG, &opt.batch_mb, 0, 0, 1, 1024, "pages handed to the workers at a time, two batches in memory (default 32)"},
     {"--link-density", "X", O_DBL, &opt.link_density, 0, 0, 0, 1, "drop blocks with more link text than this (default 0.5)"},
     {"--gopher-dup-line-frac", "X", O_DBL, Q(dup_line_frac), 0, 0, 0, 1, "max duplicate-line fraction (0.3)"},
     {"--gopher-dup-para-frac", "X", O_DBL, Q(dup_para_frac), 0, 0, 0, 1, "max duplicate-paragraph fraction (0.3)"},
@@ -217,6 +219,7 @@ static int parse_args(int argc, char **argv, const char **inputs) {
     opt.lang = "en";
     opt.lang_score = 0.65;
     opt.max_record_mb = 16;
+    opt.batch_mb = 32;
     opt.link_density = 0.5;
     opt.q = QUALITY_DEFAULTS;
     opt.q.c4_curly = 0; // the flag sets it; inverted below
@@ -464,7 +467,6 @@ typedef struct {
     atomic_size_t next;
 } Batch;
 
-#define BATCH_BYTES (32u << 20)
 #define BATCH_DOCS 4096
 
 static size_t arena_str(Batch *b, const char *s) {
@@ -868,7 +870,7 @@ static void batch_finish(void) {
     }
     b->n = 0;
     buf_clear(&b->arena);
-    buf_trim(&b->arena, BATCH_BYTES * 2);
+    buf_trim(&b->arena, (size_t)opt.batch_mb << 21);
 }
 
 // Hands the full batch to the workers (after the previous one is written) and fills the other.
@@ -899,7 +901,7 @@ static void add_html_doc(const char *url, const char *date, const char *id, cons
         d->chunked = h->chunked;
     }
     st.html_bytes += n;
-    if (b->arena.len >= BATCH_BYTES || b->n >= BATCH_DOCS) {
+    if (b->arena.len >= ((size_t)opt.batch_mb << 20) || b->n >= BATCH_DOCS) {
         batch_flush();
     }
 }

@@ -72,6 +72,9 @@ py_checks reader "$TMP/main_stats.json" "$RECORDS" "$RESPONSES"
 # ---- determinism, zstd, shards ------------------------------------------------------------------
 run --threads 1 "${WARCS[@]}" -o "$TMP/out1.jsonl"
 check same_output_1_and_2_threads "--threads 1 and --threads 2 outputs differ" cmp -s "$TMP/out.jsonl" "$TMP/out1.jsonl"
+# small batches: many batches in flight while the next is read; the same output again
+run --threads 2 --batch-mb 1 "${WARCS[@]}" -o "$TMP/out_b1.jsonl"
+check same_output_small_batches "--batch-mb 1 changes the output" cmp -s "$TMP/out.jsonl" "$TMP/out_b1.jsonl"
 run "${WARCS[@]}" -o "$TMP/out.jsonl.zst"
 check zstd_output "the .zst output does not decompress to the plain output" \
     bash -c "zstd -dcq '$TMP/out.jsonl.zst' | cmp -s - '$TMP/out.jsonl'"

@@ -196,7 +196,7 @@ static inline void quality_reserve_(QualityScratch *q, size_t n) {
 static inline void dup_fracs_(QualityScratch *q, const char *text, size_t n, int para, double *frac,
                               double *char_frac, size_t *dup_chars_out) {
     u64map_clear(&q->map);
-    size_t items = 0, dups = 0, chars = 0, dup_chars = 0;
+    size_t items = 0, dups = 0, dup_chars = 0;
     size_t pos = 0;
     while (pos < n) {
         size_t a = pos, b;
@@ -217,18 +217,17 @@ static inline void dup_fracs_(QualityScratch *q, const char *text, size_t n, int
             continue;
         }
         items++;
-        chars += l.n;
         if (u64map_add(&q->map, hash_bytes(l.s, l.n, 0)) > 1) {
             dups++;
-            dup_chars += l.n;
+            dup_chars += utf8_chars(l.s, l.n); // characters, as the published rules count
         }
     }
+    size_t total = utf8_chars(text, n);
     *frac = items ? (double)dups / (double)items : 0.0;
-    *char_frac = n ? (double)dup_chars / (double)n : 0.0;
+    *char_frac = total ? (double)dup_chars / (double)total : 0.0;
     if (dup_chars_out) {
         *dup_chars_out = dup_chars;
     }
-    (void)chars;
 }
 
 // Gopher repetition; returns the failed rule's name or NULL.
@@ -518,7 +517,8 @@ static inline const char *fineweb_quality(QualityScratch *q, const char *text, s
     words_split(text, n, &q->w);
     m->fw_line_punct = lines ? (double)punct / (double)lines : 0.0;
     m->fw_short_lines = lines ? (double)shorts / (double)lines : 0.0;
-    m->fw_dup_line_chars = n ? (double)dup_chars / (double)n : 0.0;
+    m->fw_dup_line_chars = char_frac;
+    (void)dup_chars;
     m->fw_newline_per_word = q->w.n ? (double)newlines / (double)q->w.n : 0.0;
     if (lines == 0) return "fineweb_empty";
     if (m->fw_line_punct < o->fw_min_line_punct) return "fineweb_line_punct";

@@ -61,6 +61,13 @@ check run_refs "webclean on ref/ failed" \
     run --skip exact,near "$C/ref" -o "$TMP/ref.jsonl"
 py_checks fates "$C" "$TMP/out.jsonl" "$TMP/rejects.jsonl" "$TMP/ref.jsonl"
 py_checks counters "$TMP/stats.json" "$TMP/rejects.jsonl" "$TMP/out.jsonl"
+py_checks measures "$TMP/out.jsonl"
+# banned URL substrings (the second list format)
+printf 'planted/short\n' > "$TMP/banned.txt"
+run --banned-words "$TMP/banned.txt" "$C/main.warc.gz" -o "$TMP/banned.jsonl" --rejects "$TMP/banned_rej.jsonl"
+check url_banned_substring "planted/short.html not dropped as url_banned_substring" \
+    grep -q '"url":"https://docs.example.org/planted/short.html","stage":"url","reason":"url_banned_substring"' \
+    "$TMP/banned_rej.jsonl"
 
 # the reader against the writer: every record warcio wrote, nothing reported damaged
 read -r RECORDS RESPONSES < <("$PY" -c "import json,sys; c=json.load(open(sys.argv[1]))['counts']['main.warc.gz']; \

@@ -170,6 +170,68 @@ def counters(stats_path, rej_path, out_path):
     check("output_lines_have_text_and_url", not bad, "bad lines: %s" % bad[:3])
 
 
+TERMINAL = tuple(".!?\"'") + ("\u3002", "\uff01", "\uff1f", "\u201d", "\u2019", "\u300d", "\u300f", "\u00bb",
+                                "\uff0e")
+CJK = [(0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0xFF00, 0xFFEF), (0x3001, 0x303F),
+       (0x20000, 0x2FFFF)]
+
+
+def words(text):
+    # words.h's rule, written again: whitespace (and U+3000, U+00A0) separates, CJK chars stand alone
+    out, buf = [], ""
+    for ch in text:
+        cp = ord(ch)
+        if ch in " \n\t\r\f\v\u3000\u00a0":
+            if buf:
+                out.append(buf)
+            buf = ""
+        elif any(a <= cp <= b for a, b in CJK):
+            if buf:
+                out.append(buf)
+            buf = ""
+            out.append(ch)
+        else:
+            buf += ch
+    if buf:
+        out.append(buf)
+    return out
+
+
+def measures(out_path):
+    """FineWeb's measures recomputed from each written text (they are measured on the text as
+    written: after C4's line removal; pages where PII replacement changed the text are skipped),
+    and C4's line rules must hold on every written line."""
+    bad_fw, bad_c4, n = [], [], 0
+    for d in load_lines(out_path):
+        text, f = d["text"], d["filters"]
+        lines = [l for l in text.split("\n") if l.strip(" \t\r")]
+        for l in lines:
+            lw = words(l)
+            if len(lw) < 3 or "javascript" in l.lower() or "{" in l or "lorem ipsum" in l.lower():
+                bad_c4.append((d["url"], l[:60]))
+        if d["pii"]["emails"] or d["pii"]["ips"]:
+            continue
+        n += 1
+        seen, dup = set(), 0
+        for l in text.split("\n"):
+            if not l.strip(" \t\r"):
+                continue
+            if l in seen:
+                dup += len(l)
+            seen.add(l)
+        want = {
+            "line_punct": sum(l.rstrip(" \t\r").endswith(TERMINAL) for l in lines) / len(lines),
+            "short_lines": sum(len(l) <= 30 for l in lines) / len(lines),
+            "dup_line_chars": dup / len(text),
+            "newline_per_word": text.count("\n") / len(words(text)),
+        }
+        for k, v in want.items():
+            if abs(f[k] - v) > 1e-3 * max(1.0, abs(v)):
+                bad_fw.append("%s %s: %g, recomputed %g" % (d["url"], k, f[k], v))
+    check("fineweb_measures_recomputed", not bad_fw and n > 0, "%d pages checked; %s" % (n, bad_fw[:3]))
+    check("c4_line_rules_hold_on_output", not bad_c4, "lines breaking C4's rules: %s" % bad_c4[:3])
+
+
 def reader(stats_path, records, responses):
     st = json.load(open(stats_path))
     r = st["records"]
@@ -184,5 +246,5 @@ def reader(stats_path, records, responses):
 
 if __name__ == "__main__":
     cmd = sys.argv[1]
-    {"fates": fates, "counters": counters, "reader": reader}[cmd](*sys.argv[2:])
+    {"fates": fates, "counters": counters, "reader": reader, "measures": measures}[cmd](*sys.argv[2:])
     sys.exit(1 if fails else 0)

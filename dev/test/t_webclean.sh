@@ -62,6 +62,8 @@ check run_refs "webclean on ref/ failed" \
 py_checks fates "$C" "$TMP/out.jsonl" "$TMP/rejects.jsonl" "$TMP/ref.jsonl"
 py_checks counters "$TMP/stats.json" "$TMP/rejects.jsonl" "$TMP/out.jsonl"
 py_checks measures "$TMP/out.jsonl"
+run --skip c4,pii,exact,near "$C/main.warc.gz" -o "$TMP/gopher.jsonl"
+py_checks gopher "$TMP/gopher.jsonl"
 # banned URL substrings (the second list format)
 printf 'planted/short\n' > "$TMP/banned.txt"
 run --banned-words "$TMP/banned.txt" "$C/main.warc.gz" -o "$TMP/banned.jsonl" --rejects "$TMP/banned_rej.jsonl"

@@ -359,7 +359,12 @@ static int ends_with(const char *s, const char *suffix) {
 }
 
 // WARC if it starts with a WARC header (after gunzip if gzip); HTML if it is text; else an error.
+// Files found in a directory are never fatal: *.warc(.gz) are read as WARC (damage is counted
+// record by record), the rest as HTML (binary pages are counted by the extract stage).
 static InputKind sniff(const char *path, int from_dir) {
+    if (from_dir) {
+        return ends_with(path, ".warc") || ends_with(path, ".warc.gz") ? IN_WARC : IN_HTML;
+    }
     FILE *fp = fopen(path, "rb");
     if (fp == NULL) {
         die("%s: cannot open: %s", path, strerror(errno));
@@ -384,8 +389,8 @@ static InputKind sniff(const char *path, int from_dir) {
         size_t n = fread(buf, 1, sizeof(buf), fp);
         if (n >= 7 && memcmp(buf, "WARC/1.", 7) == 0) {
             kind = IN_WARC;
-        } else if (from_dir || !looks_binary(buf, n)) {
-            kind = IN_HTML; // binary files found in directories are counted, not fatal
+        } else if (!looks_binary(buf, n)) {
+            kind = IN_HTML;
         } else {
             fclose(fp);
             die("%s: not a WARC, WARC.gz or HTML file (binary data)", path);

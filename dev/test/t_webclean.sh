@@ -144,6 +144,21 @@ for f in "$TMP"/mut/*; do
 done
 check mutated_warcs_no_crash "crash, hang or messy error on:$crashed" test -z "$crashed"
 
+# a directory crawl never dies on one bad file: a gzip cut after 100 bytes, a binary .html
+mkdir -p "$TMP/dir/sub"
+head -c 100 "$C/main.warc.gz" > "$TMP/dir/cut.warc.gz"
+printf '\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10' > "$TMP/dir/sub/image.html"
+cp "$C/ref/latin1.html" "$TMP/dir/sub/page.html"
+if "$WC" --quiet --lang all "$TMP/dir" -o "$TMP/dir.jsonl" --stats "$TMP/dir_stats.json" 2> "$TMP/dir.err" &&
+   "$PY" -c "
+import json, sys
+s = json.load(open(sys.argv[1]))
+sys.exit(not (s['stages']['extract']['why'].get('extract_binary') == 1 and s['written'] == 1))" "$TMP/dir_stats.json"; then
+    ok directory_with_bad_files
+else
+    notok directory_with_bad_files "$(head -c 300 "$TMP/dir.err") $(head -c 600 "$TMP/dir_stats.json" | tr '\n' ' ')"
+fi
+
 # a URL with bytes that are not UTF-8 (and a control character) still makes a valid JSON line
 { printf 'WARC/1.1\r\nWARC-Type: response\r\nWARC-Target-URI: http://x.test/\xff\xfe\x01ab\r\n'
   body='HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<p>hello world</p>'

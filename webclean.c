@@ -63,7 +63,7 @@ typedef enum { ST_URL, ST_EXTRACT, ST_LANG, ST_GREP, ST_GOPHER, ST_C4, ST_FINEWE
 static const char *const STAGE_NAMES[N_STAGES] = {"url", "extract", "lang", "gopher-rep", "gopher",
                                                   "c4", "fineweb", "exact", "near", "pii"};
 
-#define MAX_REASONS 48
+#define MAX_REASONS 256 // reasons are a fixed few; languages can be ~160 (CLD2)
 typedef struct {
     const char *name[MAX_REASONS];
     uint64_t count[MAX_REASONS];

@@ -25,9 +25,9 @@
  *
  * How it runs: the main thread reads records (llmc/warc.h) into a batch of bounded size; worker
  * threads take the batch's documents one at a time through url..fineweb, PII and the dedup
- * signature; the main thread then decides duplicates in input order (deterministic whatever
- * --threads) and writes. Memory is the batch plus the dedup index (about 16 bytes x 15 keys per
- * document, reported), whatever the input size. Output and stats are written to OUT.tmp and
+ * signature while the main thread reads the next batch; then the main thread decides duplicates
+ * in input order (deterministic whatever --threads) and writes. Memory is two batches plus the
+ * dedup index (about 24 bytes x 15 keys per document, reported), whatever the input size. Output and stats are written to OUT.tmp and
  * renamed at the end, so a failed run leaves no half-written file.
  */
 #define _GNU_SOURCE
@@ -63,7 +63,7 @@ typedef enum { ST_URL, ST_EXTRACT, ST_LANG, ST_GREP, ST_GOPHER, ST_C4, ST_FINEWE
 static const char *const STAGE_NAMES[N_STAGES] = {"url", "extract", "lang", "gopher-rep", "gopher",
                                                   "c4", "fineweb", "exact", "near", "pii"};
 
-#define MAX_REASONS 48
+#define MAX_REASONS 256 // reasons are a fixed few; languages can be ~160 (CLD2)
 typedef struct {
     const char *name[MAX_REASONS];
     uint64_t count[MAX_REASONS];
@@ -131,6 +131,7 @@ typedef struct {
     const char *skip;
     long threads;
     long max_record_mb;
+    long batch_mb;
     double link_density;
     int force, quiet, help;
     QualityOptions q;
@@ -162,6 +163,7 @@ static const OptSpec OPTIONS[] = {
     {"--skip", "LIST", O_STR, &opt.skip, 0, 0, 0, 0, "stages to switch off: url,extract,lang,gopher-rep,gopher,c4,fineweb,exact,near,pii"},
     {"--threads", "N", O_LONG, &opt.threads, 0, 0, 1, 256, "worker threads (default: all cores)"},
     {"--max-record-mb", "N", O_LONG, &opt.max_record_mb, 0, 0, 1, 1024, "skip records larger than this (default 16)"},
+    {"--batch-mb", "N", O_LONG, &opt.batch_mb, 0, 0, 1, 1024, "pages handed to the workers at a time, two batches in memory (default 32)"},
     {"--link-density", "X", O_DBL, &opt.link_density, 0, 0, 0, 1, "drop blocks with more link text than this (default 0.5)"},
     {"--gopher-dup-line-frac", "X", O_DBL, Q(dup_line_frac), 0, 0, 0, 1, "max duplicate-line fraction (0.3)"},
     {"--gopher-dup-para-frac", "X", O_DBL, Q(dup_para_frac), 0, 0, 0, 1, "max duplicate-paragraph fraction (0.3)"},
@@ -217,6 +219,7 @@ static int parse_args(int argc, char **argv, const char **inputs) {
     opt.lang = "en";
     opt.lang_score = 0.65;
     opt.max_record_mb = 16;
+    opt.batch_mb = 32;
     opt.link_density = 0.5;
     opt.q = QUALITY_DEFAULTS;
     opt.q.c4_curly = 0; // the flag sets it; inverted below
@@ -356,7 +359,12 @@ static int ends_with(const char *s, const char *suffix) {
 }
 
 // WARC if it starts with a WARC header (after gunzip if gzip); HTML if it is text; else an error.
+// Files found in a directory are never fatal: *.warc(.gz) are read as WARC (damage is counted
+// record by record), the rest as HTML (binary pages are counted by the extract stage).
 static InputKind sniff(const char *path, int from_dir) {
+    if (from_dir) {
+        return ends_with(path, ".warc") || ends_with(path, ".warc.gz") ? IN_WARC : IN_HTML;
+    }
     FILE *fp = fopen(path, "rb");
     if (fp == NULL) {
         die("%s: cannot open: %s", path, strerror(errno));
@@ -381,8 +389,8 @@ static InputKind sniff(const char *path, int from_dir) {
         size_t n = fread(buf, 1, sizeof(buf), fp);
         if (n >= 7 && memcmp(buf, "WARC/1.", 7) == 0) {
             kind = IN_WARC;
-        } else if (from_dir || !looks_binary(buf, n)) {
-            kind = IN_HTML; // binary files found in directories are counted, not fatal
+        } else if (!looks_binary(buf, n)) {
+            kind = IN_HTML;
         } else {
             fclose(fp);
             die("%s: not a WARC, WARC.gz or HTML file (binary data)", path);
@@ -464,7 +472,6 @@ typedef struct {
     atomic_size_t next;
 } Batch;
 
-#define BATCH_BYTES (32u << 20)
 #define BATCH_DOCS 4096
 
 static size_t arena_str(Batch *b, const char *s) {
@@ -796,30 +803,39 @@ static void progress(int final) {
     }
 }
 
-static void run_batch(Batch *b) {
-    if (b->n == 0) {
-        return;
-    }
+// Two batches: workers process one while the main thread reads the next into the other.
+static Batch batches[2];
+static int filling;          // index of the batch being filled
+static Batch *in_flight;     // the batch the workers have (NULL: none)
+static pthread_t worker_tid[256];
+static WorkerArg worker_arg[256];
+static int n_running;
+
+static void batch_start(Batch *b) {
     atomic_store(&b->next, 0);
-    pthread_t tid[256];
-    WorkerArg args[256];
     pthread_attr_t attr;
     pthread_attr_init(&attr);
-    // Gumbo frees deep trees recursively: a big stack (address space only) keeps hostile
-    // nesting from crashing a worker.
-    pthread_attr_setstacksize(&attr, 512u << 20);
-    int nt = n_threads < (int)b->n ? n_threads : (int)b->n;
-    for (int t = 0; t < nt; t++) {
-        args[t].batch = b;
-        args[t].scratch = &scratch[t];
-        if (pthread_create(&tid[t], &attr, worker, &args[t]) != 0) {
+    // the HTML walk and Gumbo's parser keep their stacks on the heap; this is headroom only
+    pthread_attr_setstacksize(&attr, 64u << 20);
+    n_running = n_threads < (int)b->n ? n_threads : (int)b->n;
+    for (int t = 0; t < n_running; t++) {
+        worker_arg[t].batch = b;
+        worker_arg[t].scratch = &scratch[t];
+        if (pthread_create(&worker_tid[t], &attr, worker, &worker_arg[t]) != 0) {
             die("cannot start worker thread %d", t);
         }
     }
-    for (int t = 0; t < nt; t++) {
-        pthread_join(tid[t], NULL);
-    }
     pthread_attr_destroy(&attr);
+    in_flight = b;
+}
+
+// Waits for the workers, then counts, deduplicates and writes the batch in input order.
+static void batch_finish(void) {
+    Batch *b = in_flight;
+    for (int t = 0; t < n_running; t++) {
+        pthread_join(worker_tid[t], NULL);
+    }
+    in_flight = NULL;
     // in input order: stage counts, duplicates, output
     for (size_t i = 0; i < b->n; i++) {
         Doc *d = &b->docs[i];
@@ -859,11 +875,24 @@ static void run_batch(Batch *b) {
     }
     b->n = 0;
     buf_clear(&b->arena);
-    buf_trim(&b->arena, BATCH_BYTES * 2);
+    buf_trim(&b->arena, (size_t)opt.batch_mb << 21);
 }
 
-static void add_html_doc(Batch *b, const char *url, const char *date, const char *id, const char *body, size_t n,
+// Hands the full batch to the workers (after the previous one is written) and fills the other.
+static void batch_flush(void) {
+    if (in_flight) {
+        batch_finish();
+    }
+    Batch *b = &batches[filling];
+    if (b->n) {
+        batch_start(b);
+        filling ^= 1;
+    }
+}
+
+static void add_html_doc(const char *url, const char *date, const char *id, const char *body, size_t n,
                          const HttpResponse *h) {
+    Batch *b = &batches[filling];
     Doc *d = batch_add(b);
     d->url = arena_str(b, url);
     d->date = arena_str(b, date);
@@ -877,8 +906,8 @@ static void add_html_doc(Batch *b, const char *url, const char *date, const char
         d->chunked = h->chunked;
     }
     st.html_bytes += n;
-    if (b->arena.len >= BATCH_BYTES || b->n >= BATCH_DOCS) {
-        run_batch(b);
+    if (b->arena.len >= ((size_t)opt.batch_mb << 20) || b->n >= BATCH_DOCS) {
+        batch_flush();
     }
 }
 
@@ -886,7 +915,7 @@ static int is_html_type(const char *t) {
     return t[0] == '\0' || strcmp(t, "text/html") == 0 || strcmp(t, "application/xhtml+xml") == 0;
 }
 
-static void read_warc(Batch *b, const Input *in) {
+static void read_warc(const Input *in) {
     FILE *fp = fopen(in->path, "rb");
     if (fp == NULL) {
         die("%s: cannot open: %s", in->path, strerror(errno));
@@ -923,7 +952,7 @@ static void read_warc(Batch *b, const Input *in) {
             skip_record(rec.uri, "not_html");
             continue;
         }
-        add_html_doc(b, rec.uri, rec.date, rec.id, h.body, h.body_len, &h);
+        add_html_doc(rec.uri, rec.date, rec.id, h.body, h.body_len, &h);
     }
     st.bad_gzip += r.bad_gzip;
     st.bad_header += r.bad_header;
@@ -938,7 +967,7 @@ static void read_warc(Batch *b, const Input *in) {
     fclose(fp);
 }
 
-static void read_html_file(Batch *b, const Input *in) {
+static void read_html_file(const Input *in) {
     st.records_total++;
     if (in->size > (uint64_t)opt.max_record_mb << 20) {
         skip_record(in->path, "too_big");
@@ -962,7 +991,7 @@ static void read_html_file(Batch *b, const Input *in) {
     char *real = realpath(in->path, NULL);
     snprintf(url, sizeof(url), "file://%s", real ? real : in->path);
     free(real);
-    add_html_doc(b, url, "", "", body.data ? body.data : "", body.len, NULL);
+    add_html_doc(url, "", "", body.data ? body.data : "", body.len, NULL);
     free(body.data);
 }
 
@@ -1096,19 +1125,20 @@ int main(int argc, char **argv) {
     t_start = now_s();
     last_progress = t_start;
 
-    Batch batch;
-    memset(&batch, 0, sizeof(batch));
     for (size_t i = 0; i < inputs.n; i++) {
         if (inputs.v[i].kind == IN_WARC) {
-            read_warc(&batch, &inputs.v[i]);
+            read_warc(&inputs.v[i]);
         } else {
-            read_html_file(&batch, &inputs.v[i]);
+            read_html_file(&inputs.v[i]);
         }
         done_input_bytes += inputs.v[i].size;
         progress_bytes = done_input_bytes;
         progress(0);
     }
-    run_batch(&batch);
+    batch_flush();
+    if (in_flight) {
+        batch_finish();
+    }
     writer_close(&writer);
     if (opt.rejects) {
         writer_close(&rejects);
@@ -1138,8 +1168,10 @@ int main(int argc, char **argv) {
         html_arena_free(&scratch[t].arena);
     }
     free(scratch);
-    free(batch.docs);
-    free(batch.arena.data);
+    for (int i = 0; i < 2; i++) {
+        free(batches[i].docs);
+        free(batches[i].arena.data);
+    }
     dedup_free(&dedup);
     urlfilter_free(&url_filter);
     for (size_t i = 0; i < inputs.n; i++) {

@@ -81,6 +81,7 @@ typedef struct {
     U64Map map;
     uint64_t *wh;       // per-word hashes
     uint64_t *ng;       // per-position n-gram hashes
+    uint32_t *wc;       // per-word character counts
     unsigned char *covered;
     size_t cap;
     Buf tmp;
@@ -91,6 +92,7 @@ static inline void quality_scratch_free(QualityScratch *q) {
     u64map_free(&q->map);
     free(q->wh);
     free(q->ng);
+    free(q->wc);
     free(q->covered);
     free(q->tmp.data);
     memset(q, 0, sizeof(*q));
@@ -185,7 +187,9 @@ static inline void quality_reserve_(QualityScratch *q, size_t n) {
         q->cap = n * 2;
         free(q->wh);
         free(q->ng);
+        free(q->wc);
         free(q->covered);
+        q->wc = (uint32_t *)malloc_check(q->cap * sizeof(uint32_t));
         q->wh = (uint64_t *)malloc_check(q->cap * sizeof(uint64_t));
         q->ng = (uint64_t *)malloc_check(q->cap * sizeof(uint64_t));
         q->covered = (unsigned char *)malloc_check(q->cap);
@@ -196,7 +200,7 @@ static inline void quality_reserve_(QualityScratch *q, size_t n) {
 static inline void dup_fracs_(QualityScratch *q, const char *text, size_t n, int para, double *frac,
                               double *char_frac, size_t *dup_chars_out) {
     u64map_clear(&q->map);
-    size_t items = 0, dups = 0, chars = 0, dup_chars = 0;
+    size_t items = 0, dups = 0, dup_chars = 0;
     size_t pos = 0;
     while (pos < n) {
         size_t a = pos, b;
@@ -217,18 +221,17 @@ static inline void dup_fracs_(QualityScratch *q, const char *text, size_t n, int
             continue;
         }
         items++;
-        chars += l.n;
         if (u64map_add(&q->map, hash_bytes(l.s, l.n, 0)) > 1) {
             dups++;
-            dup_chars += l.n;
+            dup_chars += utf8_chars(l.s, l.n); // characters, as the published rules count
         }
     }
+    size_t total = utf8_chars(text, n);
     *frac = items ? (double)dups / (double)items : 0.0;
-    *char_frac = n ? (double)dup_chars / (double)n : 0.0;
+    *char_frac = total ? (double)dup_chars / (double)total : 0.0;
     if (dup_chars_out) {
         *dup_chars_out = dup_chars;
     }
-    (void)chars;
 }
 
 // Gopher repetition; returns the failed rule's name or NULL.
@@ -245,7 +248,8 @@ static inline const char *gopher_repetition(QualityScratch *q, const char *text,
     size_t word_chars = 0;
     for (size_t i = 0; i < w->n; i++) {
         q->wh[i] = hash_bytes(text + w->off[i], w->len[i], 0x5bd1e995);
-        word_chars += w->len[i];
+        q->wc[i] = (uint32_t)utf8_chars(text + w->off[i], w->len[i]); // characters, not bytes
+        word_chars += q->wc[i];
     }
     memset(m->top_ngram_frac, 0, sizeof(m->top_ngram_frac));
     memset(m->dup_ngram_frac, 0, sizeof(m->dup_ngram_frac));
@@ -273,7 +277,7 @@ static inline const char *gopher_repetition(QualityScratch *q, const char *text,
             }
             size_t c = 0;
             for (size_t j = 0; j < g; j++) {
-                c += w->len[best_i + j];
+                c += q->wc[best_i + j];
             }
             m->top_ngram_frac[g - 2] = best > 1 ? (double)c * best / (double)word_chars : 0.0;
             continue;
@@ -290,7 +294,7 @@ static inline const char *gopher_repetition(QualityScratch *q, const char *text,
         }
         size_t dup = 0;
         for (size_t i = 0; i < w->n; i++) {
-            dup += q->covered[i] ? w->len[i] : 0;
+            dup += q->covered[i] ? q->wc[i] : 0;
         }
         m->dup_ngram_frac[g - 5] = (double)dup / (double)word_chars;
     }
@@ -518,7 +522,8 @@ static inline const char *fineweb_quality(QualityScratch *q, const char *text, s
     words_split(text, n, &q->w);
     m->fw_line_punct = lines ? (double)punct / (double)lines : 0.0;
     m->fw_short_lines = lines ? (double)shorts / (double)lines : 0.0;
-    m->fw_dup_line_chars = n ? (double)dup_chars / (double)n : 0.0;
+    m->fw_dup_line_chars = char_frac;
+    (void)dup_chars;
     m->fw_newline_per_word = q->w.n ? (double)newlines / (double)q->w.n : 0.0;
     if (lines == 0) return "fineweb_empty";
     if (m->fw_line_punct < o->fw_min_line_punct) return "fineweb_line_punct";

@@ -61,6 +61,15 @@ check run_refs "webclean on ref/ failed" \
     run --skip exact,near "$C/ref" -o "$TMP/ref.jsonl"
 py_checks fates "$C" "$TMP/out.jsonl" "$TMP/rejects.jsonl" "$TMP/ref.jsonl"
 py_checks counters "$TMP/stats.json" "$TMP/rejects.jsonl" "$TMP/out.jsonl"
+py_checks measures "$TMP/out.jsonl"
+run --skip c4,pii,exact,near "$C/main.warc.gz" -o "$TMP/gopher.jsonl"
+py_checks gopher "$TMP/gopher.jsonl"
+# banned URL substrings (the second list format)
+printf 'planted/short\n' > "$TMP/banned.txt"
+run --banned-words "$TMP/banned.txt" "$C/main.warc.gz" -o "$TMP/banned.jsonl" --rejects "$TMP/banned_rej.jsonl"
+check url_banned_substring "planted/short.html not dropped as url_banned_substring" \
+    grep -q '"url":"https://docs.example.org/planted/short.html","stage":"url","reason":"url_banned_substring"' \
+    "$TMP/banned_rej.jsonl"
 
 # the reader against the writer: every record warcio wrote, nothing reported damaged
 read -r RECORDS RESPONSES < <("$PY" -c "import json,sys; c=json.load(open(sys.argv[1]))['counts']['main.warc.gz']; \
@@ -72,6 +81,9 @@ py_checks reader "$TMP/main_stats.json" "$RECORDS" "$RESPONSES"
 # ---- determinism, zstd, shards ------------------------------------------------------------------
 run --threads 1 "${WARCS[@]}" -o "$TMP/out1.jsonl"
 check same_output_1_and_2_threads "--threads 1 and --threads 2 outputs differ" cmp -s "$TMP/out.jsonl" "$TMP/out1.jsonl"
+# small batches: many batches in flight while the next is read; the same output again
+run --threads 2 --batch-mb 1 "${WARCS[@]}" -o "$TMP/out_b1.jsonl"
+check same_output_small_batches "--batch-mb 1 changes the output" cmp -s "$TMP/out.jsonl" "$TMP/out_b1.jsonl"
 run "${WARCS[@]}" -o "$TMP/out.jsonl.zst"
 check zstd_output "the .zst output does not decompress to the plain output" \
     bash -c "zstd -dcq '$TMP/out.jsonl.zst' | cmp -s - '$TMP/out.jsonl'"
@@ -131,6 +143,21 @@ for f in "$TMP"/mut/*; do
     fi
 done
 check mutated_warcs_no_crash "crash, hang or messy error on:$crashed" test -z "$crashed"
+
+# a directory crawl never dies on one bad file: a gzip cut after 100 bytes, a binary .html
+mkdir -p "$TMP/dir/sub"
+head -c 100 "$C/main.warc.gz" > "$TMP/dir/cut.warc.gz"
+printf '\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10' > "$TMP/dir/sub/image.html"
+cp "$C/ref/latin1.html" "$TMP/dir/sub/page.html"
+if "$WC" --quiet --lang all "$TMP/dir" -o "$TMP/dir.jsonl" --stats "$TMP/dir_stats.json" 2> "$TMP/dir.err" &&
+   "$PY" -c "
+import json, sys
+s = json.load(open(sys.argv[1]))
+sys.exit(not (s['stages']['extract']['why'].get('extract_binary') == 1 and s['written'] == 1))" "$TMP/dir_stats.json"; then
+    ok directory_with_bad_files
+else
+    notok directory_with_bad_files "$(head -c 300 "$TMP/dir.err") $(head -c 600 "$TMP/dir_stats.json" | tr '\n' ' ')"
+fi
 
 # a URL with bytes that are not UTF-8 (and a control character) still makes a valid JSON line
 { printf 'WARC/1.1\r\nWARC-Type: response\r\nWARC-Target-URI: http://x.test/\xff\xfe\x01ab\r\n'

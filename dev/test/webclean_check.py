@@ -6,6 +6,7 @@ usage: webclean_check.py fates CORPUS OUT.jsonl REJECTS.jsonl REFOUT.jsonl
        webclean_check.py reader STATS.json RECORDS RESPONSES
 """
 import json
+import re
 import sys
 import unicodedata
 from collections import Counter
@@ -170,6 +171,131 @@ def counters(stats_path, rej_path, out_path):
     check("output_lines_have_text_and_url", not bad, "bad lines: %s" % bad[:3])
 
 
+TERMINAL = tuple(".!?\"'") + ("\u3002", "\uff01", "\uff1f", "\u201d", "\u2019", "\u300d", "\u300f", "\u00bb",
+                                "\uff0e")
+CJK = [(0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0xFF00, 0xFFEF), (0x3001, 0x303F),
+       (0x20000, 0x2FFFF)]
+
+
+def words(text):
+    # words.h's rule, written again: whitespace (and U+3000, U+00A0) separates, CJK chars stand alone
+    out, buf = [], ""
+    for ch in text:
+        cp = ord(ch)
+        if ch in " \n\t\r\f\v\u3000\u00a0":
+            if buf:
+                out.append(buf)
+            buf = ""
+        elif any(a <= cp <= b for a, b in CJK):
+            if buf:
+                out.append(buf)
+            buf = ""
+            out.append(ch)
+        else:
+            buf += ch
+    if buf:
+        out.append(buf)
+    return out
+
+
+def measures(out_path):
+    """FineWeb's measures recomputed from each written text (they are measured on the text as
+    written: after C4's line removal; pages where PII replacement changed the text are skipped),
+    and C4's line rules must hold on every written line."""
+    bad_fw, bad_c4, n = [], [], 0
+    for d in load_lines(out_path):
+        text, f = d["text"], d["filters"]
+        lines = [l for l in text.split("\n") if l.strip(" \t\r")]
+        for l in lines:
+            lw = words(l)
+            if len(lw) < 3 or "javascript" in l.lower() or "{" in l or "lorem ipsum" in l.lower():
+                bad_c4.append((d["url"], l[:60]))
+        if d["pii"]["emails"] or d["pii"]["ips"]:
+            continue
+        n += 1
+        seen, dup = set(), 0
+        for l in text.split("\n"):
+            if not l.strip(" \t\r"):
+                continue
+            if l in seen:
+                dup += len(l)
+            seen.add(l)
+        want = {
+            "line_punct": sum(l.rstrip(" \t\r").endswith(TERMINAL) for l in lines) / len(lines),
+            "short_lines": sum(len(l) <= 30 for l in lines) / len(lines),
+            "dup_line_chars": dup / len(text),
+            "newline_per_word": text.count("\n") / len(words(text)),
+        }
+        for k, v in want.items():
+            if abs(f[k] - v) > 1e-3 * max(1.0, abs(v)):
+                bad_fw.append("%s %s: %g, recomputed %g" % (d["url"], k, f[k], v))
+    check("fineweb_measures_recomputed", not bad_fw and n > 0, "%d pages checked; %s" % (n, bad_fw[:3]))
+    check("c4_line_rules_hold_on_output", not bad_c4, "lines breaking C4's rules: %s" % bad_c4[:3])
+
+
+def gopher_measures(out_path):
+    """Gopher's repetition and quality measures recomputed from each written text (run with C4 and
+    PII off, so the text written is the text the Gopher rules measured)."""
+    from collections import Counter as C
+    stop = {"the", "be", "to", "of", "and", "that", "have", "with"}
+    bad, n = [], 0
+    for d in load_lines(out_path):
+        text, f = d["text"], d["filters"]
+        n += 1
+        got = {}
+        # duplicate lines and paragraphs, by count and by characters
+        for key, items in (("line", [l for l in text.split("\n") if l.strip(" \t\r")]),
+                           ("para", [p for p in re.split(r"\n{2,}", text) if p.strip(" \t\r\n")])):
+            seen, dups, dup_chars = set(), 0, 0
+            for it in items:
+                if it in seen:
+                    dups += 1
+                    dup_chars += len(it)
+                seen.add(it)
+            got["dup_%s_frac" % key] = dups / len(items) if items else 0
+            got["dup_%s_char_frac" % key] = dup_chars / len(text)
+        w = words(text)
+        cjk = sum(1 for x in w if len(x) == 1 and any(a <= ord(x) <= b for a, b in CJK))
+        spaced = cjk * 2 < len(w)
+        total = sum(len(x) for x in w)
+        top_ok = {}
+        for g in (2, 3, 4):
+            grams = C(tuple(w[i:i + g]) for i in range(len(w) - g + 1)) if spaced else C()
+            best = max(grams.values(), default=0)
+            # ties: any n-gram with the top count is a fair answer
+            top_ok[g] = {0.0} if best <= 1 else {sum(len(x) for x in k) * best / total
+                                                 for k, v in grams.items() if v == best}
+        for g in range(5, 11):
+            v = 0.0
+            if spaced and len(w) >= g:
+                grams = C(tuple(w[i:i + g]) for i in range(len(w) - g + 1))
+                cov = [False] * len(w)
+                for i in range(len(w) - g + 1):
+                    if grams[tuple(w[i:i + g])] > 1:
+                        for j in range(i, i + g):
+                            cov[j] = True
+                v = sum(len(x) for x, c in zip(w, cov) if c) / total
+            got["dup_%dgram" % g] = v
+        # quality
+        real = [x for x in w if not all(ord(c) < 128 and not c.isalnum() for c in x)]
+        got["words"] = len(real)
+        got["mean_word_len"] = sum(len(x) for x in real) / len(real)
+        got["symbol_ratio"] = len(re.findall(r"#|\.\.\.|\u2026", text)) / len(real)
+        lines = [l for l in text.split("\n") if l.strip(" \t\r")]
+        got["bullet_lines"] = sum(l.lstrip(" \t").startswith(("-", "*", "\u2022", "\u2023", "\u2043", "\u25e6",
+                                                               "\u25aa", "\u25cf")) for l in lines) / len(lines)
+        got["ellipsis_lines"] = sum(l.rstrip(" \t").endswith(("...", "\u2026")) for l in lines) / len(lines)
+        got["alpha_words"] = sum(any(ord(c) >= 128 or c.isalpha() for c in x) for x in w) / len(w)
+        got["stop_words"] = sum(x.lower() in stop for x in w)
+        for k, v in got.items():
+            if abs(f[k] - v) > 1e-3 * max(1.0, abs(v)):
+                bad.append("%s %s: %g, recomputed %g" % (d["url"], k, f[k], v))
+        for g, ok_set in top_ok.items():
+            if not any(abs(f["top_%dgram" % g] - v) <= 1e-3 for v in ok_set):
+                bad.append("%s top_%dgram: %g, recomputed %s" % (d["url"], g, f["top_%dgram" % g], sorted(ok_set)[:3]))
+    check("gopher_measures_recomputed", not bad and n > 0, "%d pages checked; %s" % (n, bad[:3]))
+
+
 def reader(stats_path, records, responses):
     st = json.load(open(stats_path))
     r = st["records"]
@@ -184,5 +310,6 @@ def reader(stats_path, records, responses):
 
 if __name__ == "__main__":
     cmd = sys.argv[1]
-    {"fates": fates, "counters": counters, "reader": reader}[cmd](*sys.argv[2:])
+    {"fates": fates, "counters": counters, "reader": reader, "measures": measures,
+     "gopher": gopher_measures}[cmd](*sys.argv[2:])
     sys.exit(1 if fails else 0)

@@ -1045,6 +1045,7 @@ int main(int argc, char **argv) {
                         (uint64_t)o.seed);
         dataloader_set_vocab_size(&train, c->vocab_size); // a token >= V is an error naming its shard
         train_plan_set_steps(&plan, &o, dataloader_num_batches(&train));
+        train_plan_check_resume(&plan, resumed_at);
     }
     if (plan.have_val) {
         dataloader_init(&val, o.val_data_pattern, (size_t)B, (size_t)T, dist.rank, dist.world, 0, (uint64_t)o.seed);

@@ -1078,6 +1078,7 @@ int main(int argc, char **argv) {
     if (!plan.eval_only) {
         dataloader_init(&train, o.train_data_pattern, (size_t)B, (size_t)T, procs.rank, P, o.shuffle, (uint64_t)o.seed);
         train_plan_set_steps(&plan, &o, dataloader_num_batches(&train));
+        train_plan_check_resume(&plan, resumed_at);
     }
     if (plan.have_val) dataloader_init(&val, o.val_data_pattern, (size_t)B, (size_t)T, procs.rank, P, 0, (uint64_t)o.seed);
     EvalLoader hellaswag;

@@ -86,6 +86,14 @@ static inline void train_plan_set_steps(TrainPlan *p, const TrainOptions *o, siz
     p->max_steps = steps > (size_t)INT_MAX ? INT_MAX : (int)steps;
 }
 
+// A resumed run must have steps left: -x counts from the start of the run, not from the resume.
+static inline void train_plan_check_resume(const TrainPlan *p, int resumed_at) {
+    if (resumed_at > p->max_steps) {
+        die("flag -x: this run already reached step %d, beyond -x %d; give a larger -x to train further", resumed_at,
+            p->max_steps);
+    }
+}
+
 // Evaluations (val loss, HellaSwag) run before step `step` every -v steps and after the last one.
 // A resumed run skips its first step's: they ran before the checkpoint was written.
 static inline int train_plan_evaluates(const TrainPlan *p, const TrainOptions *o, int step, int resumed_at) {

@@ -107,6 +107,7 @@ cp -r "$TMP/run" "$TMP/res"
 rm "$TMP/res/DONE_00000008" "$TMP/res/DONE_00000006"  # as if killed after step 7 was logged
 run "${args[@]}" -e d12 -o "$TMP/res" -y 1 > "$TMP/res.out" 2>&1 || notok resume_runs "$(tail -n 2 "$TMP/res.out")"
 check resume_takes_shape_from_checkpoint "did not resume at 4" grep -q "resumed from step 4" "$TMP/res.out"
+expect_error resume_needs_steps_left "larger -x" run "${args[@]}" -x 5 -o "$TMP/res" -y 1
 for f in main.log samples.txt model_00000008.bin state_00000008_00000.bin; do
     if cmp -s "$TMP/run/$f" "$TMP/res/$f"; then ok "resume_equal_$f"; else notok "resume_equal_$f" "$(cmp "$TMP/run/$f" "$TMP/res/$f" 2>&1)"; fi
 done

@@ -987,6 +987,18 @@ static void print_sample(GPT2 *model, const Tokenizer *tok, int have_tok, const 
     printf("\n---\n");
 }
 
+// The step's loss with a loss mask: each micro-batch's mean over its counted targets, averaged
+// over micro-steps and processes (what the gradients are of; train_gpt2.c prints the same).
+static float masked_step_loss(Processes *procs, const float *step_losses, const int *counted, int grad_accum, size_t BT) {
+    double sum = 0.0;
+    for (int m = 0; m < grad_accum; m++) {
+        double s = 0.0;
+        for (size_t i = 0; i < BT; i++) s += step_losses[(size_t)m * BT + i];
+        if (counted[m] > 0) sum += s / counted[m];
+    }
+    return (float)(processes_sum(procs, sum) / ((double)grad_accum * procs->num_processes));
+}
+
 // "1h02m03s" style duration.
 static void format_duration(char *out, size_t size, double seconds) {
     if (!(seconds >= 0.0)) seconds = 0.0;
@@ -1101,6 +1113,7 @@ int main(int argc, char **argv) {
     cudaCheck(cudaMallocHost((void **)&sample_row_x, (size_t)c->vocab_size * sizeof(floatX)));
     float *step_losses; // (grad_accum, B, T) pinned: this process's per-token losses of a step
     cudaCheck(cudaMallocHost((void **)&step_losses, (size_t)grad_accum * BT * sizeof(float)));
+    int *step_counted = (int *)malloc_check((size_t)grad_accum * sizeof(int)); // counted targets per micro-step
     double flops_per_token = gpt2_flops_per_token(c, T);
     double total_time = 0.0;
     int timed_steps = 0;
@@ -1131,6 +1144,7 @@ int main(int argc, char **argv) {
         for (int micro = 0; micro < grad_accum; micro++) {
             if (!(o.overfit_single_batch && step > 0)) dataloader_next_batch(&train);
             gpt2_set_batch(&model, train.inputs, train.targets, B, T);
+            step_counted[micro] = model.num_counted;
             gpt2_forward(&model, B, T, FORWARD_TRAIN, 1.0f / (float)total_batch);
             cudaCheck(cudaMemcpyAsync(step_losses + (size_t)micro * BT, model.acts.losses, BT * sizeof(float),
                                       cudaMemcpyDeviceToHost, stream));
@@ -1143,6 +1157,7 @@ int main(int argc, char **argv) {
         double loss_sum = 0.0;               // fixed order, so the printed loss is deterministic
         for (size_t i = 0; i < (size_t)grad_accum * BT; i++) loss_sum += step_losses[i];
         float loss = (float)(processes_sum(&procs, loss_sum) / (double)total_batch);
+        if (train.masked) loss = masked_step_loss(&procs, step_losses, step_counted, grad_accum, BT);
         double dt = now_seconds() - t0;
         if (step > start_step) { // the first step warms up cuBLAS and the caches
             total_time += dt;
@@ -1169,6 +1184,7 @@ int main(int argc, char **argv) {
 
     logger_free(&logger);
     cudaCheck(cudaFreeHost(step_losses));
+    free(step_counted);
     cudaCheck(cudaFreeHost(sample_row_x));
     free(gen);
     free(sample_row);

@@ -374,13 +374,18 @@ int main(int argc, char **argv) {
                     fflush(stdout);
                     produced++;
                 }
-                // keep the conversation well formed: the reply's end marker goes into the cache
-                if (is_stop) next = (int)ct.end[CHAT_ASSISTANT];
-                if (kv.len[0] >= maxT) break;
-                int zero = 0;
+                int zero = 0, end = (int)ct.end[CHAT_ASSISTANT];
+                if (is_stop) { // the reply is over: its end marker goes into the cache
+                    if (kv.len[0] < maxT) kv_forward(&model, &kv, &end, &zero, 1, 0);
+                    break;
+                }
+                if (kv.len[0] >= maxT) break; // context full: the next turn starts over
                 kv_forward(&model, &kv, &next, &zero, 1, 0);
                 logits = kv.logits;
-                if (is_stop || produced >= o.max_new) break;
+                if (produced >= o.max_new) { // cut at -n: close the reply all the same
+                    if (kv.len[0] < maxT) kv_forward(&model, &kv, &end, &zero, 1, 0);
+                    break;
+                }
             }
             printf("\n");
             fflush(stdout);

@@ -1436,8 +1436,8 @@ static int cmd_info(const Options *opt, const char **files, int n_files) {
             size_t docs = 0, counted = n;
             for (uint32_t i = 0; i < n; i++) {
                 if (tok[i] >= opt->vocab_size) {
-                    die("%s: token %u at position %u is >= vocab size %lld", path, tok[i], i,
-                        opt->vocab_size);
+                    die("%s: token %u at position %u is >= vocab size %lld%s", path, tok[i], i,
+                        opt->vocab_size, version == 2 ? " (a chat shard: try --vocab-size 50267)" : "");
                 }
                 docs += tok[i] == 50256;
             }

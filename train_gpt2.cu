@@ -1007,6 +1007,18 @@ static const float *last_logits(void *ctx, const int *tokens, int n) {
 
 static double sum_over_processes(const void *procs, double v) { return processes_sum((const Processes *)procs, v); }
 
+// The step's loss with a loss mask: each micro-batch's mean over its counted targets, averaged
+// over micro-steps and processes (what the gradients are of; train_gpt2.c prints the same).
+static float masked_step_loss(Processes *procs, const float *step_losses, const int *counted, int grad_accum, size_t BT) {
+    double sum = 0.0;
+    for (int m = 0; m < grad_accum; m++) {
+        double s = 0.0;
+        for (size_t i = 0; i < BT; i++) s += step_losses[(size_t)m * BT + i];
+        if (counted[m] > 0) sum += s / counted[m];
+    }
+    return (float)(processes_sum(procs, sum) / ((double)grad_accum * procs->num_processes));
+}
+
 // ----------------------------------------------------------------------------
 // Training loop
 #ifndef TESTING
@@ -1132,6 +1144,7 @@ int main(int argc, char **argv) {
         float *sample_scratch = (float *)malloc_check((size_t)c->vocab_size * sizeof(float));
         float *step_losses; // (grad_accum, B, T) pinned: this process's per-token losses of a step
         cudaCheck(cudaMallocHost((void **)&step_losses, (size_t)plan.grad_accum * BT * sizeof(float)));
+        int *step_counted = (int *)malloc_check((size_t)plan.grad_accum * sizeof(int)); // counted targets per micro-step
         double flops_per_token = gpt2_flops_per_token(c, T);
 
         for (int step = resumed_at < 0 ? 0 : resumed_at; step <= plan.max_steps; step++) {
@@ -1153,6 +1166,7 @@ int main(int argc, char **argv) {
             for (int micro = 0; micro < plan.grad_accum; micro++) {
                 if (!(o.overfit_single_batch && step > 0)) dataloader_next_batch(&train);
                 gpt2_set_batch(&model, train.inputs, train.targets, B, T);
+                step_counted[micro] = model.num_counted;
                 gpt2_forward(&model, B, T, FORWARD_TRAIN, 1.0f / (float)plan.total_batch);
                 cudaCheck(cudaMemcpyAsync(step_losses + (size_t)micro * BT, model.acts.losses, BT * sizeof(float),
                                           cudaMemcpyDeviceToHost, stream));
@@ -1163,6 +1177,7 @@ int main(int argc, char **argv) {
             double loss_sum = 0.0;               // fixed order, so the printed loss is deterministic
             for (size_t i = 0; i < (size_t)plan.grad_accum * BT; i++) loss_sum += step_losses[i];
             float loss = (float)(processes_sum(&procs, loss_sum) / (double)plan.total_batch);
+            if (train.masked) loss = masked_step_loss(&procs, step_losses, step_counted, plan.grad_accum, BT);
             float lr = lr_schedule_get(&schedule, step);
             char skipped[128]; // loss and norm are the same on every process, and so is this decision
             if (step_guard_accept(&guard, loss, norm, skipped, sizeof(skipped))) {
@@ -1191,6 +1206,7 @@ int main(int argc, char **argv) {
         if (guard.total > 0 && is_rank0) printf("%ld step(s) skipped (see main.log)\n", guard.total);
         if (is_rank0) train_plan_print_next(&o, argv[0], plan.max_steps);
         cudaCheck(cudaFreeHost(step_losses));
+        free(step_counted);
         free(gen);
         free(sample_scratch);
     }

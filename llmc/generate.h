@@ -12,10 +12,11 @@
  * per layer: the prompt's "prefill"); each generated token is one row per slot (decoding: one
  * matrix-vector product per layer, batched over the slots).
  *
- * Exactness: every row is computed on its own (the decode product is a plain dot product per
- * output, the attention a loop over the row's own cache), so a sequence generates the same
- * tokens alone or in a batch. Prefill of more than KV_GEMV_ROWS rows uses the trainer's blocked
- * matmul; its logits equal a full gpt2_forward's to rounding (tested: 1e-5 relative).
+ * Exactness: in a decode step every row is computed on its own (a plain dot product per output,
+ * the attention a loop over the row's own cache), whatever the batch size, so a sequence
+ * generates the same tokens alone or in a batch. A prompt of more than KV_GEMV_ROWS tokens uses
+ * the trainer's blocked matmul; its logits equal a full gpt2_forward's to rounding (tested: 1e-5
+ * relative).
  *
  *   kv_init(&kv, model, S, maxT)            allocate for S slots of up to maxT positions
  *   kv_reset(&kv, slot)                     forget a slot's tokens
@@ -36,7 +37,7 @@
 #include "sampler.h"
 #include "utils.h"
 
-#define KV_GEMV_ROWS 8 // up to this many rows, the products are per-row dot products
+#define KV_GEMV_ROWS 8 // prompts up to this many tokens use the per-row products too
 
 typedef struct {
     int L, C, NH, Vp;
@@ -115,11 +116,12 @@ static inline void kv_free(KVCache *kv) {
 
 static inline void kv_reset(KVCache *kv, int slot) { kv->len[slot] = 0; }
 
-// out (n, OC) = inp (n, C) @ weight (OC, C)^T + bias: per-row dot products for a few rows (each
-// weight row is read once for all rows; results do not depend on n), else the blocked matmul.
+// out (n, OC) = inp (n, C) @ weight (OC, C)^T + bias: per-row dot products (each weight row is
+// read once for all rows; a row's result does not depend on the others), or with gemm the
+// blocked matmul (prompts).
 static inline void kv_matmul_(float *out, const float *inp, const float *weight, const float *bias, int n, int C,
-                              int OC) {
-    if (n > KV_GEMV_ROWS) {
+                              int OC, int gemm) {
+    if (gemm) {
         matmul_forward(out, inp, weight, bias, n, C, OC);
         return;
     }
@@ -156,6 +158,13 @@ static inline void kv_forward(GPT2 *model, KVCache *kv, const int *tokens, const
         if (kv->len[slots[r]] >= maxT) die("context full: sequence %d already holds %d tokens (the limit)", slots[r], maxT);
         kv->pos[r] = kv->len[slots[r]]++;
     }
+    // rows of distinct slots (a decode step) always take the per-row products, so a sequence's
+    // numbers never depend on its batch; a long prompt takes the blocked matmul
+    int distinct = 1;
+    for (int r = 0; r < n && distinct; r++) {
+        for (int q = r + 1; q < n; q++) distinct &= slots[q] != slots[r];
+    }
+    int gemm = !distinct && n > KV_GEMV_ROWS;
     const float *P = model->params;
     const float *wte = P + model->param_offsets[PARAM_WTE], *wpe = P + model->param_offsets[PARAM_WPE];
     size_t NC = (size_t)n * C;
@@ -169,7 +178,7 @@ static inline void kv_forward(GPT2 *model, KVCache *kv, const int *tokens, const
         layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, param_slice(model, model->params, PARAM_LN1W, l),
                           param_slice(model, model->params, PARAM_LN1B, l), n, C);
         kv_matmul_(kv->qkv, kv->ln, param_slice(model, model->params, PARAM_QKVW, l),
-                   param_slice(model, model->params, PARAM_QKVB, l), n, C, 3 * C);
+                   param_slice(model, model->params, PARAM_QKVB, l), n, C, 3 * C, gemm);
         // append this layer's keys and values
         for (int r = 0; r < n; r++) {
             size_t at = (((size_t)l * S + slots[r]) * maxT + kv->pos[r]) * C;
@@ -211,21 +220,21 @@ static inline void kv_forward(GPT2 *model, KVCache *kv, const int *tokens, const
             }
         }
         kv_matmul_(kv->proj, kv->atty, param_slice(model, model->params, PARAM_ATTPROJW, l),
-                   param_slice(model, model->params, PARAM_ATTPROJB, l), n, C, C);
+                   param_slice(model, model->params, PARAM_ATTPROJB, l), n, C, C, gemm);
         residual_forward(kv->x, kv->x, kv->proj, NC);
         layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, param_slice(model, model->params, PARAM_LN2W, l),
                           param_slice(model, model->params, PARAM_LN2B, l), n, C);
         kv_matmul_(kv->fch, kv->ln, param_slice(model, model->params, PARAM_FCW, l),
-                   param_slice(model, model->params, PARAM_FCB, l), n, C, 4 * C);
+                   param_slice(model, model->params, PARAM_FCB, l), n, C, 4 * C, gemm);
         gelu_forward(kv->fch_gelu, kv->fch, NC * 4);
         kv_matmul_(kv->proj, kv->fch_gelu, param_slice(model, model->params, PARAM_FCPROJW, l),
-                   param_slice(model, model->params, PARAM_FCPROJB, l), n, 4 * C, C);
+                   param_slice(model, model->params, PARAM_FCPROJB, l), n, 4 * C, C, gemm);
         residual_forward(kv->x, kv->x, kv->proj, NC);
     }
     layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, P + model->param_offsets[PARAM_LNFW],
                       P + model->param_offsets[PARAM_LNFB], n, C);
     if (all_logits) {
-        kv_matmul_(kv->logits, kv->ln, wte, NULL, n, C, Vp);
+        kv_matmul_(kv->logits, kv->ln, wte, NULL, n, C, Vp, gemm);
         return;
     }
     // only the last row of each slot: gather those rows, multiply, scatter back
@@ -236,10 +245,15 @@ static inline void kv_forward(GPT2 *model, KVCache *kv, const int *tokens, const
         for (int q = r + 1; q < n; q++) is_last &= slots[q] != slots[r];
         if (is_last) last[m++] = r;
     }
+    if (m == n) { // a decode step: every row is the last of its slot
+        free(last);
+        kv_matmul_(kv->logits, kv->ln, wte, NULL, n, C, Vp, 0);
+        return;
+    }
     float *rows = (float *)malloc_check((size_t)m * C * sizeof(float));
     float *out = (float *)malloc_check((size_t)m * Vp * sizeof(float));
     for (int j = 0; j < m; j++) memcpy(rows + (size_t)j * C, kv->ln + (size_t)last[j] * C, (size_t)C * sizeof(float));
-    kv_matmul_(out, rows, wte, NULL, m, C, Vp);
+    kv_matmul_(out, rows, wte, NULL, m, C, Vp, 0); // rows of distinct slots
     for (int j = 0; j < m; j++) memcpy(kv->logits + (size_t)last[j] * Vp, out + (size_t)j * Vp, (size_t)Vp * sizeof(float));
     free(last);
     free(rows);

@@ -5,21 +5,23 @@
 # plus 256 new tokens, greedy; 2 threads each. The two programs alternate, REPEATS times each, and
 # the medians are reported with the ratio, the prompt's time to first token and the KV cache size.
 #   dev/bench/chat_bench.sh [REPEATS (default 3)] [--quick: 64 + 64 tokens]
+# Environment: MODELS="small d12", BATCHES="1 8", THREADS=2 (threads per program).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-/usr/bin/python3}
 REPEATS=${1:-3}
 P=256 N=256
 [ "${2:-}" = "--quick" ] && P=64 N=64
-export OMP_NUM_THREADS=2
+THREADS=${THREADS:-2}
+export OMP_NUM_THREADS=$THREADS
 # the 2 cores are shared: spinning OpenMP barriers (libgomp's default) then lose whole time slices
 # between the many small parallel regions of a decode step; both programs sleep at barriers
 export OMP_WAIT_POLICY=passive
 W=build/bench/chat
 mkdir -p "$W"
 make -s build/bench/chat_bench
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores visible; 2 threads per program"
-for model in small d12; do
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores visible; $THREADS threads per program; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for model in ${MODELS:-small d12}; do
   case $model in
     small) flags=(--n_layer 4 --n_head 4 --n_embd 256) ;;
     d12) flags=(--n_layer 12 --n_head 12 --n_embd 768) ;;
@@ -28,11 +30,11 @@ for model in small d12; do
     "$PY" train_gpt2.py "${flags[@]}" --vocab_size 50257 --block_size 1024 --batch_size 1 --seq_len 8 --steps 0 \
       --output_dir "$W/$model" > /dev/null
   fi
-  for B in 1 8; do
+  for B in ${BATCHES:-1 8}; do
     : > "$W/res_${model}_$B.txt"
     for r in $(seq "$REPEATS"); do
       ./build/bench/chat_bench "$W/$model/model.bin" $B $P $N $r >> "$W/res_${model}_$B.txt"
-      "$PY" dev/bench/chat_bench.py "$W/$model/model.bin" $B $P $N $r 2 >> "$W/res_${model}_$B.txt"
+      "$PY" dev/bench/chat_bench.py "$W/$model/model.bin" $B $P $N $r "$THREADS" >> "$W/res_${model}_$B.txt"
     done
     "$PY" - "$W/res_${model}_$B.txt" "$model" "$B" "$P" "$N" <<'EOF'
 import re, statistics, sys

@@ -4,7 +4,7 @@
 //   kv_prefill_logits_*   one prefill call of T tokens: logits at every position vs gpt2_forward
 //   kv_decode_logits_*    token by token (one row per call): every position vs gpt2_forward
 //   kv_split_logits_*     prefill of part, then decode, in a batch of 3 slots at different positions
-//   batched_equals_single_*  generate() of 4 prompts together == each alone (greedy and sampled)
+//   batched_equals_single_*  generate() of 10 prompts together == each alone (greedy and sampled)
 //   seed_reproduces_*     the same seed twice gives the same tokens; another seed differs
 // Logit tolerance: max |kv - full| / max |full| over the row <= 1e-5 for every position.
 #define TESTING
@@ -107,11 +107,16 @@ static void test_shape(const char *shape, const char *descriptor, int T, uint64_
     kv_free(&kv);
 
     // 4. batched generation equals one at a time, greedy and sampled (top-k, top-p)
-    int nb = 4, max_new = T / 2;
-    const int *prompts[4];
-    int lens[4] = {1, 3, T / 4 > 0 ? T / 4 : 1, 2};
-    for (int i = 0; i < nb; i++) prompts[i] = tokens + (size_t)(i % 3) * T + i;
-    int *out_b[4], *out_s[4], len_b[4], len_s[4], done_b[4], done_s[4];
+    // 10 sequences: more than KV_GEMV_ROWS, so a batch that could take the blocked matmul
+    enum { NB = 10 };
+    int nb = NB, max_new = T / 2;
+    const int *prompts[NB];
+    int lens[NB];
+    for (int i = 0; i < nb; i++) {
+        lens[i] = 1 + (i * 7) % (T / 2);
+        prompts[i] = tokens + (size_t)(i % 3) * T + i % 3;
+    }
+    int *out_b[NB], *out_s[NB], len_b[NB], len_s[NB], done_b[NB], done_s[NB];
     for (int i = 0; i < nb; i++) {
         out_b[i] = (int *)malloc_check((size_t)max_new * sizeof(int));
         out_s[i] = (int *)malloc_check((size_t)max_new * sizeof(int));
@@ -120,7 +125,7 @@ static void test_shape(const char *shape, const char *descriptor, int T, uint64_
         GenSettings g = {mode ? 1.0f : 0.0f, mode ? 20 : 0, mode ? 0.9f : 1.0f, max_new, NULL, 0};
         KVCache kb;
         kv_init(&kb, &model, nb, T);
-        uint64_t rb[4], rs;
+        uint64_t rb[NB], rs;
         for (int i = 0; i < nb; i++) rb[i] = 1000 + (uint64_t)i;
         generate(&model, &kb, prompts, lens, nb, &g, rb, out_b, len_b, done_b, NULL, NULL);
         kv_free(&kb);

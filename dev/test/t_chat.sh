@@ -186,6 +186,12 @@ printf 'Hello there' | ./chat -e "$M" -n 12 --seed 5 > "$TMP/stdin.out" 2> /dev/
 check chat_prompt_from_stdin "stdin prompt differs from -p" cmp -s "$TMP/one.out" "$TMP/stdin.out"
 ./chat -e "$M" -p "Once upon a time" --raw -n 8 --temperature 0 > "$TMP/raw.out" 2> /dev/null
 check chat_raw_mode "--raw produced nothing" test -s "$TMP/raw.out"
+# interactive (a terminal on stdin, through script(1)): two turns, the second continuing the cache
+if command -v script > /dev/null; then
+  printf 'Hello\nHow are you?\n\n' | timeout 120 script -qfec "./chat -e $M -n 5 --seed 1" /dev/null > "$TMP/tty.out" 2>&1
+  check chat_interactive_two_turns "not two replies, or the second prompt did not continue the conversation" \
+    sh -c "[ \$(grep -c 'tokens generated' $TMP/tty.out) -eq 2 ] && grep -q 'prompt 7 tokens' $TMP/tty.out"
+fi
 # bf16 checkpoint of the same weights loads
 check chat_bf16_checkpoint "bf16 checkpoint failed" sh -c "./chat -e $TMP/cm/model_bf16.bin -p hi -n 4 > /dev/null 2>&1"
 # errors: one line each

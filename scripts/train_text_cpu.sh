@@ -71,7 +71,12 @@ nval=$(count "$data/text_val.bin")
 steps=$(( 3 * ntrain / (B * T) ))
 [ "$steps" -lt 200 ] && steps=200
 [ "$steps" -gt 5000 ] && steps=5000
-echo "data: $ntrain train tokens, $nval val tokens; $steps steps; output in $out"
+shown_out=$out shown_steps=$steps  # what the run will use: a later -o or -x wins
+args=("$@")
+for ((i = 0; i + 1 < ${#args[@]}; i++)); do
+    case "${args[i]}" in -o) shown_out=${args[i + 1]} ;; -x) shown_steps=${args[i + 1]} ;; esac
+done
+echo "data: $ntrain train tokens, $nval val tokens; $shown_steps steps; output in $shown_out"
 exec "$root/train_gpt2" -e L4:C128:H4:T256 -b $B -t $T -x "$steps" -l 1e-3 -u 20 -q 0.1 -c 0.1 \
     -i "$data/text_train.bin" -j "$data/text_val.bin" \
     -v 50 -m 16 -s 100 -g 64 --top_k 40 --tokenizer "$root/gpt2_tokenizer.bin" -o "$out" "$@"

@@ -1135,10 +1135,12 @@ int main(int argc, char **argv) {
     Tokenizer tokenizer;
     int have_tok = tokenizer_try_init(&tokenizer, o.tokenizer_path);
 
-    gpt2_alloc_activations(&model, B, T, o.recompute);
-    static Profiler profiler; // --profile: kernel-class times (llmc/profile.cuh), hooks in forward/backward/update
+    // --profile: kernel-class times (llmc/profile.cuh), hooks in forward/backward/update; its
+    // ceiling measurements borrow ~1.4 GB, returned before the activations are sized
+    static Profiler profiler;
     profiler_init(&profiler, &ctx, o.profile);
     model.prof = o.profile ? &profiler : NULL;
+    gpt2_alloc_activations(&model, B, T, o.recompute);
     double peak_tflops = device_peak_tflops(&ctx.props);
     if (master) {
         printf("+-----------------------+----------------------------------------------------+\n");
@@ -1147,6 +1149,8 @@ int main(int argc, char **argv) {
                ctx.props.minor, FLOATX_NAME, peak_tflops, peak_tflops > 0 ? "" : " (unknown: no MFU)");
         printf("| processes             | %d (one GPU each)\n", P);
         printf("| precision             | %s%s\n", FLOATX_NAME, model.master ? " with fp32 master weights" : "");
+        printf("| attention             | %s\n", CUDNN_ATT_ENABLED ? "cuDNN flash attention (USE_CUDNN; own kernels where it does not apply)"
+                                                          : "own kernels (llmc/attention.cuh)");
         printf("| model                 | L=%d NH=%d C=%d V=%d Vp=%d maxT=%d\n", c->num_layers, c->num_heads, c->channels,
                c->vocab_size, c->padded_vocab_size, c->max_seq_len);
         printf("| parameters            | %zu\n", model.num_parameters);

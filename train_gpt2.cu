@@ -559,7 +559,9 @@ static void gpt2_forward(GPT2 *model, int B, int T, ForwardMode mode, float dlos
         PROF(PROF_MATMUL, 2 * NC * 3 * C, 0);
         matmul_forward(ctx, la.qkv, la.ln1, param_slice(model, P, PARAM_QKVW, l), param_slice(model, P, PARAM_QKVB, l), N, C, 3 * C, NULL);
         PROF(PROF_ATTENTION, att_flops, 0);
-        if (!cudnn_attention_forward(la.atty, la.att_lse, la.qkv, B, T, C, NH, stream)) // USE_CUDNN builds
+        // USE_CUDNN builds: cuDNN, except for sampling, whose one-row passes of every length would
+        // each build a graph
+        if (mode == FORWARD_LOGITS || !cudnn_attention_forward(la.atty, la.att_lse, la.qkv, B, T, C, NH, stream))
             attention_forward(la.atty, la.att_lse, la.qkv, B, T, C, NH, stream);
         PROF(PROF_MATMUL, 2 * NC * C, 0);
         matmul_forward(ctx, a->proj_out, la.atty, param_slice(model, P, PARAM_ATTPROJW, l), param_slice(model, P, PARAM_ATTPROJB, l), N, C, C, NULL);

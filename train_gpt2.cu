@@ -552,7 +552,9 @@ static void gpt2_forward(GPT2 *model, int B, int T, ForwardMode mode, float dlos
         PROF(PROF_MATMUL, 2 * NC * 3 * C, 0);
         matmul_forward(ctx, la.qkv, la.ln1, param_slice(model, P, PARAM_QKVW, l), param_slice(model, P, PARAM_QKVB, l), N, C, 3 * C, NULL);
         PROF(PROF_ATTENTION, att_flops, 0);
-        if (!cudnn_attention_forward(la.atty, la.att_lse, la.qkv, B, T, C, NH, stream)) // USE_CUDNN builds
+        // USE_CUDNN builds: cuDNN, except for sampling, whose one-row passes of every length would
+        // each build a graph
+        if (mode == FORWARD_LOGITS || !cudnn_attention_forward(la.atty, la.att_lse, la.qkv, B, T, C, NH, stream))
             attention_forward(la.atty, la.att_lse, la.qkv, B, T, C, NH, stream);
         PROF(PROF_MATMUL, 2 * NC * C, 0);
         matmul_forward(ctx, a->proj_out, la.atty, param_slice(model, P, PARAM_ATTPROJW, l), param_slice(model, P, PARAM_ATTPROJB, l), N, C, C, NULL);
@@ -1103,10 +1105,12 @@ int main(int argc, char **argv) {
     Tokenizer tokenizer;
     int have_tok = tokenizer_try_init(&tokenizer, o.tokenizer_path);
 
-    gpt2_alloc_activations(&model, B, T, o.recompute);
-    static Profiler profiler; // --profile: kernel-class times (llmc/profile.cuh), hooks in forward/backward/update
+    // --profile: kernel-class times (llmc/profile.cuh), hooks in forward/backward/update; its
+    // ceiling measurements borrow ~1.4 GB, returned before the activations are sized
+    static Profiler profiler;
     profiler_init(&profiler, &ctx, o.profile);
     model.prof = o.profile ? &profiler : NULL;
+    gpt2_alloc_activations(&model, B, T, o.recompute);
     double peak_tflops = device_peak_tflops(&ctx.props);
     if (is_rank0) {
         train_plan_print_head(&o, 1, c, model.num_parameters);
@@ -1114,6 +1118,8 @@ int main(int argc, char **argv) {
                ctx.props.minor, FLOATX_NAME, peak_tflops, peak_tflops > 0 ? "" : " (unknown: no MFU)");
         printf("| %-21s | %d (one GPU each)\n", "processes", P);
         printf("| %-21s | %s%s\n", "precision", FLOATX_NAME, model.master ? " with fp32 master weights" : "");
+        printf("| %-21s | %s\n", "attention", CUDNN_ATT_ENABLED ? "cuDNN flash attention (USE_CUDNN; own kernels where it does not apply)"
+                                                                : "own kernels (llmc/attention.cuh)");
         train_plan_print(&plan, plan.eval_only ? 0 : dataloader_num_batches(&train));
         gpt2_print_memory(&model, T);
         if (o.zero_stage != 0) printf("| %-21s | -z %d: ZeRO is not implemented, optimizer state is replicated\n", "note", o.zero_stage);

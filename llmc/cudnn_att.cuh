@@ -31,11 +31,12 @@
  * are skipped when a deterministic one exists.
  *
  * One graph per (direction, B, T, NH, HS), built on first use and cached (CUDNN_ATT_MAX_GRAPHS;
- * building takes up to ~1 s: a runtime-compiled engine). One workspace, grown only when a new
- * graph needs more. A graph for which cuDNN has no engine stops the program with a one-line error
- * naming the shape; each graph built prints one line on stderr ("cuDNN attention: forward graph
- * for B=.. T=.."), so a log shows where cuDNN did the work. State is per process (one GPU per
- * process), on the stream of each call.
+ * building takes seconds: the engines compile their kernels at run time). One workspace, grown
+ * only when a new graph needs more. A graph for which cuDNN has no engine stops the program with a
+ * one-line error naming the shape; each graph built prints one line on stderr ("cuDNN attention:
+ * forward graph for B=.. T=.."), so a log shows where cuDNN did the work. State is per process
+ * (one GPU per process), on the stream of each call. dev/test/cudnn_graph_test.cu has cuDNN
+ * validate the graphs and offer engines for them on an H200 and an A100 without a GPU.
  */
 #ifndef LLMC_CUDNN_ATT_CUH
 #define LLMC_CUDNN_ATT_CUH
@@ -49,7 +50,7 @@
 #include <string.h>
 
 #define CUDNN_ATT_MAX_GRAPHS 8
-#define CUDNN_ATT_MAX_DESCS 192 // descriptors one graph keeps alive (the backward uses ~110)
+#define CUDNN_ATT_MAX_DESCS 192 // descriptors one graph keeps alive (the backward uses ~95)
 
 static void cudnn_att_check_(cudnnStatus_t st, const char *what, const char *file, int line) {
     if (st != CUDNN_STATUS_SUCCESS) {

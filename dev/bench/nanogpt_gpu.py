@@ -12,6 +12,8 @@ Prints "step N/M | loss L | norm G | lr X | T ms | tok/s" per step, as the train
 dev/test/gpu_check.sh parses all three alike.
 
   dev/bench/nanogpt_gpu.py --model model.bin --input_bin shard.bin -b 64 -t 1024 -x 30
+  --model d48        a GPT-2 size (d12 d24 d36 d48) initialised at random (std 0.02, seed 42):
+                     for speed only, its losses are not the trainers'
   --compile 0 / --autocast none / --fused 0   switch a speed-up off
 """
 import argparse
@@ -25,7 +27,23 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nanogpt_cpu import die, load_checkpoint, load_shard  # noqa: E402  (one home for the model)
+from nanogpt_cpu import GPT, die, load_checkpoint, load_shard  # noqa: E402  (one home for the model)
+
+SIZES = {"d12": (12, 12, 768), "d24": (24, 16, 1024), "d36": (36, 20, 1280), "d48": (48, 25, 1600)}  # L, NH, C
+
+
+def random_model(name):
+    """A GPT-2 size with V = 50257, T = 1024, weights ~ N(0, 0.02), LayerNorms 1 / 0."""
+    L, NH, C = SIZES[name]
+    torch.manual_seed(42)
+    model = GPT(50257, 1024, L, NH, C)
+    with torch.no_grad():
+        for name_, p in model.named_parameters():
+            if p.dim() >= 2:
+                p.normal_(0.0, 0.02)
+            elif not name_.endswith("weight"):
+                p.zero_()
+    return model, 50257
 
 
 def main():
@@ -52,7 +70,7 @@ def main():
     dev = "cuda"
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
-    model, V = load_checkpoint(a.model)
+    model, V = random_model(a.model) if a.model in SIZES else load_checkpoint(a.model)
     if a.t > model.wpe.weight.size(0):
         die(f"-t {a.t} is longer than the model's context {model.wpe.weight.size(0)}")
     tokens = torch.from_numpy(load_shard(a.input_bin, V))

@@ -35,6 +35,9 @@
 #   NANOGPT=1   train_nanogpt: dev/bench/nanogpt_gpu.py (one module per block, nn.Linear; bf16
 #               autocast, SDPA, torch.compile, fused AdamW) from the same init and data: tok/s,
 #               ours / nanoGPT, ours / the faster of the two PyTorch runs
+#   D48=1       (off by default: ~3 minutes) train_d48: train_gpt2cu -e d48 -r 1 at B=8 T=1024 for 6
+#               steps and nanogpt_gpu.py --model d48 (random init) the same: tok/s and the ratio
+#               (the issue's d48 target: 1.2x); the memory row says which -b fits
 # Exit status: 0 if no check failed.
 set -u -o pipefail
 
@@ -58,6 +61,7 @@ CUDNN=${CUDNN:-1}
 PROFILE=${PROFILE:-1}
 MEMORY=${MEMORY:-1}
 NANOGPT=${NANOGPT:-1}
+D48=${D48:-0}
 EXTRA_TABLES=$WORK/extra_tables.md # the profile and memory tables, appended to the summary
 : >"$EXTRA_TABLES"
 START=$SECONDS
@@ -323,11 +327,24 @@ if [[ $NANOGPT != 0 ]]; then
     fi
 fi
 
+# d48 (1.5B parameters) on one GPU, ours with GELU recompute against nanoGPT-style PyTorch
+d48_rc=125
+d48py_rc=125
+if [[ $D48 != 0 ]]; then
+    run train_d48 180 ./train_gpt2cu -e d48 -i "$WORK/rand50257_train.bin" -j "" -b 8 -t 1024 -v 0 -s 0 -l 3e-4 \
+        --seed 42 -r 1 -x 6
+    d48_rc=$?
+    run train_d48_nanogpt 240 "$PY" dev/bench/nanogpt_gpu.py --model d48 --input_bin "$WORK/rand50257_train.bin" \
+        -b 8 -t 1024 -x 6 --lr 3e-4
+    d48py_rc=$?
+fi
+
 # parse the per-step lines of all the training logs
-"$PY" - "$LOGS" "$cu_rc" "$det_rc" "$r1" "$r2" "$r3" "$py_rc" "$fast_rc" "$cudnn_rc" "$nano_rc" "$NANOGPT" >"$WORK/train_rows.txt" <<'EOF'
+"$PY" - "$LOGS" "$cu_rc" "$det_rc" "$r1" "$r2" "$r3" "$py_rc" "$fast_rc" "$cudnn_rc" "$nano_rc" "$NANOGPT" "$d48_rc" \
+    "$d48py_rc" >"$WORK/train_rows.txt" <<'EOF'
 import re, sys
 logs = sys.argv[1]
-cu_rc, det_rc, r1, r2, r3, py_rc, fast_rc, cudnn_rc, nano_rc, nano_on = (int(x) for x in sys.argv[2:12])
+cu_rc, det_rc, r1, r2, r3, py_rc, fast_rc, cudnn_rc, nano_rc, nano_on, d48_rc, d48py_rc = (int(x) for x in sys.argv[2:14])
 STEP = re.compile(r"step\s+(\d+)/\d+ \| loss ([0-9.naif-]+) \| norm ([0-9.naif-]+) \| lr \S+ \| ([0-9.]+) ms(?:.*?MFU ([0-9.]+)%)?")
 
 def steps(name):
@@ -420,6 +437,18 @@ best_py = max(((t, k) for k, t in theirs.items() if t), default=None)
 if best_ours and best_py:
     rows.append(("speed", "INFO", f"fastest ours: {best_ours[1]} {best_ours[0]:,.0f} tok/s = {best_ours[0] / best_py[0]:.2f}x "
                  f"the fastest PyTorch ({best_py[1]} {best_py[0]:,.0f} tok/s); target 1.3x"))
+if d48_rc != 125:
+    ours48, py48 = steps("train_d48"), steps("train_d48_nanogpt")
+    # 6 steps: the mean over steps 4-6
+    t48 = speed(ours48, 8 * 1024)[0] if d48_rc == 0 and len(ours48) == 6 else None
+    p48 = speed(py48, 8 * 1024)[0] if d48py_rc == 0 and len(py48) == 6 else None
+    if t48:
+        vs = f"; nanoGPT {p48:,.0f} tok/s, ours / nanoGPT = {t48 / p48:.2f}x (target 1.2x)" if p48 else f"; nanoGPT {why(d48py_rc)}"
+        mfu = [float(v[3]) for k, v in ours48.items() if k > 3 and v[3] is not None]
+        m = f", MFU {sum(mfu) / len(mfu):.1f}%" if mfu else ""
+        rows.append(("train_d48", "PASS", f"d48 B=8 T=1024 -r 1: {t48:,.0f} tok/s{m}{vs}"))
+    else:
+        rows.append(("train_d48", "FAIL", f"{why(d48_rc)}; {len(ours48)} of 6 steps; see logs/train_d48.log"))
 for r in rows:
     print("\t".join(r))
 EOF

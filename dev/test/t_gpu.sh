@@ -2,7 +2,8 @@
 # The host-side parts of train_gpt2.cu, on a machine without a GPU: random init against
 # PyTorch's, bf16 conversion, activation sizing (dev/test/gpu_host_test.cu). t_cuda_build builds
 # every CUDA target warning-free; the GPU checks themselves are dev/test/gpu_check.sh (doc/gpu.md).
-# Where cuDNN is installed, its attention graphs are validated by cuDNN (dev/test/cudnn_graph_test.cu).
+# Where cuDNN is installed, its attention graphs are validated by cuDNN, and its heuristics must
+# offer deterministic engines for them on an H200 and an A100 (dev/test/cudnn_graph_test.cu).
 # Skipped (one "skip" line, not a failure) where there is no nvcc.
 source "$(dirname "$0")/lib.sh"
 tmpdir gpu
@@ -37,6 +38,19 @@ if [ -f "$cudnn_home/include/cudnn.h" ] || [ -f /usr/include/cudnn.h ] || [ -f /
         else
             notok cudnn_graph_broken_refused "exit $rc: $(tail -n 1 "$TMP/cudnn_broken.log")"
         fi
+        # engines for H200 / A100 descriptions: cuDNN's support checks load libcuda, so without a
+        # driver the CUDA toolkit's stub stands in (its calls fail; only the checks run)
+        libdir=""
+        if ! ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1 '; then
+            for d in "$cudnn_home/lib64/stubs" "$cudnn_home/lib/stubs" "$cudnn_home/targets/x86_64-linux/lib/stubs"; do
+                if [ -f "$d/libcuda.so" ]; then
+                    mkdir -p "$TMP/stub" && ln -sf "$d/libcuda.so" "$TMP/stub/libcuda.so.1" && libdir="$TMP/stub"
+                    break
+                fi
+            done
+        fi
+        LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" build/test/cudnn_graph_test engines \
+            2> "$TMP/cudnn_engines.log" || fails=$((fails + 1))
     fi
 else
     skip cudnn_graph "no cudnn.h in $cudnn_home/include or /usr/include"

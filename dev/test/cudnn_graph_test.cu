@@ -16,7 +16,7 @@
  *                              A graph cuDNN's engines do not recognise (one exp replaced by
  *                              tanh, tried by hand) gets no configuration, so this fails then.
  *                              Whether the kernels load and compute the right numbers still
- *                              needs the GPU (scripts/gpu_check.sh).
+ *                              needs the GPU (dev/test/gpu_check.sh).
  * The device descriptions are JSON for CUDNN_ATTR_DEVICEPROP_JSON_REPRESENTATION, whose layout
  * cuDNN does not document: the fields are the ones cuDNN 9.19 asks for (its error names each
  * missing one), the values the GPUs' data-sheet / cudaDeviceProp numbers. A cuDNN that refuses

@@ -180,6 +180,8 @@ static void run_timing(Bench *b, const CudaContext *ctx, int B, int T, int C, in
     if (path == 7) cudnn_attention_free();
 }
 
+static void run_own_kernels(Bench *b, const CudaContext *ctx);
+
 int main(void) {
     CudaContext ctx;
     cuda_context_init(&ctx, 0);
@@ -191,57 +193,20 @@ int main(void) {
 #endif
     printf("# paths: %s\n", FLOATX_IS_FP32 ? "fp32 build: SIMT for every head size"
                                            : "bf16 build: tensor cores for HS 64/128, SIMT otherwise");
-    run_case(&b, &ctx, 2, 256, 768, 12, 0);
-    run_case(&b, &ctx, 1, 200, 512, 4, 0);
-    run_case(&b, &ctx, 2, 5, 128, 2, 0);
-    run_case(&b, &ctx, 2, 37, 48, 3, 0);
-    run_case(&b, &ctx, 1, 129, 192, 2, 0);
-    run_case(&b, &ctx, 1, 40, 320, 1, 0);
-    if (!FLOATX_IS_FP32) {
-        run_case(&b, &ctx, 2, 256, 768, 12, 1);  // SIMT on the GPT-2 head size
-        run_case(&b, &ctx, 2, 200, 768, 12, 2);  // both prefetch variants, T not a tile multiple
-        run_case(&b, &ctx, 2, 200, 768, 12, 3);
-        run_case(&b, &ctx, 1, 100, 256, 2, 2);   // HS 128
-        run_case(&b, &ctx, 1, 100, 256, 2, 3);
-        // the fast kernels at odd T (partial last tiles, T < one tile, one row), several tiles
-        // (cp.async double buffering: T = 200 and 300 use 4-10 tiles), B*NH small and large
-        run_case(&b, &ctx, 2, 200, 768, 12, 4);
-        run_case(&b, &ctx, 3, 37, 192, 3, 4);    // HS 64, T < 64
-        run_case(&b, &ctx, 1, 129, 128, 2, 4);   // HS 64, B*NH = 2, T = 2 tiles + 1 row
-        run_case(&b, &ctx, 2, 1, 768, 12, 4);    // T = 1
-        run_case(&b, &ctx, 1, 520, 768, 12, 4);  // HS 64, 9 tiles, last one 8 rows
-        run_case(&b, &ctx, 1, 100, 256, 2, 4);   // HS 128
-        run_case(&b, &ctx, 2, 37, 256, 2, 4);    // HS 128, T < 32 + 32 (BQ = BK = 32)
-        run_case(&b, &ctx, 1, 300, 512, 4, 4);   // HS 128, 10 key tiles of 32
-        run_case(&b, &ctx, 8, 64, 768, 12, 4);   // exactly one tile, B*NH = 96
-        run_case(&b, &ctx, 2, 257, 768, 12, 4);  // 128-row tiles (MT 2) + 1 row
-        run_case(&b, &ctx, 2, 200, 768, 12, 5);  // one m-tile per warp (64-row tiles)
-        run_case(&b, &ctx, 3, 37, 192, 3, 5);
-        run_case(&b, &ctx, 1, 520, 768, 12, 5);
-        run_case(&b, &ctx, 2, 200, 768, 12, 6);  // dK/dV with one m-tile per warp
-    }
-    bench_gemm_ceiling(&b, &ctx);
-    run_timing(&b, &ctx, 64, 1024, 768, 12, 0);
-    run_timing(&b, &ctx, 32, 1024, 1024, 8, 0);
-    if (!FLOATX_IS_FP32) {
-        run_timing(&b, &ctx, 64, 1024, 768, 12, 2);
-        run_timing(&b, &ctx, 64, 1024, 768, 12, 3);
-        run_timing(&b, &ctx, 32, 1024, 1024, 8, 3);
-        run_timing(&b, &ctx, 64, 1024, 768, 12, 4); // fast kernels, defaults (d12 shape)
-        run_timing(&b, &ctx, 32, 1024, 1024, 8, 4); // fast kernels, HS 128
-        run_timing(&b, &ctx, 64, 1024, 768, 12, 5); // fast kernels, 1 m-tile per warp
-        run_timing(&b, &ctx, 64, 1024, 768, 12, 6); // fast kernels, 1 m-tile per warp in dK/dV
-        run_timing(&b, &ctx, 8, 2048, 768, 12, 4);  // longer sequences, fewer heads
-    }
-    run_timing(&b, &ctx, 4, 1024, 768, 12, 1);
+    // ATT_CUDNN=0 leaves the cuDNN path out, ATT_CUDNN=only runs nothing else (scripts/gpu_check.sh
+    // gives it its own step and time: building each cuDNN graph compiles kernels, seconds each)
+    const char *env = getenv("ATT_CUDNN");
+    const int cudnn_only = CUDNN_ATT_ENABLED && env && strcmp(env, "only") == 0;
+    const int with_cudnn = CUDNN_ATT_ENABLED && !(env && strcmp(env, "0") == 0);
+    if (!cudnn_only) run_own_kernels(&b, &ctx);
     // cuDNN last: a graph cuDNN rejects stops the program (one line), after the rest has run
-    if (CUDNN_ATT_ENABLED) {
+    if (with_cudnn) {
         run_case(&b, &ctx, 2, 256, 768, 12, 7);  // GPT-2 head size
         run_case(&b, &ctx, 2, 200, 768, 12, 7);  // T not a multiple of the tiles
         run_case(&b, &ctx, 3, 37, 192, 3, 7);    // T < one tile
         run_case(&b, &ctx, 1, 100, 256, 2, 7);   // HS 128
         run_case(&b, &ctx, 2, 5, 128, 2, 7);     // T = 5, B*NH = 4
-        run_case(&b, &ctx, 2, 1, 768, 12, 7);    // T = 1 (sampling's first token)
+        run_case(&b, &ctx, 2, 1, 768, 12, 7);    // T = 1
         run_timing(&b, &ctx, 64, 1024, 768, 12, 7); // d12 shape
         run_timing(&b, &ctx, 32, 1024, 1024, 8, 7); // HS 128
         run_timing(&b, &ctx, 8, 2048, 768, 12, 7);  // longer sequences
@@ -249,4 +214,51 @@ int main(void) {
     int rc = bench_finish(&b);
     cuda_context_free(&ctx);
     return rc;
+}
+
+// Every path but cuDNN: correctness at the awkward shapes, then speed at GPT-2 shapes.
+static void run_own_kernels(Bench *b, const CudaContext *ctx) {
+    run_case(b, ctx, 2, 256, 768, 12, 0);
+    run_case(b, ctx, 1, 200, 512, 4, 0);
+    run_case(b, ctx, 2, 5, 128, 2, 0);
+    run_case(b, ctx, 2, 37, 48, 3, 0);
+    run_case(b, ctx, 1, 129, 192, 2, 0);
+    run_case(b, ctx, 1, 40, 320, 1, 0);
+    if (!FLOATX_IS_FP32) {
+        run_case(b, ctx, 2, 256, 768, 12, 1);  // SIMT on the GPT-2 head size
+        run_case(b, ctx, 2, 200, 768, 12, 2);  // both prefetch variants, T not a tile multiple
+        run_case(b, ctx, 2, 200, 768, 12, 3);
+        run_case(b, ctx, 1, 100, 256, 2, 2);   // HS 128
+        run_case(b, ctx, 1, 100, 256, 2, 3);
+        // the fast kernels at odd T (partial last tiles, T < one tile, one row), several tiles
+        // (cp.async double buffering: T = 200 and 300 use 4-10 tiles), B*NH small and large
+        run_case(b, ctx, 2, 200, 768, 12, 4);
+        run_case(b, ctx, 3, 37, 192, 3, 4);    // HS 64, T < 64
+        run_case(b, ctx, 1, 129, 128, 2, 4);   // HS 64, B*NH = 2, T = 2 tiles + 1 row
+        run_case(b, ctx, 2, 1, 768, 12, 4);    // T = 1
+        run_case(b, ctx, 1, 520, 768, 12, 4);  // HS 64, 9 tiles, last one 8 rows
+        run_case(b, ctx, 1, 100, 256, 2, 4);   // HS 128
+        run_case(b, ctx, 2, 37, 256, 2, 4);    // HS 128, T < 32 + 32 (BQ = BK = 32)
+        run_case(b, ctx, 1, 300, 512, 4, 4);   // HS 128, 10 key tiles of 32
+        run_case(b, ctx, 8, 64, 768, 12, 4);   // exactly one tile, B*NH = 96
+        run_case(b, ctx, 2, 257, 768, 12, 4);  // 128-row tiles (MT 2) + 1 row
+        run_case(b, ctx, 2, 200, 768, 12, 5);  // one m-tile per warp (64-row tiles)
+        run_case(b, ctx, 3, 37, 192, 3, 5);
+        run_case(b, ctx, 1, 520, 768, 12, 5);
+        run_case(b, ctx, 2, 200, 768, 12, 6);  // dK/dV with one m-tile per warp
+    }
+    bench_gemm_ceiling(b, ctx);
+    run_timing(b, ctx, 64, 1024, 768, 12, 0);
+    run_timing(b, ctx, 32, 1024, 1024, 8, 0);
+    if (!FLOATX_IS_FP32) {
+        run_timing(b, ctx, 64, 1024, 768, 12, 2);
+        run_timing(b, ctx, 64, 1024, 768, 12, 3);
+        run_timing(b, ctx, 32, 1024, 1024, 8, 3);
+        run_timing(b, ctx, 64, 1024, 768, 12, 4); // fast kernels, defaults (d12 shape)
+        run_timing(b, ctx, 32, 1024, 1024, 8, 4); // fast kernels, HS 128
+        run_timing(b, ctx, 64, 1024, 768, 12, 5); // fast kernels, 1 m-tile per warp
+        run_timing(b, ctx, 64, 1024, 768, 12, 6); // fast kernels, 1 m-tile per warp in dK/dV
+        run_timing(b, ctx, 8, 2048, 768, 12, 4);  // longer sequences, fewer heads
+    }
+    run_timing(b, ctx, 4, 1024, 768, 12, 1);
 }

@@ -27,7 +27,7 @@
 #   CUDNN=1     build_cudnn: train_gpt2cu / test_gpt2cu with USE_CUDNN=1 (llmc/cudnn_att.cuh), if
 #               cudnn.h is installed; test_gpt2cu_cudnn_* on both references (and the log must show
 #               that cuDNN built its graphs); train_cu_cudnn timed like train_cu; the kernel checks
-#               validate and time dev/cuda/attention's _cudnn variant
+#               validate and time dev/cuda/attention's _cudnn variant (kernels_cudnn, its own step)
 #   PROFILE=1   profile: train_gpt2cu --profile 1 (d12, B=64 T=1024, 8 steps): GPU time per kernel
 #               class, % of step and of the measured ceilings; the table goes into summary.md
 #   MEMORY=1    memory: train_gpt2cu --memory_table 1 -t 1024: memory and largest -b of d12..d48
@@ -250,11 +250,30 @@ done
 if [[ -f dev/cuda/run_all.sh ]]; then
     kernel_budget=$(($(remaining) - 20))
     ((kernel_budget > 135)) && kernel_budget=135
+    # ATT_CUDNN=0: attention's cuDNN variant gets its own step below (its graphs compile kernels)
     run kernels 150 env GPU_ARCHS="$GPU_ARCHS" OUT="$LOGS" BUDGET="$kernel_budget" SKIP_BUILD="$PREBUILT" CUDNN="$CUDNN" \
-        bash dev/cuda/run_all.sh
+        ATT_CUDNN=0 bash dev/cuda/run_all.sh
     rc=$?
     tail_line=$(grep -v '^\s*$' "$LOGS/kernels.log" | tail -1)
     if ((rc == 0)); then record kernels PASS "$tail_line"; else record kernels FAIL "$(why $rc); $tail_line"; fi
+    if [[ $CUDNN != 0 && -n $cudnn_h ]]; then
+        if [[ -x dev/cuda/bin/BF16/attention ]]; then
+            run kernels_cudnn 150 env ATT_CUDNN=only dev/cuda/bin/BF16/attention
+            rc=$?
+            okc=$(grep -c '^ok ' "$LOGS/kernels_cudnn.log")
+            badc=$(grep -c '^not ok ' "$LOGS/kernels_cudnn.log")
+            # the d12 timings: "perf attention_forward_cudnn B=64 T=1024 ...: 0.4000 ms, ..."
+            perf=$(grep -E '^perf attention_(forward|backward)_cudnn B=64 T=1024' "$LOGS/kernels_cudnn.log" |
+                sed -E 's/^perf attention_(forward|backward)_cudnn.*: ([0-9.]+) ms.*= ([0-9]+%).*/\1 \2 ms (\3 of GEMM)/' | paste -sd, -)
+            if ((rc == 0 && badc == 0 && okc > 0)); then
+                record kernels_cudnn PASS "$okc checks ok; d12: ${perf:-no timing}"
+            else
+                record kernels_cudnn FAIL "$(why $rc); $okc ok, $badc failed; $(grep -m 1 -e '^not ok' -e '^error' "$LOGS/kernels_cudnn.log" | cut -c1-120)"
+            fi
+        else
+            record kernels_cudnn FAIL "dev/cuda/bin/BF16/attention not built"
+        fi
+    fi
 else
     record kernels SKIP "dev/cuda/run_all.sh not in this checkout"
 fi

@@ -58,8 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         int32_t h[LLMC_HEADER_INTS];
         memcpy(h, fuzz_copy, sizeof(h));
         h[255] = 0;
-        uint32_t sum = train_state_fnv1a(2166136261u, h, sizeof(h));
-        sum = train_state_fnv1a(sum, fuzz_copy + 1024, size - 1024);
+        uint32_t sum = fnv1a32(FNV1A32_INIT, h, sizeof(h));
+        sum = fnv1a32(sum, fuzz_copy + 1024, size - 1024);
         h[255] = (int32_t)sum;
         memcpy(fuzz_copy, h, sizeof(h));
     }
@@ -69,7 +69,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (fp == NULL || fwrite(fuzz_copy, 1, size, fp) != size || fclose(fp) != 0) abort();
     FUZZ_TRY({
         uint64_t rng;
-        (void)train_state_resume(dir, &config, params, m, v, NULL, n, &loader, &rng, 0, 1);
+        train_state_check_layout(dir, 1, 1, 0);
+        (void)train_state_load(dir, 1, &config, m, v, params, n, 0, n, 0, &loader, &rng, 0, 1);
         dataloader_next_batch(&loader); // the restored position must be usable
     });
     return 0;

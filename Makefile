@@ -263,7 +263,9 @@ build/test/%_nvcc.o: dev/test/cxx_%.cpp $(HEADERS)
 # regression inputs (crashers found and fixed) in dev/fuzz/regress/NAME/, which `make test`
 # replays (t_fuzz). `make fuzz` runs each for FUZZ_SECONDS (default 60).
 FUZZ_CC ?= clang
-FUZZERS = checkpoint train_state debug_state tokenizer shard eval jsonl
+FUZZERS = checkpoint train_state debug_state tokenizer shard eval jsonl warc
+# harness-specific libraries (webclean's readers use Gumbo and zlib)
+FUZZ_LIBS_warc = -lgumbo -lz
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS = -O1 -g -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Wno-unused-function -I. \
              -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -DLLMC_DIE_LONGJMP
@@ -271,7 +273,7 @@ FUZZ_BINS = $(addprefix build/fuzz/fuzz_,$(FUZZERS))
 
 build/fuzz/fuzz_%: dev/fuzz/fuzz_%.c dev/fuzz/fuzz.h $(HEADERS) tokenize.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< -lm -pthread
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< -lm -pthread $(FUZZ_LIBS_$*)
 
 fuzzers: $(FUZZ_BINS)
 print-fuzzers:

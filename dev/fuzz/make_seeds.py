@@ -6,6 +6,7 @@
 Each format is written here from its description in doc/formats.md (not by the C writers), for
 the model the harnesses assume: L1 C8 H1 V5 Vp8 maxT4. Deterministic (fixed seeds), no torch.
 """
+import gzip
 import os
 import random
 import struct
@@ -121,6 +122,26 @@ def train_state(out):
     write(out, "train_state", "step1.bin", struct.pack("<256i", *h) + payload)
 
 
+def warc(out):
+    """A WARC response record (HTTP headers, a Latin-1 HTML page), plain and as a gzip member
+    per record, plus a request record the reader must skip: what webclean reads."""
+    html = ("<html><head><meta charset=iso-8859-1><title>t</title></head><body><nav>menu</nav>"
+            "<p>Caf\xe9 au lait, a short paragraph with enough words to look like text.</p>"
+            "<ul><li>one</li><li>two</li></ul><script>x()</script></body></html>").encode("latin-1")
+    http = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=iso-8859-1\r\n"
+            b"Content-Length: " + str(len(html)).encode() + b"\r\n\r\n" + html)
+    def record(kind, body, uri):
+        head = ("WARC/1.0\r\nWARC-Type: %s\r\nWARC-Target-URI: %s\r\n"
+                "WARC-Date: 2024-05-20T00:00:00Z\r\nWARC-Record-ID: <urn:uuid:1>\r\n"
+                "Content-Type: application/http; msgtype=%s\r\nContent-Length: %d\r\n\r\n"
+                % (kind, uri, kind, len(body))).encode()
+        return head + body + b"\r\n\r\n"
+    req = record("request", b"GET / HTTP/1.1\r\nHost: example.org\r\n\r\n", "http://example.org/")
+    resp = record("response", http, "http://example.org/page")
+    write(out, "warc", "plain.warc", req + resp)
+    write(out, "warc", "members.warc.gz", gzip.compress(req, mtime=0) + gzip.compress(resp, mtime=0))
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: make_seeds.py OUTDIR")
@@ -133,6 +154,7 @@ def main():
     eval_file(out, rng)
     jsonl(out)
     train_state(out)
+    warc(out)
 
 
 if __name__ == "__main__":

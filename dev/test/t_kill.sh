@@ -29,8 +29,10 @@ while [ $cycles -lt 14 ]; do
             kill -0 $pid 2> /dev/null || break
         done
     else
-        # a random moment within about a sixth of an uninterrupted run
-        delay_ms=$(( RANDOM % (run_ms / 6 + 10) + 5 ))
+        # a random moment within a twentieth of an uninterrupted run: on average a cycle then
+        # gets through 1/40 of the run, so 14 cycles end well before the run does (the longer
+        # sixth let the run finish after about 12 cycles, leaving too few kills on a fast machine)
+        delay_ms=$(( RANDOM % (run_ms / 20 + 10) + 5 ))
         sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
     fi
     if kill -KILL $pid 2> /dev/null; then

@@ -484,9 +484,10 @@ static inline void dataloader_next_batch(DataLoader *l) {
     if (l->vocab_size > 0) {
         for (size_t k = 0; k <= BT; k++) {
             if ((int)r->tokens[k] >= l->vocab_size) {
-                die("%s: token id %d at token %zu is >= vocab_size %d (wrong tokenizer?)",
+                die("%s: token id %d at token %zu is >= vocab_size %d (%s)",
                     l->shards[r->shard].path, (int)r->tokens[k], r->window * BT + k,
-                    l->vocab_size);
+                    l->vocab_size, l->shards[r->shard].masked ? "a chat shard: grow the vocabulary with --chat_vocab"
+                                                               : "wrong tokenizer?");
             }
         }
     }

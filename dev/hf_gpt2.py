@@ -443,13 +443,24 @@ def _read_torch_zip(f):
         return _TorchUnpickler(p, load_storage).load()
 
 
+class _PlainUnpickler(pickle.Unpickler):
+    """Numbers, strings, lists and dicts only: the small pickles around a legacy state dict."""
+
+    def find_class(self, module, name):
+        raise pickle.UnpicklingError(f"{module}.{name} is not part of a torch.save header")
+
+
+def _plain_load(f):
+    return _PlainUnpickler(f).load()
+
+
 def _read_torch_legacy(f, size):
     # torch < 1.6: pickles of the magic number, protocol version and sys info, then the state
     # dict (storages by key), then the list of keys; each storage follows as int64 numel + data
-    if pickle.load(f) != LEGACY_MAGIC:
+    if _plain_load(f) != LEGACY_MAGIC:
         raise pickle.UnpicklingError("not a torch.save file (no magic number)")
-    pickle.load(f)  # protocol version
-    pickle.load(f)  # sys info
+    _plain_load(f)  # protocol version
+    _plain_load(f)  # sys info
     storages = {}
 
     def load_storage(dtype, key, numel):
@@ -458,7 +469,7 @@ def _read_torch_legacy(f, size):
         return storages[key]
 
     state = _TorchUnpickler(f, load_storage).load()
-    keys = pickle.load(f)
+    keys = _plain_load(f)
     for key in keys:
         s = storages[str(key)]
         (numel,) = struct.unpack("<q", f.read(8))
@@ -469,7 +480,7 @@ def _read_torch_legacy(f, size):
     # the tensors were rebuilt from the zero-filled storages: rebuild them again, now filled
     f.seek(0)
     for _ in range(3):
-        pickle.load(f)
+        _plain_load(f)
     return _TorchUnpickler(f, load_storage).load()
 
 

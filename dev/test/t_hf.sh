@@ -113,6 +113,15 @@ bad import_foreign_pickle "not a readable torch state dict" "$d"
 d=$(mkbad code); rm "$d/model.safetensors"
 "$PY" -c "import datetime, sys, torch; torch.save({'x': datetime.date(2020, 1, 1)}, sys.argv[1])" "$d/pytorch_model.bin"
 bad import_pickle_refuses_classes "not part of a state dict" "$d"
+d=$(mkbad evil); rm "$d/model.safetensors"  # a plain pickle whose loading would run a command
+"$PY" -c "
+import os, pickle, sys
+class Evil:
+    def __reduce__(self):
+        return (os.system, ('touch ' + sys.argv[1] + '/pwned',))
+open(sys.argv[1] + '/pytorch_model.bin', 'wb').write(pickle.dumps(Evil(), protocol=2))" "$d"
+bad import_pickle_runs_no_code "not a readable torch state dict" "$d"
+check import_pickle_ran_nothing "loading the pickle ran its command" [ ! -e "$d/pwned" ]
 d=$(mkbad shape); sed -i 's/"n_embd": 48/"n_embd": 24/' "$d/config.json"
 bad import_shape_mismatch "has shape" "$d"
 d=$(mkbad layers); sed -i 's/"n_layer": 2/"n_layer": 3/' "$d/config.json"

@@ -142,11 +142,12 @@ static inline void train_plan_print_next(const TrainOptions *o, const char *prog
     const char *dir = o->output_log_dir;
     if (dir[0] == '\0') return;
     printf("\nnext:\n");
-    printf("  plot the losses:   python3 dev/plot_loss.py %s/main.log %s/loss.png\n", dir, dir);
+    printf("  plot the losses:   dev/plot_run.sh %s          (writes %s/loss.png)\n", dir, dir);
     printf("  read the samples:  less %s/samples.txt\n", dir);
     printf("  train further:     %s -o %s -y 1 -x <more steps than %d> (and the same data flags)\n", prog, dir, step);
     char model[4200];
     train_state_path(model, sizeof(model), dir, CKPT_MODEL, step, 0);
+    printf("  sample:            ./chat -e %s --raw -p \"Once upon a time\" -n 100\n", model);
     printf("  evaluate:          %s -e %s -x 0 -h 1\n", prog, model);
 }
 

@@ -77,6 +77,9 @@ for ((i = 0; i + 1 < ${#args[@]}; i++)); do
     case "${args[i]}" in -o) shown_out=${args[i + 1]} ;; -x) shown_steps=${args[i + 1]} ;; esac
 done
 echo "data: $ntrain train tokens, $nval val tokens; $shown_steps steps; output in $shown_out"
-exec "$root/train_gpt2" -e L4:C128:H4:T256 -b $B -t $T -x "$steps" -l 1e-3 -u 20 -q 0.1 -c 0.1 \
+# -y 1: running this again resumes the run (or, when it is done, just ends it) instead of
+# refusing the directory its earlier run left
+"$root/train_gpt2" -e L4:C128:H4:T256 -b $B -t $T -x "$steps" -l 1e-3 -u 20 -q 0.1 -c 0.1 \
     -i "$data/text_train.bin" -j "$data/text_val.bin" \
-    -v 50 -m 16 -s 100 -g 64 --top_k 40 --tokenizer "$root/gpt2_tokenizer.bin" -o "$out" "$@"
+    -v 50 -m 16 -s 100 -g 64 --top_k 40 --tokenizer "$root/gpt2_tokenizer.bin" -o "$out" -y 1 "$@" || exit $?
+"$root/dev/plot_run.sh" "$shown_out"

@@ -21,5 +21,10 @@ if [ ! -f data/tinyshakespeare/tiny_shakespeare_train.bin ]; then
     bash dev/data/tinyshakespeare.sh ${local_copy:+--from "$local_copy"}
 fi
 # 4 layers, 4 heads, 128 channels, context 256: ~7M parameters (most in the 50257-token table)
-exec ./train_gpt2 -e L4:C128:H4:T256 -b 16 -t 64 -x 300 -l 1e-3 -u 20 -q 0.1 -c 0.1 \
-  -v 50 -m 16 -s 100 -g 64 --top_k 40 -o out/tinyshakespeare_cpu "$@"
+# -y 1: running this again resumes the run (or, when it is done, just ends it)
+./train_gpt2 -e L4:C128:H4:T256 -b 16 -t 64 -x 300 -l 1e-3 -u 20 -q 0.1 -c 0.1 \
+  -v 50 -m 16 -s 100 -g 64 --top_k 40 -o out/tinyshakespeare_cpu -y 1 "$@" || exit $?
+out=out/tinyshakespeare_cpu
+args=("$@")  # a later -o wins
+for ((i = 0; i + 1 < ${#args[@]}; i++)); do [ "${args[i]}" = -o ] && out=${args[i + 1]}; done
+dev/plot_run.sh "$out"

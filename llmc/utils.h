@@ -87,6 +87,9 @@ static inline FILE *fopen_check_(const char *path, const char *mode, const char 
 // means a truncated file, which is the user's problem, so the message says so.
 static inline void fread_check_(void *ptr, size_t size, size_t n, FILE *fp, const char *what,
                          const char *file, int line) {
+    if (n == 0) { // as in fwrite_check_: ptr may be NULL
+        return;
+    }
     size_t got = fread(ptr, size, n, fp);
     if (got != n) {
         if (ferror(fp)) {
@@ -100,6 +103,9 @@ static inline void fread_check_(void *ptr, size_t size, size_t n, FILE *fp, cons
 
 static inline void fwrite_check_(const void *ptr, size_t size, size_t n, FILE *fp, const char *what,
                           const char *file, int line) {
+    if (n == 0) { // nothing to write; ptr may be NULL (an empty buffer), which fwrite must not get
+        return;
+    }
     if (fwrite(ptr, size, n, fp) != n) {
         die("%s: write failed: %s [%s:%d]", what, strerror(errno), file, line);
     }

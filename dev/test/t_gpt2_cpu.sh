@@ -19,6 +19,10 @@ shapes=(
 for entry in "${shapes[@]}"; do
   name=${entry%%|*}
   flags=${entry#*|}
+  # under the sanitizers (make test SAN=1 sets ASAN_OPTIONS) the d12 case adds no memory-safety
+  # coverage over the small shapes (same code, larger sizes) and costs many minutes: the plain
+  # suite runs it
+  if [ "$name" = d12_clip ] && [ -n "${ASAN_OPTIONS:-}" ]; then skip "test_gpt2_$name" "d12 is checked by the plain suite"; continue; fi
   dir=$TMP/$name
   mkdir -p "$dir"
   if ! $PY train_gpt2.py $flags --steps 10 --output_dir "$dir" > "$dir/ref.log" 2>&1; then

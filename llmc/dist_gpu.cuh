@@ -139,6 +139,8 @@ typedef struct {
     floatX *host_x;        // (host_n) pinned, MPI backend: the device buffer as copied
     size_t host_n;
     void *dev_scalars;     // 8 doubles on the device: host collectives through NCCL (no MPI)
+    double *host_scalars;  // 8 doubles, pinned: a copy from pageable memory could block the host
+                           // behind a hung collective, outside any deadline
 } DistGPU;
 
 static inline void dist_gpu_nap_(long *nap_ns) {
@@ -206,6 +208,7 @@ static inline void dist_gpu_init(DistGPU *g, const Dist *d, DistBackend backend,
         cudaCheck(cudaEventCreate(&g->op_end[i]));
     }
     cudaCheck(cudaMalloc(&g->dev_scalars, 8 * sizeof(double)));
+    cudaCheck(cudaMallocHost((void **)&g->host_scalars, 8 * sizeof(double)));
     if (backend != DIST_BACKEND_NCCL) return;
 #if DIST_HAVE_NCCL
     ncclUniqueId id;
@@ -263,6 +266,7 @@ static inline void dist_gpu_free(DistGPU *g) {
     cudaCheck(cudaEventDestroy(g->handoff));
     cudaCheck(cudaStreamDestroy(g->stream));
     cudaCheck(cudaFree(g->dev_scalars));
+    cudaCheck(cudaFreeHost(g->host_scalars));
     if (g->host_f) cudaCheck(cudaFreeHost(g->host_f));
     if (g->host_x) cudaCheck(cudaFreeHost(g->host_x));
     memset(g, 0, sizeof(*g));
@@ -376,13 +380,13 @@ static inline void dist_gpu_reduce_scatter(DistGPU *g, floatX *buf, size_t shard
 
 // ZeRO-1 parameters: every rank's shard of buf (N * shard elements) copied to every other rank.
 static inline void dist_gpu_allgather(DistGPU *g, floatX *buf, size_t shard, const char *what) {
-    int N = g->d->world, r = g->d->rank;
+    int N = g->d->world;
     size_t total = shard * (size_t)N;
     g->step_bytes += (double)(N - 1) * (double)shard * sizeof(floatX);
     if (g->backend == DIST_BACKEND_NCCL) {
 #if DIST_HAVE_NCCL
         dist_gpu_op_begin_(g);
-        floatX *mine = buf + (size_t)r * shard;
+        floatX *mine = buf + (size_t)g->d->rank * shard;
         dist_nccl_enqueued_(g, ncclAllGather(mine, buf, shard, dist_nccl_floatx_(), g->nccl, g->stream), what);
         dist_gpu_op_end_(g, 0.0);
 #endif
@@ -466,10 +470,12 @@ static inline void dist_gpu_sum_doubles(DistGPU *g, double *v, int n, const char
     }
 #if DIST_HAVE_NCCL
     if (n > 8) dist_die(d, "%s: %d numbers, at most 8", what, n);
-    cudaCheck(cudaMemcpyAsync(g->dev_scalars, v, (size_t)n * sizeof(double), cudaMemcpyHostToDevice, g->stream));
+    memcpy(g->host_scalars, v, (size_t)n * sizeof(double));
+    cudaCheck(cudaMemcpyAsync(g->dev_scalars, g->host_scalars, (size_t)n * sizeof(double), cudaMemcpyHostToDevice, g->stream));
     dist_nccl_enqueued_(g, ncclAllReduce(g->dev_scalars, g->dev_scalars, (size_t)n, ncclFloat64, ncclSum, g->nccl, g->stream), what);
-    cudaCheck(cudaMemcpyAsync(v, g->dev_scalars, (size_t)n * sizeof(double), cudaMemcpyDeviceToHost, g->stream));
+    cudaCheck(cudaMemcpyAsync(g->host_scalars, g->dev_scalars, (size_t)n * sizeof(double), cudaMemcpyDeviceToHost, g->stream));
     dist_nccl_wait_(g, g->stream, 1, what);
+    memcpy(v, g->host_scalars, (size_t)n * sizeof(double));
 #else
     dist_die(d, "%s: host collectives need MPI or NCCL", what);
 #endif
@@ -490,15 +496,15 @@ static inline void dist_gpu_check_same(DistGPU *g, uint64_t value, const char *w
         return;
     }
 #if DIST_HAVE_NCCL
-    uint64_t host[2] = {value, value};
-    uint64_t *dev = (uint64_t *)g->dev_scalars;
-    cudaCheck(cudaMemcpyAsync(dev, host, sizeof(host), cudaMemcpyHostToDevice, g->stream));
+    uint64_t *host = (uint64_t *)g->host_scalars, *dev = (uint64_t *)g->dev_scalars;
+    host[0] = host[1] = value;
+    cudaCheck(cudaMemcpyAsync(dev, host, 2 * sizeof(uint64_t), cudaMemcpyHostToDevice, g->stream));
     dist_gpu_group_begin(g);
     dist_nccl_enqueued_(g, ncclAllReduce(dev, dev, 1, ncclUint64, ncclMax, g->nccl, g->stream), what);
     dist_nccl_enqueued_(g, ncclAllReduce(dev + 1, dev + 1, 1, ncclUint64, ncclMin, g->nccl, g->stream), what);
     dist_gpu_group_end(g);
     g->ops = 0; // not a training step's communication
-    cudaCheck(cudaMemcpyAsync(host, dev, sizeof(host), cudaMemcpyDeviceToHost, g->stream));
+    cudaCheck(cudaMemcpyAsync(host, dev, 2 * sizeof(uint64_t), cudaMemcpyDeviceToHost, g->stream));
     dist_nccl_wait_(g, g->stream, 1, what);
     if (host[0] != host[1]) {
         if (d->rank == 0) {

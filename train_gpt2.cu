@@ -203,9 +203,9 @@ typedef struct {
     size_t param_offsets[NUM_PARAMETER_TENSORS];
     size_t param_sizes[NUM_PARAMETER_TENSORS];
     size_t num_parameters;
-    floatX *params;   // (num_parameters) device, checkpoint layout
-    floatX *grads;    // (num_parameters) device
-    float *master;    // (num_parameters) device fp32 master weights, or NULL (fp32 builds, -w 0)
+    floatX *params;   // (num_alloc) device, checkpoint layout (zeros past num_parameters)
+    floatX *grads;    // (num_alloc) device
+    float *master;    // (opt_count) device fp32 master weights, or NULL (fp32 builds, -w 0)
     float *m, *v;     // (opt_count) device AdamW moments
     // what this rank's optimizer updates: all parameters, or its ZeRO-1 shard (master, m and v
     // then hold only [opt_offset, opt_offset + opt_count); params and grads are padded to

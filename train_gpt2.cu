@@ -60,6 +60,7 @@
 #include "llmc/global_norm.cuh"
 #include "llmc/adamw.cuh"
 #include "llmc/profile.cuh"
+#include "llmc/dist_gpu.cuh"
 
 // The checkpoint version this build writes: its own precision.
 #if FLOATX_IS_FP32
@@ -202,10 +203,19 @@ typedef struct {
     size_t param_offsets[NUM_PARAMETER_TENSORS];
     size_t param_sizes[NUM_PARAMETER_TENSORS];
     size_t num_parameters;
-    floatX *params;   // (num_parameters) device, checkpoint layout
-    floatX *grads;    // (num_parameters) device
-    float *master;    // (num_parameters) device fp32 master weights, or NULL (fp32 builds, -w 0)
-    float *m, *v;     // (num_parameters) device AdamW moments
+    floatX *params;   // (num_alloc) device, checkpoint layout (zeros past num_parameters)
+    floatX *grads;    // (num_alloc) device
+    float *master;    // (opt_count) device fp32 master weights, or NULL (fp32 builds, -w 0)
+    float *m, *v;     // (opt_count) device AdamW moments
+    // what this rank's optimizer updates: all parameters, or its ZeRO-1 shard (master, m and v
+    // then hold only [opt_offset, opt_offset + opt_count); params and grads are padded to
+    // num_alloc elements, see llmc/dist_gpu.cuh)
+    size_t opt_offset, opt_count, num_alloc;
+    int zero_stage;
+    // called after layer l's gradients are final in the last micro-step's backward pass (the
+    // data-parallel all-reduce of that layer starts there), or NULL
+    void (*layer_done)(void *arg, int l);
+    void *layer_done_arg;
     float *norm_sq;   // (1) device: squared global gradient norm of the last update
     // activations
     int max_B, max_T, recompute;
@@ -288,6 +298,8 @@ static void gpt2_upload_params(GPT2 *model, const float *host, int use_master_we
     cudaCheck(cudaMemsetAsync(model->m, 0, n * sizeof(float), stream));
     cudaCheck(cudaMemsetAsync(model->v, 0, n * sizeof(float), stream));
     cudaCheck(cudaMemsetAsync(model->norm_sq, 0, sizeof(float), stream));
+    model->opt_offset = 0;
+    model->opt_count = model->num_alloc = n;
     model->master = NULL;
     if (use_master_weights && !FLOATX_IS_FP32) {
         cudaCheck(cudaMalloc((void **)&model->master, n * sizeof(float)));
@@ -663,6 +675,7 @@ static void gpt2_backward(GPT2 *model, int B, int T) {
         PROF(PROF_LAYERNORM, 0, 4 * nc * X);
         layernorm_backward(a->dresidual, param_slice(model, G, PARAM_LN1W, l), param_slice(model, G, PARAM_LN1B, l), scratch, dln,
                            la.residual, param_slice(model, P, PARAM_LN1W, l), la.ln1_mean, la.ln1_rstd, N, C, stream);
+        if (model->layer_done) model->layer_done(model->layer_done_arg, l);
     }
     // the staging buffer still holds this batch's inputs (the next gpt2_set_batch comes later)
     PROF(PROF_ENCODER, 0, 3 * nc * X);
@@ -706,15 +719,21 @@ static float gpt2_grad_norm(GPT2 *model) {
 static void gpt2_update(GPT2 *model, const AdamWSettings *s, float lr, int t, uint64_t seed) {
     cudaStream_t stream = model->ctx->stream;
     Profiler *prof = model->prof;
-    const double nparams = (double)model->num_parameters;
+    cudaStream_t stream = model->ctx->stream;
     // AdamW reads the gradient and m, v, and the master weights (or params), and writes them and params
-    PROF(PROF_ADAMW, 0, nparams * (2 * sizeof(floatX) + 4 * sizeof(float) + (model->master ? 2 * sizeof(float) : sizeof(floatX))));
+    PROF(PROF_ADAMW, 0, (double)model->opt_count * (2 * sizeof(floatX) + 4 * sizeof(float) + (model->master ? 2 * sizeof(float) : sizeof(floatX))));
+    // this rank's range (all, or its ZeRO-1 shard, which may start and end inside tensors), as the CPU
+    size_t lo = model->opt_offset, hi = lo + model->opt_count;
     for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
-        size_t off = model->param_offsets[i], n = model->param_sizes[i];
+        size_t start = model->param_offsets[i], end = start + model->param_sizes[i];
+        size_t a = start > lo ? start : lo, b = end < hi ? end : hi;
+        if (a >= b) continue;
         float wd = GPT2_PARAMS[i].weight_decay ? s->weight_decay : 0.0f;
-        adamw_update(model->params + off, model->master ? model->master + off : NULL, model->grads + off, model->m + off,
-                     model->v + off, n, lr, s->beta1, s->beta2, t, s->eps, wd, model->norm_sq, s->grad_clip, 1.0f,
-                     rounding_seed(seed, t, i), stream);
+        // a tensor cut by a shard boundary rounds its piece with indices from the piece's start:
+        // other bf16 roundings than -z 0 (within bf16 noise; the fp32 master weights are the same)
+        adamw_update(model->params + a, model->master ? model->master + (a - lo) : NULL, model->grads + a,
+                     model->m + (a - lo), model->v + (a - lo), b - a, lr, s->beta1, s->beta2, t, s->eps, wd,
+                     model->norm_sq, s->grad_clip, 1.0f, rounding_seed(seed, t, i), model->ctx->stream);
     }
     PROF(PROF_GAPS, 0, 0);
 }
@@ -742,7 +761,7 @@ static void download_floatX(float *dst, const floatX *src, size_t n, cudaStream_
 // Parameters as fp32 on the host: the master weights when kept (and asked for), else the
 // floatX params converted exactly.
 static void gpt2_download_params(GPT2 *model, float *dst, int from_master) {
-    if (from_master && model->master) {
+    if (from_master && model->master && model->opt_count == model->num_parameters) { // not a ZeRO shard
         copy_to_host(dst, model->master, model->num_parameters * sizeof(float), model->ctx->stream);
     } else {
         download_floatX(dst, model->params, model->num_parameters, model->ctx->stream);
@@ -766,14 +785,14 @@ static void check_device_memory(const GPT2Config *c, int B, int T, int recompute
 // Prints the device memory used by the model state and activations, and the largest B that
 // would fit in the GPU's memory at this T (with the state already allocated).
 static void gpt2_print_memory(GPT2 *model, int T) {
-    size_t n = model->num_parameters;
-    size_t state = n * (2 * sizeof(floatX) + 2 * sizeof(float)) + (model->master ? n * sizeof(float) : 0);
+    size_t n = model->num_alloc, k = model->opt_count; // k < n: a ZeRO-1 shard of the optimizer state
+    size_t state = n * 2 * sizeof(floatX) + k * 2 * sizeof(float) + (model->master ? k * sizeof(float) : 0);
     size_t free_bytes = 0, total_bytes = 0;
     cudaCheck(cudaMemGetInfo(&free_bytes, &total_bytes));
     // the activations' memory would be free again without them
     int fit = largest_batch_that_fits(&model->config, T, model->recompute, free_bytes + model->acts_bytes);
     printf("| memory                | params %.0f MiB, grads %.0f MiB, AdamW m+v %.0f MiB, master %.0f MiB\n", mib(n * sizeof(floatX)),
-           mib(n * sizeof(floatX)), mib(2 * n * sizeof(float)), model->master ? mib(n * sizeof(float)) : 0.0);
+           mib(n * sizeof(floatX)), mib(2 * k * sizeof(float)), model->master ? mib(k * sizeof(float)) : 0.0);
     printf("| activations           | %.0f MiB for B=%d T=%d (-r %d); model total %.0f MiB\n", mib(model->acts_bytes), model->max_B,
            model->max_T, model->recompute, mib(state + model->acts_bytes));
     printf("| GPU memory            | %.0f MiB free of %.0f MiB; largest B that fits at T=%d: %d\n", mib(free_bytes),
@@ -796,6 +815,7 @@ static void print_memory_table(const cudaDeviceProp *props, int T, int use_maste
     printf("|-------|------------|-----------|----------------------------------------------|---------------------------|\n");
     for (size_t i = 0; i < sizeof(SIZES) / sizeof(SIZES[0]); i++) {
         GPT2Config c;
+        memset(&c, 0, sizeof(c)); // (GCC cannot see that every descriptor here is valid)
         gpt2_config_from_descriptor(&c, SIZES[i]);
         if (T > c.max_seq_len) {
             printf("| %s | T=%d exceeds its max_seq_len %d |\n", SIZES[i], T, c.max_seq_len);
@@ -819,106 +839,133 @@ static void print_memory_table(const cudaDeviceProp *props, int T, int use_maste
 }
 
 // ----------------------------------------------------------------------------
-// Processes. Built with -DUSE_MPI (make train_gpt2cu USE_MPI=1), one process per GPU is started
-// by mpirun or srun: each takes every P-th batch (llmc/dataloader.h), NCCL sums the gradients
-// before the update, and MPI sums the few numbers the host reports. Without USE_MPI there is one
-// process, rank 0 of 1, and every function below is trivial.
+// Data parallel. llmc/dist.h says who this process is (mpirun/srun, or RANK/WORLD_SIZE); each
+// rank takes every P-th batch (llmc/dataloader.h), and llmc/dist_gpu.cuh moves the gradients and
+// parameters between the ranks' GPUs (NCCL, or MPI through host memory when ranks share a GPU).
+//   -z 0  gradients all-reduced; every rank runs the whole AdamW update. With NCCL, each layer's
+//         gradients are all-reduced as soon as the last micro-step's backward pass has finished
+//         that layer, on the collectives' stream, while the layers below are still computed.
+//   -z 1  (ZeRO-1) gradients reduce-scattered after the backward pass; each rank keeps the fp32
+//         master weights and AdamW m, v of its shard only and updates its shard of the bf16
+//         parameters, which are then all-gathered. The gradient norm is global: the shards' sums
+//         of squares are summed over the ranks.
 
-#ifdef USE_MPI
-#define OMPI_SKIP_MPICXX 1  // the C API only: MPI's C++ bindings are deprecated and warn
-#define MPICH_SKIP_MPICXX 1
-#include <mpi.h>
-#include <nccl.h>
-
-static void nccl_check_(ncclResult_t r, const char *what, const char *file, int line) {
-    if (r != ncclSuccess) die("NCCL %s (%s) at %s:%d", ncclGetErrorString(r), what, file, line);
+// ZeRO-1: this rank's optimizer keeps [offset, offset + count) of the flat parameters. params and
+// grads grow to `padded` elements (zeros past num_parameters, never written: the collectives move
+// equal shards); m, v and the master weights shrink to the shard. Called right after gpt2_build.
+static void gpt2_shard_optimizer(GPT2 *model, size_t padded, size_t offset, size_t count) {
+    size_t n = model->num_parameters;
+    cudaStream_t stream = model->ctx->stream;
+    floatX *params, *grads;
+    float *m, *v, *master = NULL;
+    cudaCheck(cudaMalloc((void **)&params, padded * sizeof(floatX)));
+    cudaCheck(cudaMalloc((void **)&grads, padded * sizeof(floatX)));
+    cudaCheck(cudaMalloc((void **)&m, (count ? count : 1) * sizeof(float)));
+    cudaCheck(cudaMalloc((void **)&v, (count ? count : 1) * sizeof(float)));
+    cudaCheck(cudaMemsetAsync(params, 0, padded * sizeof(floatX), stream));
+    cudaCheck(cudaMemsetAsync(grads, 0, padded * sizeof(floatX), stream));
+    cudaCheck(cudaMemsetAsync(m, 0, (count ? count : 1) * sizeof(float), stream));
+    cudaCheck(cudaMemsetAsync(v, 0, (count ? count : 1) * sizeof(float), stream));
+    cudaCheck(cudaMemcpyAsync(params, model->params, n * sizeof(floatX), cudaMemcpyDeviceToDevice, stream));
+    if (model->master) {
+        cudaCheck(cudaMalloc((void **)&master, (count ? count : 1) * sizeof(float)));
+        if (count) cudaCheck(cudaMemcpyAsync(master, model->master + offset, count * sizeof(float), cudaMemcpyDeviceToDevice, stream));
+    }
+    cudaCheck(cudaStreamSynchronize(stream));
+    cudaCheck(cudaFree(model->params));
+    cudaCheck(cudaFree(model->grads));
+    cudaCheck(cudaFree(model->m));
+    cudaCheck(cudaFree(model->v));
+    if (model->master) cudaCheck(cudaFree(model->master));
+    model->params = params;
+    model->grads = grads;
+    model->m = m;
+    model->v = v;
+    model->master = master;
+    model->opt_offset = offset;
+    model->opt_count = count;
+    model->num_alloc = padded;
+    model->zero_stage = 1;
 }
-#define ncclCheck(x) nccl_check_((x), #x, __FILE__, __LINE__)
-static void mpi_check_(int rc, const char *what, const char *file, int line) {
-    if (rc != MPI_SUCCESS) die("MPI error %d (%s) at %s:%d", rc, what, file, line);
-}
-#define mpiCheck(x) mpi_check_((x), #x, __FILE__, __LINE__)
-#endif
 
 typedef struct {
-    int rank;          // this process, in [0, num_processes)
-    int num_processes;
-    int local_rank;    // among the processes on this machine: the GPU this one uses
-#ifdef USE_MPI
-    ncclComm_t nccl;
-#endif
-} Processes;
+    GPT2 *model;
+    DistGPU *comm;
+    size_t shard; // ZeRO-1: elements per rank of the padded flat buffers
+} DataParallel;
 
-static void processes_init(Processes *p, int *argc, char ***argv) {
-    p->rank = 0;
-    p->num_processes = 1;
-    p->local_rank = 0;
-#ifdef USE_MPI
-    mpiCheck(MPI_Init(argc, argv));
-    mpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &p->rank));
-    mpiCheck(MPI_Comm_size(MPI_COMM_WORLD, &p->num_processes));
-    MPI_Comm local; // the processes sharing this machine
-    mpiCheck(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, p->rank, MPI_INFO_NULL, &local));
-    mpiCheck(MPI_Comm_rank(local, &p->local_rank));
-    mpiCheck(MPI_Comm_free(&local));
-#else
-    (void)argc;
-    (void)argv;
-#endif
-}
+// The tensors that hold one slice per layer (all but wte, wpe, lnf): what layer_done reduces.
+static int per_layer_tensor(int i) { return GPT2_PARAMS[i].per_layer; }
 
-// After the process's GPU is selected (cuda_context_init): joins the NCCL communicator.
-static void processes_init_nccl(Processes *p) {
-#ifdef USE_MPI
-    ncclUniqueId id;
-    if (p->rank == 0) ncclCheck(ncclGetUniqueId(&id));
-    mpiCheck(MPI_Bcast(&id, (int)sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD));
-    ncclCheck(ncclCommInitRank(&p->nccl, p->num_processes, id, p->rank));
-#else
-    (void)p;
-#endif
-}
-
-// Sum of v over all processes (every process gets it).
-static double processes_sum(const Processes *p, double v) {
-#ifdef USE_MPI
-    if (p->num_processes > 1) mpiCheck(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
-#else
-    (void)p;
-#endif
-    return v;
-}
-
-static void processes_barrier(const Processes *p) {
-#ifdef USE_MPI
-    if (p->num_processes > 1) mpiCheck(MPI_Barrier(MPI_COMM_WORLD));
-#else
-    (void)p;
-#endif
-}
-
-// grads (n) = their sum over all processes, in stream order. Each process's gradients were
-// scaled by 1 / (tokens of the whole step), so the sum is the gradient of the global mean loss.
-static void processes_sum_grads(const Processes *p, floatX *grads, size_t n, cudaStream_t stream) {
-#ifdef USE_MPI
-    if (p->num_processes > 1) {
-        ncclCheck(ncclAllReduce(grads, grads, n, FLOATX_IS_FP32 ? ncclFloat32 : ncclBfloat16, ncclSum, p->nccl, stream));
+// gpt2_backward's hook (-z 0, NCCL): layer l's gradients, one grouped all-reduce of its slices,
+// on the collectives' stream after the backward work queued so far.
+static void all_reduce_layer(void *arg, int l) {
+    DataParallel *dp = (DataParallel *)arg;
+    GPT2 *model = dp->model;
+    dist_gpu_start(dp->comm, model->ctx->stream);
+    dist_gpu_group_begin(dp->comm);
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        if (!per_layer_tensor(i)) continue;
+        size_t per_layer = gpt2_param_rows(&model->config, i) * gpt2_param_cols(&model->config, i);
+        dist_gpu_allreduce(dp->comm, param_slice(model, model->grads, i, l), per_layer, "gradient all-reduce");
     }
-#else
-    (void)p;
-    (void)grads;
-    (void)n;
-    (void)stream;
-#endif
+    dist_gpu_group_end(dp->comm);
 }
 
-static void processes_free(Processes *p) {
-#ifdef USE_MPI
-    ncclCheck(ncclCommDestroy(p->nccl));
-    mpiCheck(MPI_Finalize());
-#else
-    (void)p;
-#endif
+// Whether gradients are reduced layer by layer inside the backward pass (see all_reduce_layer):
+// -z 0 over NCCL with several ranks. The MPI backend blocks the host, which would stall the
+// backward pass's launches, so it reduces everything at once afterwards.
+static int overlaps_backward(const DataParallel *dp) {
+    return dp->model->zero_stage == 0 && dp->comm->backend == DIST_BACKEND_NCCL && dp->comm->d->world > 1;
+}
+
+// After the last micro-step's backward pass: the gradients summed over the ranks (all of them, or
+// this rank's shard under ZeRO-1), and the global gradient norm, which is returned (synchronises)
+// and left in model->norm_sq for gpt2_update's clipping.
+static float reduce_gradients(DataParallel *dp) {
+    GPT2 *model = dp->model;
+    DistGPU *g = dp->comm;
+    cudaStream_t stream = model->ctx->stream;
+    Profiler *prof = model->prof;
+    if (g->backend == DIST_BACKEND_LOCAL) return gpt2_grad_norm(model);
+    dist_gpu_start(g, stream);
+    if (model->zero_stage == 1) {
+        dist_gpu_reduce_scatter(g, model->grads, dp->shard, "gradient reduce-scatter");
+        dist_gpu_finish(g, stream, "gradient reduce-scatter");
+        // this shard's sum of squares, then its sum over the ranks, on the device
+        prof_mark(prof, PROF_GRAD_NORM, 0, (double)model->opt_count * sizeof(floatX), stream);
+        global_norm_squared(model->norm_sq, model->grads + model->opt_offset, model->opt_count,
+                            (float *)model->acts.scratch, 0, stream);
+        prof_mark(prof, PROF_GAPS, 0, 0, stream);
+        dist_gpu_start(g, stream);
+        dist_gpu_sum_device_float(g, model->norm_sq, "gradient norm");
+        dist_gpu_finish(g, stream, "gradient norm");
+        float norm_sq = 0.0f;
+        cudaCheck(cudaMemcpyAsync(&norm_sq, model->norm_sq, sizeof(float), cudaMemcpyDeviceToHost, stream));
+        cudaCheck(cudaStreamSynchronize(stream));
+        return sqrtf(norm_sq);
+    }
+    if (overlaps_backward(dp)) { // the layers went during the backward pass: wte, wpe, lnf remain
+        dist_gpu_group_begin(g);
+        for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+            if (per_layer_tensor(i)) continue;
+            dist_gpu_allreduce(g, model->grads + model->param_offsets[i], model->param_sizes[i], "gradient all-reduce");
+        }
+        dist_gpu_group_end(g);
+    } else {
+        dist_gpu_allreduce(g, model->grads, model->num_parameters, "gradient all-reduce");
+    }
+    dist_gpu_finish(g, stream, "gradient all-reduce");
+    return gpt2_grad_norm(model);
+}
+
+// ZeRO-1, after gpt2_update: every rank's updated shard of the parameters to every rank.
+static void gather_parameters(DataParallel *dp) {
+    GPT2 *model = dp->model;
+    if (model->zero_stage != 1 || dp->comm->backend == DIST_BACKEND_LOCAL) return;
+    dist_gpu_start(dp->comm, model->ctx->stream);
+    dist_gpu_allgather(dp->comm, model->params, dp->shard, "parameter all-gather");
+    dist_gpu_finish(dp->comm, model->ctx->stream, "parameter all-gather");
 }
 
 // ----------------------------------------------------------------------------
@@ -929,18 +976,21 @@ static void processes_free(Processes *p) {
 // the master weights.
 static void gpt2_save_checkpoint(GPT2 *model, const char *dir, int step, const DataLoader *train, uint64_t sample_rng,
                                  int keep, int rank, int num_processes) {
-    size_t n = model->num_parameters;
-    float *params = (float *)malloc_check(n * sizeof(float));
-    float *m = (float *)malloc_check(n * sizeof(float));
-    float *v = (float *)malloc_check(n * sizeof(float));
-    float *master = model->master ? (float *)malloc_check(n * sizeof(float)) : NULL;
+    // The model file holds the bf16 parameters (the same on every rank after the all-gather), as a
+    // single-GPU run writes them; the fp32 master weights go to the state files, each rank its
+    // shard under ZeRO-1, so resume restores them exactly without gathering 4 bytes per parameter.
+    size_t n = model->num_parameters, k = model->opt_count;
+    float *params = rank == 0 ? (float *)malloc_check(n * sizeof(float)) : NULL;
+    float *m = (float *)malloc_check(k * sizeof(float));
+    float *v = (float *)malloc_check(k * sizeof(float));
+    float *master = model->master ? (float *)malloc_check(k * sizeof(float)) : NULL;
     cudaStream_t stream = model->ctx->stream;
-    gpt2_download_params(model, params, 0);
-    copy_to_host(m, model->m, n * sizeof(float), stream);
-    copy_to_host(v, model->v, n * sizeof(float), stream);
-    if (master) copy_to_host(master, model->master, n * sizeof(float), stream);
-    train_state_save(dir, step, &model->config, params, CHECKPOINT_VERSION, m, v, master, n, 0, n, 0, train, sample_rng,
-                     rank, num_processes, keep);
+    if (params) gpt2_download_params(model, params, 0);
+    copy_to_host(m, model->m, k * sizeof(float), stream);
+    copy_to_host(v, model->v, k * sizeof(float), stream);
+    if (master) copy_to_host(master, model->master, k * sizeof(float), stream);
+    train_state_save(dir, step, &model->config, params, CHECKPOINT_VERSION, m, v, master, n, model->opt_offset, k,
+                     model->zero_stage, train, sample_rng, rank, num_processes, keep);
     free(params);
     free(m);
     free(v);
@@ -953,21 +1003,23 @@ static void gpt2_save_checkpoint(GPT2 *model, const char *dir, int step, const D
 // A build without master weights takes a state's master weights as its parameters, as the CPU does.
 static void gpt2_load_state(GPT2 *model, const char *dir, int step, DataLoader *train, uint64_t *sample_rng, int rank,
                             int num_processes) {
-    size_t n = model->num_parameters;
-    float *m = (float *)malloc_check(n * sizeof(float));
-    float *v = (float *)malloc_check(n * sizeof(float));
-    float *master = (float *)malloc_check(n * sizeof(float));
-    int has_master = train_state_load(dir, step, &model->config, m, v, master, n, 0, n, 0, train, sample_rng, rank,
-                                      num_processes);
+    // this rank's range: all, or its ZeRO-1 shard (the caller all-gathers params after a load that
+    // replaced the shard's params from master weights)
+    size_t n = model->num_parameters, k = model->opt_count, off = model->opt_offset;
+    float *m = (float *)malloc_check(k * sizeof(float));
+    float *v = (float *)malloc_check(k * sizeof(float));
+    float *master = (float *)malloc_check(k * sizeof(float));
+    int has_master = train_state_load(dir, step, &model->config, m, v, master, n, off, k, model->zero_stage, train,
+                                      sample_rng, rank, num_processes);
     cudaStream_t stream = model->ctx->stream;
-    copy_to_device(model->m, m, n * sizeof(float), stream);
-    copy_to_device(model->v, v, n * sizeof(float), stream);
+    copy_to_device(model->m, m, k * sizeof(float), stream);
+    copy_to_device(model->v, v, k * sizeof(float), stream);
     if (has_master && model->master) {
-        copy_to_device(model->master, master, n * sizeof(float), stream);
+        copy_to_device(model->master, master, k * sizeof(float), stream);
     } else if (has_master) {
-        floatX *tmp = (floatX *)malloc_check(n * sizeof(floatX));
-        floats_to_floatX(tmp, master, n);
-        copy_to_device(model->params, tmp, n * sizeof(floatX), stream);
+        floatX *tmp = (floatX *)malloc_check(k * sizeof(floatX));
+        floats_to_floatX(tmp, master, k);
+        copy_to_device(model->params + off, tmp, k * sizeof(floatX), stream);
         free(tmp);
     }
     free(m);
@@ -1007,18 +1059,23 @@ static const float *last_logits(void *ctx, const int *tokens, int n) {
     return e->row;
 }
 
-static double sum_over_processes(const void *procs, double v) { return processes_sum((const Processes *)procs, v); }
+static double sum_over_processes(const void *comm, double v) {
+    dist_gpu_sum_doubles((DistGPU *)comm, &v, 1, "evaluation");
+    return v;
+}
 
 // The step's loss with a loss mask: each micro-batch's mean over its counted targets, averaged
 // over micro-steps and processes (what the gradients are of; train_gpt2.c prints the same).
-static float masked_step_loss(Processes *procs, const float *step_losses, const int *counted, int grad_accum, size_t BT) {
+static float masked_step_loss(DistGPU *comm, const float *step_losses, const int *counted, int grad_accum, size_t BT,
+                              int world) {
     double sum = 0.0;
     for (int m = 0; m < grad_accum; m++) {
         double s = 0.0;
         for (size_t i = 0; i < BT; i++) s += step_losses[(size_t)m * BT + i];
         if (counted[m] > 0) sum += s / counted[m];
     }
-    return (float)(processes_sum(procs, sum) / ((double)grad_accum * procs->num_processes));
+    dist_gpu_sum_doubles(comm, &sum, 1, "loss");
+    return (float)(sum / ((double)grad_accum * world));
 }
 
 // ----------------------------------------------------------------------------
@@ -1028,24 +1085,52 @@ static float masked_step_loss(Processes *procs, const float *step_losses, const 
 // Writes a checkpoint from every process: the others' states first, then (after a barrier)
 // process 0's model, state and DONE marker, so DONE never exists before all the states.
 static void save_checkpoint(GPT2 *model, const char *dir, int step, const DataLoader *train, uint64_t sample_rng, int keep,
-                            const Processes *procs) {
-    if (procs->rank != 0) gpt2_save_checkpoint(model, dir, step, train, sample_rng, keep, procs->rank, procs->num_processes);
-    processes_barrier(procs);
-    if (procs->rank == 0) gpt2_save_checkpoint(model, dir, step, train, sample_rng, keep, 0, procs->num_processes);
-    processes_barrier(procs);
+                            DistGPU *comm) {
+    const Dist *d = comm->d;
+    if (d->rank != 0) gpt2_save_checkpoint(model, dir, step, train, sample_rng, keep, d->rank, d->world);
+    dist_gpu_barrier(comm, "writing the checkpoint");
+    if (d->rank == 0) gpt2_save_checkpoint(model, dir, step, train, sample_rng, keep, 0, d->world);
+    dist_gpu_barrier(comm, "writing the checkpoint");
 }
 
 int main(int argc, char **argv) {
-    Processes procs;
-    processes_init(&procs, &argc, &argv);
-    int is_rank0 = procs.rank == 0; // the process that prints, logs and samples
+    // Processes (llmc/dist.h): one unless started by mpirun/srun or with RANK/WORLD_SIZE (built
+    // with USE_MPI=1). Every rank runs this program on its part of each batch; rank 0 alone prints,
+    // logs and writes the model. Errors every rank meets alike (flags, shared files) are reported by
+    // rank 0 alone, as in the CPU trainer.
+    Dist dist;
+    dist_init(&dist, &argc, &argv, 600.0);
+    llmc_die_rank = dist.rank;
+    llmc_die_quiet = dist.rank > 0;
+    int is_rank0 = dist.rank == 0; // the process that prints, logs and samples
+    uint64_t args_hash = DIST_HASH_INIT;
+    for (int i = 1; i < argc; i++) args_hash = dist_hash(args_hash, argv[i], strlen(argv[i]) + 1);
+    if (dist.use_mpi) dist_check_same(&dist, args_hash, "flags"); // else once NCCL has joined, below
+    if (dist.rank > 0 && freopen("/dev/null", "w", stdout) == NULL) die("cannot silence stdout of rank %d", dist.rank);
     TrainOptions o;
     train_options_parse(&o, argc, argv, 1);
-    int B = o.B, T = o.T, P = procs.num_processes;
+    dist.timeout_s = o.dist_timeout;
+    int B = o.B, T = o.T, P = dist.world;
     TrainPlan plan;
     train_plan_init(&plan, &o, P);
     AdamWSettings adamw = adamw_settings_from_options(&o);
     const char *dir = o.output_log_dir;
+
+    // one GPU per rank on its node; more ranks than GPUs share them (the MPI backend)
+    int device_count = 0;
+    cudaCheck(cudaGetDeviceCount(&device_count));
+    if (device_count < 1) die("no CUDA device found");
+    double shared = dist.local_rank >= device_count ? 1.0 : 0.0;
+    if (dist.use_mpi) dist_allreduce_sum_double(&dist, &shared, 1, "counting the GPUs");
+    char why[512];
+    int backend = dist_gpu_pick_backend(o.dist_backend, P, dist.use_mpi, DIST_HAVE_NCCL, shared > 0.0, why, sizeof(why));
+    if (backend < 0) die("%s", why);
+    CudaContext ctx;
+    cuda_context_init(&ctx, dist.local_rank % device_count);
+    static DistGPU comm; // large (event arrays): not on the stack
+    dist_gpu_init(&comm, &dist, (DistBackend)backend, o.dist_rendezvous);
+    if (!dist.use_mpi) dist_gpu_check_same(&comm, args_hash, "flags");
+    cudaStream_t stream = ctx.stream;
 
     // a resumed run takes the model (shape included) from its newest checkpoint
     int resumed_at = -1;
@@ -1053,8 +1138,10 @@ int main(int argc, char **argv) {
     const char *load = o.load_filename;
     if (dir[0] != '\0') {
         if (is_rank0) train_state_prepare_dir(dir, o.resume);
-        processes_barrier(&procs);
+        dist_gpu_barrier(&comm, "preparing the output directory");
         if (o.resume) resumed_at = train_state_latest(dir);
+        if (resumed_at >= 0 && is_rank0) train_state_check_layout(dir, resumed_at, P, o.zero_stage);
+        dist_gpu_barrier(&comm, "checking the checkpoint");
         if (resumed_at >= 0) {
             train_state_path(resume_path, sizeof(resume_path), dir, CKPT_MODEL, resumed_at, 0);
             load = resume_path;
@@ -1065,21 +1152,11 @@ int main(int argc, char **argv) {
     GPT2Config config;
     gpt2_config_of(load, &config);
     train_plan_check_model(&plan, &config);
-
-    int device_count = 0;
-    cudaCheck(cudaGetDeviceCount(&device_count));
-    if (device_count < 1) die("no CUDA device found");
-    if (procs.local_rank >= device_count) {
-        die("process %d is number %d on its machine, which has only %d GPUs", procs.rank, procs.local_rank, device_count);
-    }
-    CudaContext ctx;
-    cuda_context_init(&ctx, procs.local_rank);
-    processes_init_nccl(&procs);
-    cudaStream_t stream = ctx.stream;
     if (o.memory_table) { // a report, no training
         if (is_rank0) print_memory_table(&ctx.props, o.T, o.use_master_weights);
+        dist_gpu_free(&comm);
         cuda_context_free(&ctx);
-        processes_free(&procs);
+        dist_finalize(&dist);
         return 0;
     }
 
@@ -1087,19 +1164,41 @@ int main(int argc, char **argv) {
     GPT2 model;
     gpt2_build(&model, &ctx, load, (uint64_t)o.seed, o.use_master_weights, o.chat_vocab);
     const GPT2Config *c = &model.config;
+    size_t n_params = model.num_parameters;
+    DataParallel dp = {&model, &comm, 0};
+    if (o.zero_stage == 1) { // ZeRO-1 (llmc/dist_gpu.cuh's layout): this rank's optimizer keeps one shard
+        size_t padded, offset, count;
+        dist_gpu_layout(n_params, P, &dp.shard, &padded);
+        dist_gpu_shard(n_params, P, dist.rank, &offset, &count);
+        gpt2_shard_optimizer(&model, padded, offset, count);
+    }
+    dist_gpu_reserve(&comm, model.num_alloc); // MPI backend: host staging of the flat buffers
 
     DataLoader train, val;
     if (!plan.eval_only) {
-        dataloader_init(&train, o.train_data_pattern, (size_t)B, (size_t)T, procs.rank, P, o.shuffle, (uint64_t)o.seed);
+        dataloader_init(&train, o.train_data_pattern, (size_t)B, (size_t)T, dist.rank, P, o.shuffle, (uint64_t)o.seed);
         train_plan_set_steps(&plan, &o, dataloader_num_batches(&train));
         train_plan_check_resume(&plan, resumed_at);
     }
-    if (plan.have_val) dataloader_init(&val, o.val_data_pattern, (size_t)B, (size_t)T, procs.rank, P, 0, (uint64_t)o.seed);
+    if (plan.have_val) dataloader_init(&val, o.val_data_pattern, (size_t)B, (size_t)T, dist.rank, P, 0, (uint64_t)o.seed);
     EvalLoader hellaswag;
-    if (o.hellaswag_eval) evalloader_init(&hellaswag, o.hellaswag_path, (size_t)B, (size_t)T, procs.rank, P);
+    if (o.hellaswag_eval) evalloader_init(&hellaswag, o.hellaswag_path, (size_t)B, (size_t)T, dist.rank, P);
+    if (P > 1) { // the same model and data on every rank (files on a shared file system can differ per node)
+        floatX *host = (floatX *)malloc_check(n_params * sizeof(floatX));
+        copy_to_host(host, model.params, n_params * sizeof(floatX), stream);
+        uint64_t same = dist_hash(DIST_HASH_INIT, host, n_params * sizeof(floatX));
+        free(host);
+        if (!plan.eval_only) {
+            size_t sizes[3] = {train.num_shards, train.num_tokens, train.num_windows};
+            same = dist_hash(same, sizes, sizeof(sizes));
+        }
+        dist_gpu_check_same(&comm, same, "model or data");
+    }
+    llmc_die_quiet = 0; // from here on each rank reads its own files: every rank speaks for itself
     uint64_t sample_rng = (uint64_t)o.seed * 0x9E3779B97F4A7C15ull + 1;
     if (resumed_at >= 0) {
-        gpt2_load_state(&model, dir, resumed_at, &train, &sample_rng, procs.rank, P);
+        gpt2_load_state(&model, dir, resumed_at, &train, &sample_rng, dist.rank, P);
+        gather_parameters(&dp); // ZeRO-1 without master weights: the shards' params came from the states
         if (is_rank0) printf("resumed from step %d in %s (model and shape from %s)\n", resumed_at, dir, load);
     }
     Tokenizer tokenizer;
@@ -1116,13 +1215,13 @@ int main(int argc, char **argv) {
         train_plan_print_head(&o, 1, c, model.num_parameters);
         printf("| %-21s | %s (compute %d.%d), peak %s %.1f TFLOP/s%s\n", "device", ctx.props.name, ctx.props.major,
                ctx.props.minor, FLOATX_NAME, peak_tflops, peak_tflops > 0 ? "" : " (unknown: no MFU)");
-        printf("| %-21s | %d (one GPU each)\n", "processes", P);
+        printf("| %-21s | %d, collectives: %s\n", "processes", P, DIST_BACKEND_NAMES[comm.backend]);
         printf("| %-21s | %s%s\n", "precision", FLOATX_NAME, model.master ? " with fp32 master weights" : "");
         printf("| %-21s | %s\n", "attention", CUDNN_ATT_ENABLED ? "cuDNN flash attention (USE_CUDNN; own kernels where it does not apply)"
                                                                 : "own kernels (llmc/attention.cuh)");
         train_plan_print(&plan, plan.eval_only ? 0 : dataloader_num_batches(&train));
         gpt2_print_memory(&model, T);
-        if (o.zero_stage != 0) printf("| %-21s | -z %d: ZeRO is not implemented, optimizer state is replicated\n", "note", o.zero_stage);
+        dist_print_plan(&dist, n_params, o.zero_stage, (int)sizeof(floatX), (int)sizeof(floatX), model.master ? 4 : 0);
         printf(TABLE_RULE);
         fflush(stdout);
     }
@@ -1130,7 +1229,7 @@ int main(int argc, char **argv) {
     EvalBuffers eb = {&model, NULL, NULL};
     cudaCheck(cudaMallocHost((void **)&eb.row_x, (size_t)c->vocab_size * sizeof(floatX)));
     eb.row = (float *)malloc_check((size_t)c->vocab_size * sizeof(float));
-    EvalModel em = {&eb, forward_loss, last_logits, sum_over_processes, &procs, P};
+    EvalModel em = {&eb, forward_loss, last_logits, P > 1 ? sum_over_processes : NULL, &comm, P};
     Logger logger;
     if (plan.eval_only) {
         logger_init(&logger, "", -1);
@@ -1163,7 +1262,7 @@ int main(int argc, char **argv) {
                              &sample_rng, gen, sample_scratch, logger_sample_file(&logger, step));
             }
             if (train_plan_checkpoints(&plan, &o, step, resumed_at) && step_guard_clean(&guard)) {
-                save_checkpoint(&model, dir, step, &train, sample_rng, o.checkpoints_keep, &procs);
+                save_checkpoint(&model, dir, step, &train, sample_rng, o.checkpoints_keep, &comm);
             }
             if (step == plan.max_steps) break;
 
@@ -1176,21 +1275,30 @@ int main(int argc, char **argv) {
                 gpt2_forward(&model, B, T, FORWARD_TRAIN, 1.0f / (float)plan.total_batch);
                 cudaCheck(cudaMemcpyAsync(step_losses + (size_t)micro * BT, model.acts.losses, BT * sizeof(float),
                                           cudaMemcpyDeviceToHost, stream));
+                // the last micro-step's backward pass hands each finished layer to the all-reduce
+                int last = micro == plan.grad_accum - 1 && overlaps_backward(&dp);
+                model.layer_done = last ? all_reduce_layer : NULL;
+                model.layer_done_arg = &dp;
                 gpt2_backward(&model, B, T);
+                model.layer_done = NULL;
             }
-            processes_sum_grads(&procs, model.grads, model.num_parameters, stream);
-            float norm = gpt2_grad_norm(&model); // synchronises: the losses are on the host too
-            double loss_sum = 0.0;               // fixed order, so the printed loss is deterministic
+            // the gradients summed over the ranks (every rank's were scaled by 1 / the whole step's
+            // tokens, so the sum is the gradient of the global mean loss) and the global norm
+            float norm = reduce_gradients(&dp); // synchronises: the losses are on the host too
+            double loss_sum = 0.0;              // fixed order, so the printed loss is deterministic
             for (size_t i = 0; i < (size_t)plan.grad_accum * BT; i++) loss_sum += step_losses[i];
-            float loss = (float)(processes_sum(&procs, loss_sum) / (double)plan.total_batch);
-            if (train.masked) loss = masked_step_loss(&procs, step_losses, step_counted, plan.grad_accum, BT);
+            dist_gpu_sum_doubles(&comm, &loss_sum, 1, "loss");
+            float loss = (float)(loss_sum / (double)plan.total_batch);
+            if (train.masked) loss = masked_step_loss(&comm, step_losses, step_counted, plan.grad_accum, BT, dist.world);
             float lr = lr_schedule_get(&schedule, step);
             char skipped[128]; // loss and norm are the same on every process, and so is this decision
             if (step_guard_accept(&guard, loss, norm, skipped, sizeof(skipped))) {
                 gpt2_update(&model, &adamw, lr, step + 1, (uint64_t)o.seed);
+                gather_parameters(&dp);                   // ZeRO-1: every rank's updated shard
                 cudaCheck(cudaStreamSynchronize(stream)); // the step's time includes the update
             }
             profiler_step_end(model.prof, stream); // --profile: the step's work is all queued
+            dist_gpu_step_end(&comm);
             double dt = now_seconds() - t0;
             step_timer_add(&timer, dt);
             double tok_s = (double)plan.total_batch / dt;
@@ -1210,6 +1318,7 @@ int main(int argc, char **argv) {
             printf("average step time: %.1f ms, %.0f tok/s (steps after the first)\n", avg * 1e3, (double)plan.total_batch / avg);
         }
         if (guard.total > 0 && is_rank0) printf("%ld step(s) skipped (see main.log)\n", guard.total);
+        if (is_rank0) dist_gpu_print_stats(&comm);
         if (is_rank0) train_plan_print_next(&o, argv[0], plan.max_steps);
         cudaCheck(cudaFreeHost(step_losses));
         free(step_counted);
@@ -1227,8 +1336,9 @@ int main(int argc, char **argv) {
     if (plan.have_val) dataloader_free(&val);
     if (!plan.eval_only) dataloader_free(&train);
     gpt2_free(&model);
+    dist_gpu_free(&comm);
     cuda_context_free(&ctx);
-    processes_free(&procs);
+    dist_finalize(&dist);
     return 0;
 }
 #endif // TESTING

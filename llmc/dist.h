@@ -304,6 +304,21 @@ static inline void dist_barrier(const Dist *d, const char *what) {
 #endif
 }
 
+// Rank 0's `size` bytes (an NCCL unique id) copied to every rank, through MPI.
+static inline void dist_broadcast(const Dist *d, void *blob, size_t size, const char *what) {
+    if (d->world == 1) return;
+#ifdef USE_MPI
+    if (!d->use_mpi) dist_die(d, "%s: host collectives need MPI in this program", what);
+    MPI_Request req;
+    MPI_Ibcast(blob, dist_int_count_(d, size, what), MPI_BYTE, 0, MPI_COMM_WORLD, &req);
+    dist_wait_(d, &req, what);
+#else
+    (void)blob;
+    (void)size;
+    dist_die(d, "%s: %d processes but this build has no MPI (make ... USE_MPI=1)", what, d->world);
+#endif
+}
+
 // Rank 0 hands `size` bytes (an NCCL unique id) to every rank through a file on a file system
 // all ranks share: written under a temporary name and renamed, so readers never see half of it.
 // Used when the job was started without MPI (RANK/WORLD_SIZE from the environment). The path must

@@ -71,6 +71,9 @@ typedef struct {
     // GPU only: profile and memory
     int profile;
     int memory_table;
+    // GPU only: data parallel (doc/distributed.md)
+    const char *dist_backend;
+    const char *dist_rendezvous;
 } TrainOptions;
 
 typedef enum { OPT_INT, OPT_LONG, OPT_FLOAT, OPT_STRING } OptType;
@@ -136,6 +139,8 @@ static const TrainFlag TRAIN_FLAGS[] = {
     {"--top_p", OPT_FLOAT, OPT_FIELD(top_p), "1.0", 0, 1, NULL, FOR_BOTH, "sample from the smallest set of tokens whose probability reaches p (1: all)"},
     {"--profile", OPT_INT, OPT_FIELD(profile), "0", 0, 1, NULL, FOR_GPU, "GPU time per kernel class per step (CUDA events), as a table at the end"},
     {"--memory_table", OPT_INT, OPT_FIELD(memory_table), "0", 0, 1, NULL, FOR_GPU, "print the memory and largest -b of d12..d48 at this -t on this GPU (-r 0/1/2), then exit"},
+    {"--dist_backend", OPT_STRING, OPT_FIELD(dist_backend), "auto", 0, 0, "auto|nccl|mpi", FOR_GPU, "collectives of several ranks: nccl (one GPU per rank), mpi (host-staged, ranks may share a GPU), auto (mpi when ranks share a GPU)"},
+    {"--dist_rendezvous", OPT_STRING, OPT_FIELD(dist_rendezvous), "", 0, 0, NULL, FOR_GPU, "ranks started from RANK/WORLD_SIZE without MPI: a new file path on a file system all share, through which NCCL joins"},
 };
 #undef OPT_FIELD
 #define NUM_TRAIN_FLAGS (sizeof(TRAIN_FLAGS) / sizeof(TRAIN_FLAGS[0]))

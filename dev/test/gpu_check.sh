@@ -38,6 +38,12 @@
 #   D48=1       (off by default: ~3 minutes) train_d48: train_gpt2cu -e d48 -r 1 at B=8 T=1024 for 6
 #               steps and nanogpt_gpu.py --model d48 (random init) the same: tok/s and the ratio
 #               (the issue's d48 target: 1.2x); the memory row says which -b fits
+# Added for issue 10 (data parallel, doc/distributed.md):
+#   DIST=1      build_mpi: train_gpt2cu with USE_MPI=1 (NCCL + OpenMPI), if mpirun and mpicxx exist;
+#               dist_np2_shared: 2 ranks sharing this GPU (-z 1, MPI host-staged backend) vs 1 rank
+#               at the same total batch, dist_nccl_np1: the one-rank NCCL path (-z 1): losses within
+#               1e-2 relative (test_gpt2cu's bf16 step tolerance), ms per step in collectives and the
+#               --profile "gaps (comm/host)" row. About 40 s plus the build (PREBUILT: mpi/).
 # Exit status: 0 if no check failed.
 set -u -o pipefail
 
@@ -62,6 +68,7 @@ PROFILE=${PROFILE:-1}
 MEMORY=${MEMORY:-1}
 NANOGPT=${NANOGPT:-1}
 D48=${D48:-0}
+DIST=${DIST:-1}
 EXTRA_TABLES=$WORK/extra_tables.md # the profile and memory tables, appended to the summary
 : >"$EXTRA_TABLES"
 START=$SECONDS
@@ -329,6 +336,72 @@ run resume_first 60 ./train_gpt2cu "${small[@]}" -x 5 -o "$WORK/resume"
 r2=$?
 run resume_second 60 ./train_gpt2cu "${small[@]}" -x 10 -o "$WORK/resume" -y 1
 r3=$?
+
+# data parallel (doc/distributed.md), on this one GPU: the USE_MPI=1 trainer (NCCL + OpenMPI).
+# Same data, init and total batch (-d 256 = 2 micro-batches of 4x32): one rank vs two ranks sharing
+# the GPU (-z 1, MPI host-staged backend), and one rank through NCCL (-z 1, the one-rank NCCL path).
+# Losses within the bf16 step tolerance of test_gpt2cu (1e-2 relative); the communication line
+# (ms per step in collectives) and the --profile "gaps (comm/host)" row give the time per step
+# spent communicating.
+if [[ $DIST == 0 ]]; then
+    record dist SKIP "DIST=0"
+elif ! command -v mpirun >/dev/null || ! command -v mpicxx >/dev/null; then
+    record dist SKIP "no OpenMPI (mpirun, mpicxx) on this machine"
+else
+    MPI_BIN=$WORK/mpi/train_gpt2cu
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 # rented GPU machines often run as root
+    mkdir -p "$WORK/mpi"
+    if [[ $PREBUILT == 1 && -x mpi/train_gpt2cu ]]; then
+        cp mpi/train_gpt2cu "$MPI_BIN"
+    else
+        run build_mpi 240 make -B -j"$(nproc)" "$MPI_BIN" GPU_OUT="$WORK/mpi/" GPU_ARCHS="$GPU_ARCHS" USE_MPI=1 ||
+            record build_mpi FAIL "see build_mpi.log"
+    fi
+    dist_args=(-e L3:C48:H3:V97:T64 -i "$WORK/rand97_train.bin" -j "" -b 4 -t 32 -d 256 -v 0 -s 0 -k constant --seed 7 -x 8 --dist_timeout 60)
+    run dist_np1 60 "$MPI_BIN" "${dist_args[@]}"
+    d1=$?
+    run dist_np2_shared 120 mpirun --oversubscribe --allow-run-as-root -np 2 "$MPI_BIN" "${dist_args[@]}" -z 1 --profile 1
+    d2=$?
+    run dist_nccl_np1 60 "$MPI_BIN" "${dist_args[@]}" -z 1 --dist_backend nccl
+    d3=$?
+    "$PY" - "$LOGS" "$d1" "$d2" "$d3" >"$WORK/dist_rows.txt" <<'EOF'
+import re, sys
+logs, d1, d2, d3 = sys.argv[1], *(int(x) for x in sys.argv[2:5])
+STEP = re.compile(r"step\s+(\d+)/\d+ \| loss ([0-9.naif-]+)")
+def lines(name):
+    try:
+        return open(f"{logs}/{name}.log", errors="replace").read().splitlines()
+    except OSError:
+        return []
+def losses(name):
+    out = {}
+    for line in lines(name):
+        m = STEP.search(line)
+        if m:
+            out[int(m.group(1))] = float(m.group(2))
+    return out
+def comm(name):
+    return next((l.strip() for l in lines(name) if l.startswith("communication:")), "no communication line")
+def gaps(name):
+    row = next((l for l in lines(name) if l.startswith("| gaps")), None)
+    return f"profile gaps (comm/host) {row.split('|')[2].strip()} ms/step" if row else "no profile gaps row"
+base = losses("dist_np1")
+for name, rc, label in (("dist_np2_shared", d2, "2 ranks on one GPU, -z 1, MPI backend"),
+                        ("dist_nccl_np1", d3, "1 rank, -z 1, NCCL")):
+    other = losses(name)
+    if d1 != 0 or rc != 0 or len(base) != 8 or len(other) != 8:
+        print(f"{name}\tFAIL\texits {d1}/{rc}, steps {len(base)}/{len(other)}; see {name}.log")
+        continue
+    worst = max(abs(other[k] - base[k]) / abs(base[k]) for k in base)
+    exact = all(other[k] == base[k] for k in base)
+    extra = f"; {comm(name)}" + (f"; {gaps(name)}" if name == "dist_np2_shared" else "")
+    print(f"{name}\t{'PASS' if worst <= 1e-2 else 'FAIL'}\t{label} vs 1 rank: max rel loss diff {worst:.1e}"
+          f"{' (bitwise equal)' if exact else ''} (tol 1e-2){extra}")
+EOF
+    while IFS=$'\t' read -r check result numbers; do
+        record "$check" "$result" "$numbers"
+    done <"$WORK/dist_rows.txt"
+fi
 
 run train_py 270 "$PY" train_gpt2.py --train 1 --model d12 --input_bin "$WORK/rand50257_train.bin" --batch_size 64 \
     --seq_len 1024 --num_iterations 30 --val_loss_every 0 --learning_rate 3e-4 --seed 42 --device cuda \

@@ -15,6 +15,8 @@
 #define TESTING
 #include "../../train_gpt2.cu"
 
+#include <sys/wait.h>
+
 static int failures = 0;
 
 static void check(int ok, const char *name, const char *why) {
@@ -102,6 +104,87 @@ int main(int argc, char **argv) {
         size_ok &= largest_batch_that_fits(c, 64, r, activation_bytes(c, 1, 64, r) - 1) == 0;
     }
     check(size_ok, "gpu_activation_sizing", "activation_bytes is not increasing in B and decreasing in -r, or largest_batch_that_fits does not invert it");
+
+    // 4. data parallel (llmc/dist_gpu.cuh): ZeRO-1 shards of the padded flat buffers, backend choice,
+    // the rendezvous file
+    {
+        const size_t sizes[] = {1, 63, 64, 65, 1000, 4099, 124475904, 1557686400};
+        const int worlds[] = {1, 2, 3, 7, 8, 64};
+        int layout_ok = 1;
+        for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
+            for (size_t wi = 0; wi < sizeof(worlds) / sizeof(worlds[0]); wi++) {
+                size_t nn = sizes[si], N = (size_t)worlds[wi], S, padded;
+                dist_gpu_layout(nn, worlds[wi], &S, &padded);
+                // equal shards, aligned, covering n, and the smallest such (padding < N * align)
+                layout_ok &= S % DIST_GPU_ALIGN == 0 && padded == N * S && padded >= nn && S >= DIST_GPU_ALIGN;
+                layout_ok &= S - DIST_GPU_ALIGN < (nn + N - 1) / N;
+                size_t next = 0;
+                for (int r = 0; r < worlds[wi]; r++) {
+                    size_t off, cnt;
+                    dist_gpu_shard(nn, worlds[wi], r, &off, &cnt);
+                    layout_ok &= cnt <= S && (cnt == 0 || off == (size_t)r * S) && (cnt == 0 || off == next);
+                    if (cnt) next = off + cnt;
+                }
+                layout_ok &= next == nn; // the optimizer ranges tile [0, n) in rank order
+            }
+        }
+        check(layout_ok, "gpu_zero1_shard_layout", "shards not equal, aligned, minimal, or not tiling [0, n)");
+
+        char err[512];
+        struct { const char *flag; int world, mpi, nccl, shared, want; } cases[] = {
+            {"auto", 1, 0, 0, 0, DIST_BACKEND_LOCAL}, {"auto", 1, 1, 1, 0, DIST_BACKEND_LOCAL},
+            {"auto", 4, 1, 1, 0, DIST_BACKEND_NCCL},  {"auto", 2, 1, 1, 1, DIST_BACKEND_MPI},
+            {"auto", 2, 0, 1, 0, DIST_BACKEND_NCCL},  {"auto", 2, 0, 1, 1, -1},
+            {"auto", 2, 0, 0, 0, -1},                 {"nccl", 1, 0, 1, 0, DIST_BACKEND_NCCL},
+            {"nccl", 1, 0, 0, 0, -1},                 {"nccl", 2, 1, 1, 1, -1},
+            {"mpi", 2, 1, 1, 1, DIST_BACKEND_MPI},    {"mpi", 2, 1, 1, 0, DIST_BACKEND_MPI},
+            {"mpi", 2, 0, 1, 0, -1},                  {"mpi", 1, 0, 0, 0, DIST_BACKEND_MPI},
+            {"gloo", 2, 1, 1, 0, -1},
+        };
+        int pick_ok = 1;
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            int got = dist_gpu_pick_backend(cases[i].flag, cases[i].world, cases[i].mpi, cases[i].nccl, cases[i].shared,
+                                            err, sizeof(err));
+            if (got != cases[i].want || (got < 0) != (err[0] != '\0') || strchr(err, '\n') != NULL) {
+                snprintf(why, sizeof(why), "case %zu (%s, N=%d, mpi %d, nccl %d, shared %d): got %d, want %d (%s)", i,
+                         cases[i].flag, cases[i].world, cases[i].mpi, cases[i].nccl, cases[i].shared, got, cases[i].want, err);
+                pick_ok = 0;
+                break;
+            }
+        }
+        check(pick_ok, "gpu_dist_backend_choice", why);
+
+        // the rendezvous file: rank 1 (a child process) reads what rank 0 writes, and rank 0
+        // refuses a path that exists already (another job's)
+        char path[256];
+        snprintf(path, sizeof(path), "/tmp/gpu_host_test_rdv_%ld", (long)getpid());
+        remove(path);
+        unsigned char blob[128], got[128];
+        for (int i = 0; i < 128; i++) blob[i] = (unsigned char)(i * 37 + 11);
+        Dist d1 = {1, 2, 1, 0, 20.0}, d0 = {0, 2, 0, 0, 20.0};
+        fflush(stdout);
+        pid_t child = fork();
+        if (child == 0) {
+            memset(got, 0, sizeof(got));
+            dist_rendezvous_file(&d1, path, got, sizeof(got));
+            _exit(memcmp(got, blob, sizeof(blob)) == 0 ? 0 : 2);
+        }
+        usleep(200000); // the reader waits for the file
+        dist_rendezvous_file(&d0, path, blob, sizeof(blob));
+        int status = 0;
+        waitpid(child, &status, 0);
+        int rdv_ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        pid_t again = fork();
+        if (again == 0) {
+            freopen("/dev/null", "w", stderr);
+            dist_rendezvous_file(&d0, path, blob, sizeof(blob)); // exists: must die
+            _exit(0);
+        }
+        waitpid(again, &status, 0);
+        rdv_ok &= WIFEXITED(status) && WEXITSTATUS(status) == 1;
+        remove(path);
+        check(rdv_ok, "gpu_dist_rendezvous_file", "rank 1 did not read rank 0's bytes, or an existing path was not refused");
+    }
 
     free(expected);
     free(ours);

@@ -6,7 +6,8 @@
 #   PREBUILT=1 bash dev/test/gpu_check.sh
 #
 # Builds, into this checkout (all git-ignored): the four trainers/tests (make gpu), fastatt/
-# (-DATT_FAST=1), cudnn/ (USE_CUDNN=1, when cudnn.h is installed; CUDNN=0 leaves it out) and the
+# (-DATT_FAST=1), cudnn/ (USE_CUDNN=1, when cudnn.h is installed; CUDNN=0 leaves it out), mpi/
+# (USE_MPI=1, when mpicxx is installed) and the
 # kernel checks build/cuda/BF16 (with attention's cuDNN variant) and build/cuda/FP32
 # (DEV_CUDA="BF16" builds one precision, DEV_CUDA=0 none: run_all.sh builds what is missing on the
 # GPU machine). Prints the paths to carry to the GPU machine and their size (the device tool
@@ -46,6 +47,12 @@ if [[ $CUDNN != 0 ]] && [[ -f ${CUDA_HOME:-/usr/local/cuda}/include/cudnn.h || -
     step cudnn make -B -j"$JOBS" cudnn/train_gpt2cu cudnn/test_gpt2cu GPU_OUT=cudnn/ \
         GPU_ARCHS="$GPU_ARCHS" USE_CUDNN=1
     carry+=(cudnn)
+fi
+# the trainer for several ranks (USE_MPI=1, NCCL + OpenMPI): gpu_check's DIST part
+if command -v mpicxx >/dev/null; then
+    mkdir -p mpi
+    step mpi make -B -j"$JOBS" mpi/train_gpt2cu GPU_OUT=mpi/ GPU_ARCHS="$GPU_ARCHS" USE_MPI=1
+    carry+=(mpi)
 fi
 if [[ $DEV_CUDA != 0 ]]; then
     for prec in $DEV_CUDA; do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every CUDA program compiles and links for sm_80 and sm_90, BF16 and FP32, with every warning
-# an error; the USE_CUDNN=1 trainer and test too when cuDNN is installed. Nothing runs (no GPU
+# an error; the USE_CUDNN=1 trainer and test too when cuDNN is installed, and the USE_MPI=1
+# trainer (NCCL + OpenMPI) when MPI is. Nothing runs (no GPU
 # here): dev/test/gpu_check.sh runs them on a GPU machine.
 # Skipped (one "skip" line, not a failure) where there is no nvcc, or for cuDNN no cudnn.h.
 source "$(dirname "$0")/lib.sh"
@@ -17,6 +18,15 @@ for target in "${targets[@]}"; do
     check "build_${target}_sm80_sm90_no_warnings" "$(grep -m 3 -E 'error|warning' "$TMP/trainers.log" | tr '\n' ' ')" \
         test -x "$TMP/$target"
 done
+# the trainer for several GPUs (USE_MPI=1: OpenMPI + NCCL, llmc/dist_gpu.cuh) where MPI is installed
+if command -v mpicxx > /dev/null; then
+    mkdir -p "$TMP/mpi"
+    make -k -B "$TMP/mpi/train_gpt2cu" GPU_OUT="$TMP/mpi/" GPU_WERROR=1 GPU_ARCHS="80 90" USE_MPI=1 > "$TMP/mpi.log" 2>&1
+    check "build_train_gpt2cu_mpi_nccl_sm80_sm90_no_warnings" "$(grep -m 3 -E 'error|warning' "$TMP/mpi.log" | tr '\n' ' ')" \
+        test -x "$TMP/mpi/train_gpt2cu"
+else
+    skip build_train_gpt2cu_mpi "no mpicxx (apt-get install libopenmpi-dev)"
+fi
 # the cuDNN attention path (USE_CUDNN=1, llmc/cudnn_att.cuh) where cuDNN's headers are installed
 cudnn_flag=()
 cudnn_home=${CUDA_HOME:-/usr/local/cuda}

@@ -719,7 +719,6 @@ static float gpt2_grad_norm(GPT2 *model) {
 static void gpt2_update(GPT2 *model, const AdamWSettings *s, float lr, int t, uint64_t seed) {
     cudaStream_t stream = model->ctx->stream;
     Profiler *prof = model->prof;
-    cudaStream_t stream = model->ctx->stream;
     // AdamW reads the gradient and m, v, and the master weights (or params), and writes them and params
     PROF(PROF_ADAMW, 0, (double)model->opt_count * (2 * sizeof(floatX) + 4 * sizeof(float) + (model->master ? 2 * sizeof(float) : sizeof(floatX))));
     // this rank's range (all, or its ZeRO-1 shard, which may start and end inside tensors), as the CPU

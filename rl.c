@@ -38,7 +38,7 @@
 #include "llmc/tokenizer.h"
 
 typedef struct {
-    const char *model, *out_dir, *tokenizer, *tasks, *eval, *rollouts;
+    const char *model, *out_dir, *tokenizer, *tasks, *eval, *rollouts, *replay;
     int countdown, eval_countdown;
     int P, K, steps, max_new, scale_std, micro, eval_every, eval_samples;
     float lr, kl, weight_decay, grad_clip;
@@ -69,7 +69,8 @@ static void usage(void) {
             "  --eval_every N      evaluate every N steps, 0 = before and after only (default 0)\n"
             "  --eval_samples N    samples per problem for pass@N (default 8)\n"
             "  --seed N            problems and sampling (default 1)\n"
-            "  --rollouts FILE     write each step's tokens and rewards (binary, see dev/rl_ref.py)\n");
+            "  --rollouts FILE     write each step's tokens and rewards (binary, see doc/rl.md)\n"
+            "  --replay FILE       train on the rollouts of such a file instead of sampling (parity checks)\n");
 }
 
 static void parse_options(RLOptions *o, int argc, char **argv) {
@@ -91,6 +92,7 @@ static void parse_options(RLOptions *o, int argc, char **argv) {
         else if (strcmp(a, "--tasks") == 0) o->tasks = v;
         else if (strcmp(a, "--eval") == 0) o->eval = v;
         else if (strcmp(a, "--rollouts") == 0) o->rollouts = v;
+        else if (strcmp(a, "--replay") == 0) o->replay = v;
         else if (strcmp(a, "--countdown") == 0) o->countdown = (int)parse_int_or_die(v, 1, 5, "--countdown");
         else if (strcmp(a, "--eval_countdown") == 0) o->eval_countdown = (int)parse_int_or_die(v, 1, 100000, "--eval_countdown");
         else if (strcmp(a, "-P") == 0) o->P = (int)parse_int_or_die(v, 1, 4096, "-P");
@@ -110,7 +112,10 @@ static void parse_options(RLOptions *o, int argc, char **argv) {
     }
     if (o->model == NULL) die("flag -e: a model checkpoint is required (see rl --help)");
     if (o->out_dir == NULL) die("flag -o: an output directory is required (see rl --help)");
-    if ((o->tasks == NULL) == (o->countdown == 0)) die("flags --tasks and --countdown: give exactly one (the training problems)");
+    if (o->replay && (o->tasks || o->countdown || o->eval || o->rollouts)) {
+        die("flag --replay: trains on the file's rollouts; not with --tasks, --countdown, --eval or --rollouts");
+    }
+    if (!o->replay && (o->tasks == NULL) == (o->countdown == 0)) die("flags --tasks and --countdown: give exactly one (the training problems)");
     if (o->eval && o->countdown) die("flag --eval: with --countdown the held-out problems are drawn (--eval_countdown N)");
     if ((double)o->lr * o->weight_decay >= 1.0) die("flags -l and -c: learning rate * weight decay must be < 1");
 }
@@ -271,6 +276,33 @@ static int score_main(int argc, char **argv) {
     return 0;
 }
 
+// One step of a --rollouts file into the sampler's rows (prompt, reply, no stop flag: the reply
+// length counts the stop token) and rewards; dies naming the file on anything malformed.
+static void read_rollouts(FILE *fp, const char *path, int step, Sampler *s, int S, const GPT2Config *c, float *rewards) {
+    int32_t h[2];
+    if (fread(h, sizeof(int32_t), 2, fp) != 2) die("%s: ends before step %d (fewer steps than -x?)", path, step);
+    if (h[0] != step || h[1] != S) die("%s: step %d holds step %d with %d rows; expected %d rows (P*K)", path, step, h[0], h[1], S);
+    for (int i = 0; i < S; i++) {
+        int32_t n[2];
+        fread_check(n, sizeof(int32_t), 2, fp, path);
+        if (n[0] < 1 || n[1] < 1 || n[0] + n[1] > s->maxT + 1 || n[1] > s->max_new + 1) {
+            die("%s: step %d row %d: prompt %d and reply %d tokens (need >= 1 each, together <= %d, reply <= -n + 1)",
+                path, step, i, n[0], n[1], s->maxT + 1);
+        }
+        fread_check(&rewards[i], sizeof(float), 1, fp, path);
+        if (!(rewards[i] >= 0.0f && rewards[i] <= 1.0f)) die("%s: step %d row %d: reward %g outside [0, 1]", path, step, i, (double)rewards[i]);
+        fread_check(s->prompts[i], sizeof(int32_t), (size_t)n[0], fp, path);
+        fread_check(s->out[i], sizeof(int32_t), (size_t)n[1], fp, path);
+        for (int t = 0; t < n[0] + n[1]; t++) {
+            int tok = t < n[0] ? s->prompts[i][t] : s->out[i][t - n[0]];
+            if (tok < 0 || tok >= c->vocab_size) die("%s: step %d row %d: token %d outside [0, %d)", path, step, i, tok, c->vocab_size);
+        }
+        s->lens[i] = n[0];
+        s->out_len[i] = n[1];
+        s->done[i] = 0;
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "score") == 0) return score_main(argc, argv);
     RLOptions o;
@@ -302,6 +334,7 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof(path), "%s/main.log", o.out_dir);
     FILE *log = fopen_check(path, "w");
     FILE *roll = o.rollouts ? fopen_check(o.rollouts, "wb") : NULL;
+    FILE *replay = o.replay ? fopen_check(o.replay, "rb") : NULL;
 
     int P = o.P, K = o.K, S = P * K, maxT = c->max_seq_len;
     int micro = o.micro > 0 && o.micro < S ? o.micro : S;
@@ -336,7 +369,7 @@ int main(int argc, char **argv) {
     for (int step = 1; step <= o.steps; step++) {
         // 1. problems and K samples of each
         double t0 = seconds();
-        for (int g = 0; g < P; g++) {
+        for (int g = 0; g < P && !o.replay; g++) {
             const TaskItem *it;
             if (o.countdown) {
                 if (cd[g].task) free(cd[g].task), free(cd[g].prompt), free(cd[g].answer);
@@ -353,7 +386,8 @@ int main(int argc, char **argv) {
                 if (smp.rngs[i] == 0) smp.rngs[i] = 1;
             }
         }
-        sample(&smp, &model, S, 1.0f, items, rewards);
+        if (o.replay) read_rollouts(replay, o.replay, step, &smp, S, c, rewards);
+        else sample(&smp, &model, S, 1.0f, items, rewards);
         double t1 = seconds();
         // 2. advantages per group, batch statistics
         grpo_advantages(rewards, adv, P, K, o.scale_std, 1e-4f);
@@ -449,6 +483,7 @@ int main(int argc, char **argv) {
     printf("wrote %s\n", path);
     fclose_check(log, "main.log");
     if (roll) fclose_check(roll, o.rollouts);
+    if (replay) fclose_check(replay, o.replay);
     for (int g = 0; g < P; g++) free(cd[g].task), free(cd[g].prompt), free(cd[g].answer);
     free(cd), free(items), free(rewards), free(adv), free(inputs), free(targets), free(weights);
     sampler_free(&smp);

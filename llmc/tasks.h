@@ -453,14 +453,38 @@ static inline void countdown_make(TaskItem *it, int difficulty, uint64_t *rng) {
     it->answer = tasks_strdup_(expr, strlen(expr));
 }
 
-// Python's str.strip() whitespace in ASCII (the replies are compared as bytes)
-static inline int tasks_is_space_(char c) { return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f); }
+// Code point is whitespace for Python's str.strip() (what dev/eval_chat.py compares after).
+static inline int tasks_is_space_(uint32_t c) {
+    return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+// Bytes of the UTF-8 character starting at s[0] (1 for a stray byte) and its code point.
+static inline int tasks_utf8_(const unsigned char *s, size_t n, uint32_t *cp) {
+    int len = s[0] < 0x80 ? 1 : (s[0] >> 5) == 6 ? 2 : (s[0] >> 4) == 14 ? 3 : (s[0] >> 3) == 30 ? 4 : 1;
+    if ((size_t)len > n) len = 1;
+    *cp = len == 1 ? s[0] : (uint32_t)(s[0] & (0x7F >> len));
+    for (int i = 1; i < len; i++) *cp = (*cp << 6) | (s[i] & 0x3F);
+    return len;
+}
+
+// Strips leading and trailing whitespace (as Python's str.strip()) from s[0..*n).
+static inline const char *tasks_strip_(const char *s, size_t *n) {
+    uint32_t cp;
+    for (int k; *n && (k = tasks_utf8_((const unsigned char *)s, *n, &cp)) && tasks_is_space_(cp);) s += k, *n -= (size_t)k;
+    while (*n) { // the last character: step back over continuation bytes
+        size_t b = *n - 1;
+        while (b > 0 && *n - b < 4 && ((unsigned char)s[b] & 0xC0) == 0x80) b--;
+        if (tasks_utf8_((const unsigned char *)s + b, *n - b, &cp) != (int)(*n - b) || !tasks_is_space_(cp)) break;
+        *n = b;
+    }
+    return s;
+}
 
 // The reward of a reply to a problem: 0 or 1 (see the top).
 static inline float task_reward(const TaskItem *it, const char *reply, size_t n) {
     if (it->countdown) return (float)countdown_check(reply, n, it->nums, it->num_count, it->target, NULL);
-    while (n && tasks_is_space_(*reply)) { reply++; n--; }
-    while (n && tasks_is_space_(reply[n - 1])) n--;
+    reply = tasks_strip_(reply, &n);
     return n == strlen(it->answer) && memcmp(reply, it->answer, n) == 0 ? 1.0f : 0.0f;
 }
 

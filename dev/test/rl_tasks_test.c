@@ -133,7 +133,7 @@ int main(void) {
         expect(task_reward(&it, v[1], strlen(v[1])) == 1.0f, "exact match ignores surrounding whitespace");
         expect(task_reward(&it, "12.", 3) == 0.0f && task_reward(&it, "1 2", 3) == 0.0f && task_reward(&it, "", 0) == 0.0f,
                "exact match: near misses score 0");
-        expect(task_reward(&it, "\xc2\xa0 12\xe3\x80\x80\n", 9) == 1.0f && task_reward(&it, "\xc2\xa012\xc2", 5) == 0.0f,
+        expect(task_reward(&it, "\xc2\xa0 12\xe3\x80\x80\n", 9) == 1.0f && task_reward(&it, "\xc2\xa0" "12\xc2", 5) == 0.0f,
                "exact match strips Unicode whitespace as Python's str.strip() (NBSP, ideographic space)");
         free(it.task), free(it.prompt), free(it.answer), free(v[1]);
         const char *bad[] = {"{\"prompt\": \"a\"}", "{\"prompt\": \"a\", \"answer\": 3}", "{\"prompt\": \"a\", \"answer\": \"b\"} x",

@@ -10,6 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-/usr/bin/python3}
+# libgomp spins at its barriers by default: on a busy machine the many small parallel regions of
+# decoding then lose whole time slices (doc/chat.md); passive waiting costs nothing here
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 sft="" demo=out/chat_demo out=out/rl_demo steps=30 seed=1
 while [ $# -gt 0 ]; do
   case "$1" in

@@ -216,11 +216,14 @@ static long sample(Sampler *s, GPT2 *model, int n, float temperature, const Task
     return total;
 }
 
-// Greedy pass@1 and sampled pass@k (k = eval_samples) over the held-out problems.
-static void evaluate(Sampler *s, GPT2 *model, const TaskSet *ev, int k, uint64_t seed, float *pass1, float *passk) {
+// Over the held-out problems: pass@1 greedy (pass1), pass@1 sampled (pass1s: the mean reward of
+// k samples at temperature 1, the policy RL trains) and pass@k (at least one of the k right).
+typedef struct { float pass1, pass1s, passk; } EvalResult;
+
+static EvalResult evaluate(Sampler *s, GPT2 *model, const TaskSet *ev, int k, uint64_t seed) {
     const TaskItem **items = (const TaskItem **)malloc_check((size_t)s->S * sizeof(TaskItem *));
     float *r = (float *)malloc_check((size_t)s->S * sizeof(float));
-    double right1 = 0, rightk = 0;
+    double right1 = 0, rightk = 0, sampled = 0;
     int per = s->S / k; // problems per batch of sampled replies
     for (size_t i = 0; i < ev->count; i += (size_t)s->S) { // greedy, S problems at a time
         int n = ev->count - i < (size_t)s->S ? (int)(ev->count - i) : s->S;
@@ -241,14 +244,20 @@ static void evaluate(Sampler *s, GPT2 *model, const TaskSet *ev, int k, uint64_t
         sample(s, model, n * k, 1.0f, items, r);
         for (int j = 0; j < n; j++) {
             int any = 0;
-            for (int q = 0; q < k; q++) any |= r[j * k + q] == 1.0f;
+            for (int q = 0; q < k; q++) any |= r[j * k + q] == 1.0f, sampled += r[j * k + q];
             rightk += any;
         }
     }
-    *pass1 = (float)(right1 / ev->count);
-    *passk = (float)(rightk / ev->count);
+    EvalResult e = {(float)(right1 / ev->count), (float)(sampled / ((double)ev->count * k)), (float)(rightk / ev->count)};
     free(items);
     free(r);
+    return e;
+}
+
+static void log_eval(FILE *log, int step, const EvalResult *e, int k, const char *when) {
+    fprintf(log, "s:%d eval:%.6f pass%d:%.6f pass1s:%.6f\n", step, e->pass1, k, e->passk, e->pass1s);
+    fflush(log);
+    printf("held-out: pass@1 %.3f greedy, %.3f sampled | pass@%d %.3f (%s)\n", e->pass1, e->pass1s, k, e->passk, when);
 }
 
 // ---- `rl score FILE`: the reward of given replies (tests check that C and Python agree) ------
@@ -358,12 +367,10 @@ int main(int argc, char **argv) {
     int *inputs = (int *)malloc_check((size_t)micro * maxT * sizeof(int)), *targets = (int *)malloc_check((size_t)micro * maxT * sizeof(int));
     float *weights = (float *)malloc_check((size_t)micro * maxT * sizeof(float));
     AdamWSettings adamw = {0.9f, 0.95f, 1e-8f, o.weight_decay, o.grad_clip};
-    float before1 = 0, beforek = 0, p1, pk;
+    EvalResult before = {0, 0, 0}, e;
     if (ev.count) {
-        evaluate(&smp, &model, &ev, eval_k, o.seed, &before1, &beforek);
-        fprintf(log, "s:0 eval:%.6f pass%d:%.6f\n", before1, eval_k, beforek);
-        fflush(log);
-        printf("held-out: pass@1 %.3f pass@%d %.3f (before)\n", before1, eval_k, beforek);
+        before = evaluate(&smp, &model, &ev, eval_k, o.seed);
+        log_eval(log, 0, &before, eval_k, "before");
     }
     double t_start = seconds();
     for (int step = 1; step <= o.steps; step++) {
@@ -466,17 +473,15 @@ int main(int argc, char **argv) {
                (double)ntok / S, loss / n, nll / n, kl / n, t1 - t0, t2 - t1, el / done_frac - el);
         fflush(stdout);
         if (ev.count && o.eval_every > 0 && step % o.eval_every == 0 && step < o.steps) {
-            evaluate(&smp, &model, &ev, eval_k, o.seed, &p1, &pk);
-            fprintf(log, "s:%d eval:%.6f pass%d:%.6f\n", step, p1, eval_k, pk);
-            fflush(log);
-            printf("held-out: pass@1 %.3f pass@%d %.3f (step %d)\n", p1, eval_k, pk, step);
+            e = evaluate(&smp, &model, &ev, eval_k, o.seed);
+            log_eval(log, step, &e, eval_k, "during");
         }
     }
     if (ev.count) {
-        evaluate(&smp, &model, &ev, eval_k, o.seed, &p1, &pk);
-        fprintf(log, "s:%d eval:%.6f pass%d:%.6f\n", o.steps, p1, eval_k, pk);
-        printf("held-out: pass@1 %.3f pass@%d %.3f (after)\n", p1, eval_k, pk);
-        printf("pass@1 before %.3f after %.3f; pass@%d before %.3f after %.3f\n", before1, p1, eval_k, beforek, pk);
+        e = evaluate(&smp, &model, &ev, eval_k, o.seed);
+        log_eval(log, o.steps, &e, eval_k, "after");
+        printf("pass@1 before %.3f after %.3f (sampled at temperature 1, mean of %d); greedy pass@1 before %.3f after %.3f; "
+               "pass@%d before %.3f after %.3f\n", before.pass1s, e.pass1s, eval_k, before.pass1, e.pass1, eval_k, before.passk, e.passk);
     }
     snprintf(path, sizeof(path), "%s/model_%08d.bin", o.out_dir, o.steps);
     gpt2_write_checkpoint(path, c, model.params, model.num_parameters, GPT2_CHECKPOINT_FP32);

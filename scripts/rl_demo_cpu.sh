@@ -13,7 +13,7 @@ PY=${PY:-/usr/bin/python3}
 # libgomp spins at its barriers by default: on a busy machine the many small parallel regions of
 # decoding then lose whole time slices (doc/chat.md); passive waiting costs nothing here
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
-sft="" demo=out/chat_demo out=out/rl_demo steps=30 seed=1
+sft="" demo=out/chat_demo out=out/rl_demo steps=60 seed=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --sft) sft="${2:?--sft needs a checkpoint}"; shift 2 ;;
@@ -46,8 +46,8 @@ fi
 # 3. GRPO
 echo "== GRPO from $sft: $steps steps of 8 problems x 8 samples"
 ./rl -e "$sft" -o "$out" --tasks "$out/data/rl.jsonl" --eval "$out/data/heldout.jsonl" -P 8 -K 8 -x "$steps" \
-  -l 1e-3 -n 16 --seed "$seed" --eval_every 10 | tee "$out/rl.log" | grep --line-buffered -E "^(step +[0-9]*[05]/|held-out)"
+  -l 1e-3 -n 16 --seed "$seed" --eval_every 20 | tee "$out/rl.log" | grep --line-buffered -E "^(step +[0-9]*[05]/|held-out)"
 $PY dev/plot_loss.py "$out/main.log" "$out/rl.png" || true
 line=$(grep '^pass@1 before' "$out/rl.log")
-echo "${line%%;*}"
-echo "(${line#*; })"
+echo "${line%% (*}"
+echo "  in full: $line"

@@ -174,7 +174,7 @@ EOF
 if ./rl -e "$M" -o "$TMP/run" --tasks "$TMP/synth/rl.jsonl" --eval "$TMP/synth/heldout.jsonl" -P 2 -K 3 -x 2 -n 6 \
      --eval_samples 2 --rollouts "$TMP/run_roll.bin" > "$TMP/run.log" 2>&1 &&
    grep -qE '^s:2 rew:[0-9.]+ pass1:[0-9.]+ passk:[0-9.]+ len:[0-9.]+ loss:[-0-9.]+ nll:[0-9.]+ kl:[0-9.]+ norm:[0-9.]+ t_sample:[0-9.]+ t_train:[0-9.]+$' "$TMP/run/main.log" &&
-   [ "$(grep -c '^s:[02] eval:[0-9.]* pass2:[0-9.]*$' "$TMP/run/main.log")" = 2 ] &&
+   [ "$(grep -c '^s:[02] eval:[0-9.]* pass2:[0-9.]* pass1s:[0-9.]*$' "$TMP/run/main.log")" = 2 ] &&
    grep -q '^pass@1 before [0-9.]* after [0-9.]*' "$TMP/run.log"; then
     ok rl_run_logs_and_evaluates
 else

@@ -61,7 +61,7 @@ ifeq ($(SAN),1)
 endif
 
 HEADERS = $(wildcard llmc/*.h)
-PROGRAMS = train_gpt2 test_gpt2 tokenize chat
+PROGRAMS = train_gpt2 test_gpt2 tokenize chat rl
 
 .PHONY: all test clean print-fuzzers gpu gpu-werror gpu-clean cuda-bench fuzz fuzzers fuzz-replay \
         bench-matmul bench-tokenizer vocab tinyshakespeare hellaswag test-tokenizer unicode-tables
@@ -79,13 +79,14 @@ FORCE:
 $(PROGRAMS): %: %.c $(HEADERS) $(FLAGS_STAMP)
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS) $($@_LDLIBS)
 test_gpt2: train_gpt2.c
+rl: train_gpt2.c
 
 # ---- test programs (build/test/) ------------------------------------------------------------------
 # -Werror: the tests hold the headers to no warnings
 TEST_CFLAGS = $(CFLAGS) -Werror -Wno-unused-function
 # (the x86 variants of the matmul test, cpu_matmul_test_{avx512,avx2,portable}, are built by
 # t_cpu_matmul where the machine is x86-64)
-TEST_PROGRAMS = dataloader_test tok_api_test tok_classes chat_kv_test cpu_matmul_test_native
+TEST_PROGRAMS = dataloader_test tok_api_test tok_classes chat_kv_test cpu_matmul_test_native rl_tasks_test
 TEST_BINS = $(addprefix build/test/,$(TEST_PROGRAMS))
 
 build/test/%: dev/test/%.c $(HEADERS) $(FLAGS_STAMP)

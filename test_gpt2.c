@@ -5,7 +5,8 @@
  *
  * The debug state (written by train_gpt2.py) holds one batch, PyTorch's logits, loss and the
  * gradients of all 16 parameter tensors, and the losses of S AdamW steps on that batch. We
- * recompute each and compare.
+ * recompute each and compare. A state with per-token weights (train_gpt2.py --weights 1) checks
+ * the weighted loss sum(w * token loss) / (B*T) and gpt2_backward_weighted (RL's loss).
  *
  * Tolerances. Both sides compute in fp32 but sum in different orders, so each result carries
  * rounding error of order eps * sqrt(K) relative to the magnitude of its terms (eps = 1.2e-7,
@@ -56,6 +57,13 @@ static int check_tensor(const char *name, const float *ours, const float *ref, s
     return ok;
 }
 
+// sum(w * token loss) / (B*T) of the last forward (ignored targets have loss 0)
+static float weighted_loss(const GPT2 *model, const float *w, size_t BT) {
+    double sum = 0.0;
+    for (size_t i = 0; i < BT; i++) sum += (double)w[i] * model->acts.losses[i];
+    return (float)(sum / (double)BT);
+}
+
 static void usage(const char *prog) {
     printf("usage: %s -e model.bin -s debug_state.bin\n", prog);
     exit(0);
@@ -80,13 +88,15 @@ int main(int argc, char **argv) {
     DebugState ref;
     debug_state_read(&ref, state_path, c);
     int B = ref.B, T = ref.T, V = c->vocab_size, Vp = c->padded_vocab_size;
-    printf("model L=%d NH=%d C=%d V=%d Vp=%d maxT=%d, batch B=%d T=%d, %d stored steps\n", c->num_layers,
-           c->num_heads, c->channels, V, Vp, c->max_seq_len, B, T, ref.num_steps);
+    printf("model L=%d NH=%d C=%d V=%d Vp=%d maxT=%d, batch B=%d T=%d, %d stored steps%s\n", c->num_layers,
+           c->num_heads, c->channels, V, Vp, c->max_seq_len, B, T, ref.num_steps,
+           ref.weights ? ", per-token loss weights" : "");
     gpt2_alloc_activations(&model, B, T);
 
     int ok = 1;
     size_t BT = (size_t)B * T;
     gpt2_forward(&model, ref.inputs, ref.targets, B, T);
+    if (ref.weights) model.mean_loss = weighted_loss(&model, ref.weights, BT);
     ok &= check_tensor("logits", model.acts.logits, ref.logits, BT, (size_t)V, (size_t)Vp, (size_t)V, TOL_LOGITS);
     // relative, except for a batch whose targets are all ignored (loss 0): absolute
     double loss_err = fabs(model.mean_loss - ref.loss) / (ref.loss != 0.0f ? fabs(ref.loss) : 1.0);
@@ -96,7 +106,7 @@ int main(int argc, char **argv) {
     ok &= loss_ok;
 
     gpt2_zero_grad(&model);
-    gpt2_backward(&model, ref.inputs, ref.targets, B, T, 1.0f / (float)BT);
+    gpt2_backward_weighted(&model, ref.inputs, ref.targets, ref.weights, B, T, 1.0f / (float)BT);
     for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
         size_t off = model.param_offsets[i], n = gpt2_param_numel(c, i);
         ok &= check_tensor(GPT2_PARAMS[i].name, model.grads + off, ref.grads + off, 1, n, n, n, TOL_GRADS);
@@ -111,8 +121,9 @@ int main(int argc, char **argv) {
     for (int step = 0; step < ref.num_steps; step++) {
         if (step > 0) {
             gpt2_forward(&model, ref.inputs, ref.targets, B, T);
+            if (ref.weights) model.mean_loss = weighted_loss(&model, ref.weights, BT);
             gpt2_zero_grad(&model);
-            gpt2_backward(&model, ref.inputs, ref.targets, B, T, 1.0f / (float)BT);
+            gpt2_backward_weighted(&model, ref.inputs, ref.targets, ref.weights, B, T, 1.0f / (float)BT);
         }
         float expected = ref.losses[step];
         double err = fabs(model.mean_loss - expected) / (expected != 0.0f ? fabs(expected) : 1.0);

@@ -182,6 +182,7 @@ int main(int argc, char **argv) {
     const GPT2Config *c = &model.config;
     DebugState ref;
     debug_state_read(&ref, state_path, c);
+    if (ref.weights) die("%s: has per-token loss weights; the GPU classifier has none yet (check it with test_gpt2)", state_path);
     int B = ref.B, T = ref.T, V = c->vocab_size, Vp = c->padded_vocab_size;
     size_t BT = (size_t)B * T;
     printf("device %s, precision %s%s\n", ctx.props.name, FLOATX_NAME, model.master ? " (fp32 master weights)" : "");

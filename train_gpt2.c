@@ -490,10 +490,12 @@ void classifier_forward(float *losses, float *lse, const float *logits, const in
     }
 }
 
-// Overwrites logits (N,Vp) with dloss * (softmax - onehot(target)); padding columns get 0, and
-// so does every column of an ignored row (target -1).
+// Overwrites logits (N,Vp) with dloss * w[i] * (softmax - onehot(target)); padding columns get
+// 0, and so does every column of an ignored row (target -1).
 // dloss is d(mean loss)/d(loss of one row): 1 / (counted targets * grad_accum_steps).
-void classifier_backward(float *logits, const float *lse, const int *targets, float dloss, int N, int V, int Vp) {
+// weights (N), or NULL for all 1: the loss is sum_i w[i] * loss[i] * dloss (RL's advantages).
+void classifier_backward(float *logits, const float *lse, const int *targets, const float *weights, float dloss,
+                         int N, int V, int Vp) {
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         float *row = logits + (size_t)i * Vp;
@@ -501,9 +503,9 @@ void classifier_backward(float *logits, const float *lse, const int *targets, fl
             for (int v = 0; v < Vp; v++) row[v] = 0.0f;
             continue;
         }
-        float row_lse = lse[i];
-        for (int v = 0; v < V; v++) row[v] = exp_vec(row[v] - row_lse) * dloss;
-        row[targets[i]] -= dloss;
+        float row_lse = lse[i], d = weights ? dloss * weights[i] : dloss;
+        for (int v = 0; v < V; v++) row[v] = exp_vec(row[v] - row_lse) * d;
+        row[targets[i]] -= d;
         for (int v = V; v < Vp; v++) row[v] = 0.0f;
     }
 }
@@ -767,7 +769,11 @@ void gpt2_zero_grad(GPT2 *model) {
 // with ignored targets (-1) each row's share is rescaled by B*T / counted, so the grads are those
 // of the mean over counted targets (each micro-batch's mean weighs 1/grad_accum_steps, as
 // train_gpt2.py's loss / grad_accum does).
-void gpt2_backward(GPT2 *model, const int *inputs, const int *targets, int B, int T, float dloss) {
+// gpt2_backward_weighted: the loss is sum_i weights[i] * loss[i] * dloss over the counted rows
+// (weights (B,T), any sign; no rescaling by the counted targets: the weights carry the
+// normalization). weights NULL is gpt2_backward.
+void gpt2_backward_weighted(GPT2 *model, const int *inputs, const int *targets, const float *weights, int B, int T,
+                            float dloss) {
     const GPT2Config *c = &model->config;
     int L = c->num_layers, C = c->channels, NH = c->num_heads, V = c->vocab_size, Vp = c->padded_vocab_size;
     int N = B * T;
@@ -776,8 +782,10 @@ void gpt2_backward(GPT2 *model, const int *inputs, const int *targets, int B, in
     ActivationGrads *d = &model->dacts;
     float *P = model->params, *G = model->grads;
 
-    if (model->num_counted < N) dloss = model->num_counted > 0 ? (float)((double)dloss * N / model->num_counted) : 0.0f;
-    classifier_backward(a->logits, a->lse, targets, dloss, N, V, Vp);  // logits now hold dlogits
+    if (weights == NULL && model->num_counted < N) {
+        dloss = model->num_counted > 0 ? (float)((double)dloss * N / model->num_counted) : 0.0f;
+    }
+    classifier_backward(a->logits, a->lse, targets, weights, dloss, N, V, Vp);  // logits now hold dlogits
     memset(d->dln, 0, NC * sizeof(float));
     matmul_backward(d->dln, G + model->param_offsets[PARAM_WTE], NULL, a->logits, a->lnf, P + model->param_offsets[PARAM_WTE], N, C, Vp);
     memset(d->dresidual, 0, NC * sizeof(float));
@@ -819,6 +827,10 @@ void gpt2_backward(GPT2 *model, const int *inputs, const int *targets, int B, in
                            d->dln, residual, param_slice(model, P, PARAM_LN1W, l), ln1_mean, ln1_rstd, N, C);
     }
     encoder_backward(G + model->param_offsets[PARAM_WTE], G + model->param_offsets[PARAM_WPE], d->dresidual, inputs, B, T, C);
+}
+
+void gpt2_backward(GPT2 *model, const int *inputs, const int *targets, int B, int T, float dloss) {
+    gpt2_backward_weighted(model, inputs, targets, NULL, B, T, dloss);
 }
 
 // Sum of the squared gradients [lo, hi), accumulated in double (so the order of threads hardly

@@ -21,6 +21,8 @@ llm.c's version 2 instead: header [0..3] only, no step losses, for llm.c's test_
            losses float32 (S): losses[s] = loss of the forward pass after s optimizer updates.
   [13] = 1 when some targets are -1 (ignored: a loss-masked batch, --ignore_frac or a masked
   shard); the loss is then the mean over the other targets (F.cross_entropy's ignore_index).
+  [14] = 1 when the loss is weighted per token (--weights): weights float32 (B,T) follow the
+  losses, and the loss is sum(weight * token loss) / (B*T) (ignored targets count 0).
 
 Loss masks: token shards of version 2 (doc/formats.md) carry a mask; targets whose mask byte is
 0 become -1 and are left out of the mean, as in the C trainer. --chat_vocab N grows the
@@ -155,8 +157,10 @@ class GPT(nn.Module):
     def params_in_order(self):
         return [getattr(self, name) for name in PARAM_NAMES]
 
-    def forward(self, idx, targets=None):
-        """idx, targets: (B, T) int64 -> logits (B, T, V), mean cross-entropy loss (or None)."""
+    def forward(self, idx, targets=None, weights=None):
+        """idx, targets: (B, T) int64 -> logits (B, T, V), mean cross-entropy loss (or None).
+        weights (B, T) float32: the loss is sum(weights * per-token loss) / (B * T) instead (targets
+        -1 still count 0): the C trainers' gpt2_backward_weighted with dloss 1 / (B * T)."""
         cfg = self.cfg
         B, T = idx.shape
         C, NH = cfg.n_embd, cfg.n_head
@@ -184,7 +188,10 @@ class GPT(nn.Module):
             if flat.dtype in (torch.bfloat16, torch.float16):
                 flat = flat.float()  # the loss in fp32 under autocast
             flat_t = targets.reshape(-1)
-            if bool((flat_t >= 0).any()):
+            if weights is not None:
+                per = F.cross_entropy(flat, flat_t, ignore_index=-1, reduction="none")  # 0 where ignored
+                loss = (weights.reshape(-1) * per).sum() / flat_t.numel()
+            elif bool((flat_t >= 0).any()):
                 loss = F.cross_entropy(flat, flat_t, ignore_index=-1)  # mean over counted targets
             else:
                 loss = flat.sum() * 0.0  # nothing counted: 0, as the C trainer (torch says NaN)
@@ -394,7 +401,8 @@ def model_from_checkpoint(path):
     return model
 
 
-def write_debug_state(path, B, T, cfg, S, opt, inputs, targets, logits, loss, grads, losses, version=DEBUG_VERSION):
+def write_debug_state(path, B, T, cfg, S, opt, inputs, targets, logits, loss, grads, losses, version=DEBUG_VERSION,
+                      weights=None):
     """opt: dict of learning_rate, beta1, beta2, eps, weight_decay, grad_clip. version 2 is
     llm.c's layout (header [0..3], no settings, no step losses), for llm.c's test_gpt2."""
     if version == 2:
@@ -405,7 +413,8 @@ def write_debug_state(path, B, T, cfg, S, opt, inputs, targets, logits, loss, gr
                                5: cfg.padded_vocab_size, 6: S, 13: int((np.asarray(targets) < 0).any()),
                                7: float_bits(opt["learning_rate"]), 8: float_bits(opt["beta1"]),
                                9: float_bits(opt["beta2"]), 10: float_bits(opt["eps"]),
-                               11: float_bits(opt["weight_decay"]), 12: float_bits(opt["grad_clip"])})
+                               11: float_bits(opt["weight_decay"]), 12: float_bits(opt["grad_clip"]),
+                               14: int(weights is not None)})
         assert len(losses) == S
     assert len(grads) == len(PARAM_NAMES)
 
@@ -418,6 +427,8 @@ def write_debug_state(path, B, T, cfg, S, opt, inputs, targets, logits, loss, gr
         for gr in grads:                                        # file shapes, wte (Vp, C)
             np.ascontiguousarray(gr, dtype="<f4").tofile(f)
         np.array(losses, dtype="<f4").tofile(f)                 # (S,)
+        if weights is not None:
+            np.ascontiguousarray(weights, dtype="<f4").tofile(f)  # (B, T)
 
     write_atomic(path, write)
 
@@ -703,7 +714,12 @@ def run_reference(args, model, how):
 
     # the stored forward/backward: CPU, float32, manual attention, before any update
     model.zero_grad(set_to_none=True)
-    logits, loss = model(x, y)
+    w = None
+    if args.weights:  # per-token loss weights for the gradient checks, uniform in [-1, 1) from seed+3
+        g = torch.Generator(device="cpu").manual_seed(args.seed + 3)
+        w = torch.rand(B, T, generator=g) * 2 - 1
+        print(f"per-token loss weights in [-1, 1) (seed {args.seed + 3})")
+    logits, loss = model(x, y, w)
     loss.backward()
     ref_logits = logits.detach().numpy().copy()  # (B, T, V)
     ref_loss = float(loss)
@@ -726,7 +742,7 @@ def run_reference(args, model, how):
         if not (s == 0 and same_pass):
             opt.zero_grad(set_to_none=True)
             with autocast():
-                _, loss = fwd(xd, yd)
+                _, loss = fwd(xd, yd, None if w is None else w.to(device))
             loss.backward()
         losses.append(float(loss))
         norm = clip_or_norm(params, args.grad_clip)
@@ -736,7 +752,8 @@ def run_reference(args, model, how):
     opt_values = {k: getattr(args, k) for k in
                   ("learning_rate", "beta1", "beta2", "eps", "weight_decay", "grad_clip")}
     write_debug_state(path("debug_state.bin"), B, T, cfg, S, opt_values, x.numpy(), y.numpy(),
-                      ref_logits, ref_loss, ref_grads, losses, args.debug_state_version)
+                      ref_logits, ref_loss, ref_grads, losses, args.debug_state_version,
+                      None if w is None else w.numpy())
     print(f"wrote {path('model.bin')}, {path('model_bf16.bin')}, {path('debug_state.bin')}"
           f" (version {args.debug_state_version}"
           f"{'' if args.debug_state_version == 2 else f', {S} losses'})")
@@ -895,6 +912,8 @@ def parse_args(argv):
     a("--bench_skip", type=int, default=3, help="steps left out of the final average")
     a("--chat_vocab", type=int, default=0,
       help="grow the vocabulary to N tokens for the chat markers, as train_gpt2.c (0: keep)")
+    a("--weights", type=int, default=0, choices=(0, 1),
+      help="reference mode: weight each token's loss (random in [-1, 1), the RL loss's form)")
     a("--ignore_frac", type=float, default=0.0,
       help="reference mode: ignore (target -1) this fraction of the batch's targets")
     args = p.parse_args(argv)
@@ -914,6 +933,8 @@ def parse_args(argv):
         fail("--beta1 and --beta2 must be in [0, 1)")
     if not 0 <= args.ignore_frac <= 1:
         fail(f"--ignore_frac must be in [0, 1], got {args.ignore_frac}")
+    if args.weights and args.debug_state_version == 2:
+        fail("--weights needs --debug_state_version 3 (version 2 has no slot for the weights)")
     if args.chat_vocab < 0:
         fail(f"--chat_vocab must be >= 0, got {args.chat_vocab}")
     return args

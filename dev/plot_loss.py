@@ -4,6 +4,8 @@
   /usr/bin/python3 dev/plot_loss.py out/d12/main.log [out/other/main.log ...] loss.png
 
 main.log lines: "s:<step> trl:<loss> ...", "s:<step> tel:<val loss>", "s:<step> eval:<acc>".
+An RL log (rl.c) has "s:<step> rew:<mean reward> ... nll:<mean token NLL>" and "s:<step> eval:<pass@1>
+passK:<pass@K>": the reward and held-out pass@1/pass@K are plotted beside the NLL.
 Needs matplotlib (Debian: python3-matplotlib).
 """
 import os
@@ -12,12 +14,18 @@ import sys
 
 
 def read_log(path):
-    series = {"trl": [], "tel": [], "eval": []}
+    series = {"trl": [], "tel": [], "eval": [], "rew": [], "passk": []}
     with open(path) as f:
         for line in f:
-            m = re.match(r"s:(\d+) (trl|tel|eval):([-0-9.eE+naif]+)", line)
+            m = re.match(r"s:(\d+) (trl|tel|eval|rew):([-0-9.eE+naif]+)", line)
             if m:
                 series[m.group(2)].append((int(m.group(1)), float(m.group(3))))
+            m = re.match(r"s:(\d+) (rew:.* )?nll:([-0-9.eE+naif]+)", line)
+            if m:  # RL: the NLL of the sampled replies stands in for the training loss
+                series["trl"].append((int(m.group(1)), float(m.group(3))))
+            m = re.match(r"s:(\d+) eval:\S+ pass\d+:([-0-9.eE+naif]+)", line)
+            if m:
+                series["passk"].append((int(m.group(1)), float(m.group(2))))
     return series
 
 
@@ -36,7 +44,7 @@ def main():
         if not os.path.isfile(path):
             sys.exit(f"error: {path}: no such file")
         runs.append((path, read_log(path)))
-    has_eval = any(r["eval"] for _, r in runs)
+    has_eval = any(r["eval"] or r["rew"] for _, r in runs)
     fig, axes = plt.subplots(1, 2 if has_eval else 1, figsize=(12 if has_eval else 7, 4.5), squeeze=False)
     ax = axes[0][0]
     for path, r in runs:
@@ -52,10 +60,15 @@ def main():
     if has_eval:
         ax = axes[0][1]
         for path, r in runs:
+            name = os.path.basename(os.path.dirname(os.path.abspath(path)))
             if r["eval"]:
-                ax.plot(*zip(*r["eval"]), "o-", ms=3, label=os.path.basename(os.path.dirname(os.path.abspath(path))))
+                ax.plot(*zip(*r["eval"]), "o-", ms=3, label=f"{name} held-out pass@1" if r["rew"] else name)
+            if r["passk"]:
+                ax.plot(*zip(*r["passk"]), "s--", ms=3, label=f"{name} held-out pass@k")
+            if r["rew"]:
+                ax.plot(*zip(*r["rew"]), lw=1, alpha=0.7, label=f"{name} batch reward")
         ax.set_xlabel("step")
-        ax.set_ylabel("HellaSwag accuracy")
+        ax.set_ylabel("reward / pass rate" if any(r["rew"] for _, r in runs) else "HellaSwag accuracy")
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()

@@ -11,6 +11,8 @@
  *   version 3 only: losses float32 (S), losses[s] = forward loss after s updates.
  *   version 3, [13] = 1: some targets are -1 (ignored, as PyTorch's ignore_index): the loss and
  *   grads are those of the mean over the other targets (a loss-masked batch); 0: none are.
+ *   version 3, [14] = 1: per-token loss weights float32 (B,T) follow the losses; the loss is
+ *   sum(weight * token loss) / (B*T) (gpt2_backward_weighted); 0 (older files): no weights.
  */
 #ifndef LLMC_DEBUG_STATE_H
 #define LLMC_DEBUG_STATE_H
@@ -30,6 +32,7 @@ typedef struct {
     float loss;
     float *grads;   // (num_parameters) in checkpoint layout
     float *losses;  // (num_steps)
+    float *weights; // (B,T) per-token loss weights, or NULL
 } DebugState;
 
 static inline float debug_state_float_slot(int32_t bits) {
@@ -70,11 +73,14 @@ static inline void debug_state_read(DebugState *d, const char *path, const GPT2C
         d->grad_clip = debug_state_float_slot(h[12]);
         if (h[13] != 0 && h[13] != 1) die("%s: bad masked flag %d in slot 13 (0 or 1)", path, h[13]);
         d->masked = h[13];
+        if (h[14] != 0 && h[14] != 1) die("%s: bad weights flag %d in slot 14 (0 or 1)", path, h[14]);
     }
+    int weighted = h[1] == 3 && h[14] == 1;
     size_t BT = (size_t)d->B * (size_t)d->T;
     size_t sizes[NUM_PARAMETER_TENSORS];
     size_t num_parameters = gpt2_param_sizes(c, sizes);
-    long long expected = 1024 + 4 * (long long)(2 * BT + BT * (size_t)d->V + 1 + num_parameters + (size_t)d->num_steps);
+    long long expected = 1024 + 4 * (long long)(2 * BT + BT * (size_t)d->V + 1 + num_parameters + (size_t)d->num_steps +
+                                         (weighted ? BT : 0));
     if (size != expected) {
         die("%s: file is %lld bytes, expected %lld for B=%d T=%d and this model%s", path, size, expected, d->B, d->T,
             size < expected ? " (truncated?)" : " (made for another model?)");
@@ -90,6 +96,14 @@ static inline void debug_state_read(DebugState *d, const char *path, const GPT2C
     fread_check(&d->loss, sizeof(float), 1, fp, path);
     fread_check(d->grads, sizeof(float), num_parameters, fp, path);
     fread_check(d->losses, sizeof(float), (size_t)d->num_steps, fp, path);
+    d->weights = NULL;
+    if (weighted) {
+        d->weights = (float *)malloc_check(BT * sizeof(float));
+        fread_check(d->weights, sizeof(float), BT, fp, path);
+        for (size_t i = 0; i < BT; i++) {
+            if (!isfinite(d->weights[i])) die("%s: weight %zu is not finite (%g)", path, i, (double)d->weights[i]);
+        }
+    }
     fclose_check(fp, path);
     for (size_t i = 0; i < BT; i++) {
         int lo = d->masked ? -1 : 0;
@@ -114,6 +128,7 @@ static inline void debug_state_free(DebugState *d) {
     free(d->logits);
     free(d->grads);
     free(d->losses);
+    free(d->weights);
 }
 
 #endif // LLMC_DEBUG_STATE_H

@@ -314,7 +314,8 @@ typedef void (*GenCallback)(void *user, int seq, int token);
 // first), all sequences decoding together one token per step. Sequence i samples from its own
 // RNG state rngs[i] (advanced in place), so it generates the same tokens alone or in a batch.
 // out[i] (max_new) receives its tokens, out_len[i] their count; finished[i] = 1 if it stopped
-// at a stop token (else it hit max_new or the context). Returns the total tokens generated.
+// at a stop token (else it hit max_new or the context), and then out[i][out_len[i]] holds that
+// stop token (not counted: RL trains on it too). Returns the total tokens generated.
 // A prompt must have 1..kv->max_T tokens.
 static inline long generate(GPT2 *model, KVCache *kv, const int *const *prompts, const int *lens, int nb,
                             const GenSettings *g, uint64_t *rngs, int **out, int *out_len, int *finished,
@@ -352,6 +353,7 @@ static inline long generate(GPT2 *model, KVCache *kv, const int *const *prompts,
             int stop = 0;
             for (int s = 0; s < g->num_stop; s++) stop |= next[i] == g->stop[s];
             if (stop) {
+                out[i][out_len[i]] = next[i]; // in bounds: a full sequence samples no more
                 finished[i] = 1;
                 active[i] = 0;
                 continue;

@@ -29,7 +29,7 @@ static void run_case(Bench *b, const CudaContext *ctx, int N, int V, int Vp) {
     float *losses = (float *)malloc_check(N * sizeof(float)), *lse = (float *)malloc_check(N * sizeof(float));
     classifier_forward(losses, lse, logits, targets, N, V, Vp);
     float *dlogits = bench_copy_host(logits, NV);
-    classifier_backward(dlogits, lse, targets, dloss, N, V, Vp);
+    classifier_backward(dlogits, lse, targets, NULL, dloss, N, V, Vp);
 
     floatX *d_logits = to_device(logits, NV);
     int *d_targets = to_device_int(targets, N);

@@ -16,7 +16,8 @@ a fixed slice of the words and of the numbers is reserved for them (and every he
 checked against the training prompts), so the evaluation measures learning, not recall; the
 identity questions are the exception, as the answer is a fact to remember: held-out identity
 prompts use phrasings kept out of training.
-Usage: dev/data/chat_synth.py --out DIR [--train N] [--heldout N] [--seed S]
+Usage: dev/data/chat_synth.py --out DIR [--train N] [--heldout N] [--seed S] [--rl N]
+--rl N also writes OUT/rl.jsonl: N questions per task from the training split, for rl.c.
 """
 import argparse
 import json
@@ -115,7 +116,12 @@ def main():
     ap.add_argument("--train", type=int, default=20000, help="training conversations")
     ap.add_argument("--heldout", type=int, default=50, help="held-out questions per task")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--rl", type=int, default=0,
+                    help="also write OUT/rl.jsonl: this many questions per task from the training split "
+                         "(the problems rl.c practises; none is a held-out question)")
     args = ap.parse_args()
+    if args.rl < 0:
+        sys.exit("error: --rl must be at least 0")
     if args.train < 1 or args.heldout < 1:
         sys.exit("error: --train and --heldout must be at least 1")
     rng = random.Random(args.seed)
@@ -148,6 +154,18 @@ def main():
                 f.write(json.dumps({"task": task, "prompt": q, "answer": a}) + "\n")
                 n += 1
     os.replace(tmp, os.path.join(args.out, "heldout.jsonl"))
+    if args.rl:  # drawn after everything else, so train.jsonl and heldout.jsonl do not change
+        heldout = {json.loads(line)["prompt"] for line in open(os.path.join(args.out, "heldout.jsonl"))}
+        tmp = os.path.join(args.out, "rl.jsonl.tmp")
+        with open(tmp, "w") as f:
+            for task in TASKS:
+                for _ in range(args.rl):
+                    q, a = tasks.make(task, "train")
+                    while q in heldout:
+                        q, a = tasks.make(task, "train")
+                    f.write(json.dumps({"task": task, "prompt": q, "answer": a}) + "\n")
+        os.replace(tmp, os.path.join(args.out, "rl.jsonl"))
+        print(f"wrote {args.out}/rl.jsonl ({args.rl * len(TASKS)} questions)")
     print(f"wrote {args.out}/train.jsonl ({args.train} conversations) and {args.out}/heldout.jsonl ({n} questions)")
 
 

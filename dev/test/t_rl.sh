@@ -76,7 +76,7 @@ with open(t + "/scored.jsonl", "w") as f, open(t + "/replies.txt", "w") as r:
         f.write(json.dumps(dict(d, reply=reply)) + "\n")
         r.write(json.dumps(reply) + "\n")
 EOF
-printf '#!/bin/sh\ncat "%s"\n' "$PWD/$TMP/replies.txt" > "$TMP/fake_chat.sh" && chmod +x "$TMP/fake_chat.sh"
+printf '#!/bin/sh\ncat "%s"\n' "$(cd "$TMP" && pwd)/replies.txt" > "$TMP/fake_chat.sh" && chmod +x "$TMP/fake_chat.sh"
 if c_scores=$(./rl score "$TMP/scored.jsonl") && why=$("$PY" - "$TMP" "$c_scores" <<'EOF'
 import json, sys
 t, c = sys.argv[1], [float(x) for x in sys.argv[2].split()]

@@ -14,18 +14,20 @@ import sys
 
 
 def read_log(path):
-    series = {"trl": [], "tel": [], "eval": [], "rew": [], "passk": []}
+    series = {"trl": [], "tel": [], "eval": [], "rew": [], "passk": [], "pass1s": []}
     with open(path) as f:
         for line in f:
             m = re.match(r"s:(\d+) (trl|tel|eval|rew):([-0-9.eE+naif]+)", line)
             if m:
                 series[m.group(2)].append((int(m.group(1)), float(m.group(3))))
             m = re.match(r"s:(\d+) (rew:.* )?nll:([-0-9.eE+naif]+)", line)
-            if m:  # RL: the NLL of the sampled replies stands in for the training loss
+            if m:  # RL: the NLL of the sampled replies stands in for the training loss (plotted as "train")
                 series["trl"].append((int(m.group(1)), float(m.group(3))))
-            m = re.match(r"s:(\d+) eval:\S+ pass\d+:([-0-9.eE+naif]+)", line)
+            m = re.match(r"s:(\d+) eval:\S+ pass\d+:([-0-9.eE+naif]+)( pass1s:([-0-9.eE+naif]+))?", line)
             if m:
                 series["passk"].append((int(m.group(1)), float(m.group(2))))
+                if m.group(4):
+                    series["pass1s"].append((int(m.group(1)), float(m.group(4))))
     return series
 
 
@@ -62,7 +64,9 @@ def main():
         for path, r in runs:
             name = os.path.basename(os.path.dirname(os.path.abspath(path)))
             if r["eval"]:
-                ax.plot(*zip(*r["eval"]), "o-", ms=3, label=f"{name} held-out pass@1" if r["rew"] else name)
+                ax.plot(*zip(*r["eval"]), "o-", ms=3, label=f"{name} held-out pass@1 greedy" if r["rew"] else name)
+            if r["pass1s"]:
+                ax.plot(*zip(*r["pass1s"]), "^-", ms=3, label=f"{name} held-out pass@1 sampled")
             if r["passk"]:
                 ax.plot(*zip(*r["passk"]), "s--", ms=3, label=f"{name} held-out pass@k")
             if r["rew"]:

@@ -1065,15 +1065,10 @@ int main(int argc, char **argv) {
     }
     EvalLoader hellaswag;
     if (o.hellaswag_eval) evalloader_init(&hellaswag, o.hellaswag_path, (size_t)B, (size_t)T, dist.rank, dist.world);
-    // the same model and data on every rank (files on a shared file system can differ per node)
-    uint64_t same = dist_hash(DIST_HASH_INIT, model.params, n_params * sizeof(float));
-    if (!plan.eval_only) {
-        size_t sizes[3] = {train.num_shards, train.num_tokens, train.num_windows};
-        same = dist_hash(same, sizes, sizeof(sizes));
-    }
-    dist_check_same(&dist, same, "model or data");
+    dist_check_same(&dist, train_plan_fingerprint(model.params, n_params * sizeof(float), plan.eval_only ? NULL : &train),
+                    "model or data");
     llmc_die_quiet = 0; // from here on each rank reads its own files: every rank speaks for itself
-    uint64_t sample_rng = (uint64_t)o.seed * 0x9E3779B97F4A7C15ull + 1;
+    uint64_t sample_rng = train_plan_sample_seed(&o);
     if (resumed_at >= 0) {
         // params come from the model file; master weights of a GPU run, when present, replace them
         train_state_load(dir, resumed_at, c, model.m, model.v, model.params + model.opt_offset, n_params, model.opt_offset,

@@ -1185,16 +1185,12 @@ int main(int argc, char **argv) {
     if (P > 1) { // the same model and data on every rank (files on a shared file system can differ per node)
         floatX *host = (floatX *)malloc_check(n_params * sizeof(floatX));
         copy_to_host(host, model.params, n_params * sizeof(floatX), stream);
-        uint64_t same = dist_hash(DIST_HASH_INIT, host, n_params * sizeof(floatX));
+        uint64_t same = train_plan_fingerprint(host, n_params * sizeof(floatX), plan.eval_only ? NULL : &train);
         free(host);
-        if (!plan.eval_only) {
-            size_t sizes[3] = {train.num_shards, train.num_tokens, train.num_windows};
-            same = dist_hash(same, sizes, sizeof(sizes));
-        }
         dist_gpu_check_same(&comm, same, "model or data");
     }
     llmc_die_quiet = 0; // from here on each rank reads its own files: every rank speaks for itself
-    uint64_t sample_rng = (uint64_t)o.seed * 0x9E3779B97F4A7C15ull + 1;
+    uint64_t sample_rng = train_plan_sample_seed(&o);
     if (resumed_at >= 0) {
         gpt2_load_state(&model, dir, resumed_at, &train, &sample_rng, dist.rank, P);
         gather_parameters(&dp); // ZeRO-1 without master weights: the shards' params came from the states

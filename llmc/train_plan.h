@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <stdio.h>
 
+#include "dist.h"
 #include "gpt2.h"
 #include "train_options.h"
 #include "train_state.h"
@@ -135,6 +136,23 @@ static inline void train_plan_print_head(const TrainOptions *o, int is_gpu, cons
     printf("| %-21s | L=%d NH=%d C=%d V=%d Vp=%d maxT=%d\n", "model", c->num_layers, c->num_heads, c->channels,
            c->vocab_size, c->padded_vocab_size, c->max_seq_len);
     printf("| %-21s | %zu\n", "parameters", num_parameters);
+}
+
+// What every rank must agree on before training (llmc/dist.h dist_check_same): the model's bytes
+// as this trainer holds them, and the train data's shape (files on a shared file system can
+// differ from node to node). train is NULL in evaluation-only mode.
+static inline uint64_t train_plan_fingerprint(const void *params, size_t bytes, const DataLoader *train) {
+    uint64_t h = dist_hash(DIST_HASH_INIT, params, bytes);
+    if (train != NULL) {
+        size_t sizes[3] = {train->num_shards, train->num_tokens, train->num_windows};
+        h = dist_hash(h, sizes, sizeof(sizes));
+    }
+    return h;
+}
+
+// The sampler's random stream at the start of a run (the state files carry it after that).
+static inline uint64_t train_plan_sample_seed(const TrainOptions *o) {
+    return (uint64_t)o->seed * 0x9E3779B97F4A7C15ull + 1;
 }
 
 // What to do after a run that wrote its last checkpoint at `step` into -o.

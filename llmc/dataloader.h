@@ -564,15 +564,6 @@ static inline void dataloader_set_state(DataLoader *l, const DataLoaderState *s)
     dl_request(l);
 }
 
-static inline uint64_t dl_fnv1a64(const unsigned char *p, size_t n) {
-    uint64_t h = 0xCBF29CE484222325ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001B3ULL;
-    }
-    return h;
-}
-
 static inline void dl_put_u64(unsigned char *p, uint64_t v) {
     for (int i = 0; i < 8; i++) {
         p[i] = (unsigned char)(v >> (8 * i));
@@ -607,14 +598,14 @@ static inline void dataloader_state_serialize(const DataLoaderState *s,
     for (int i = 0; i < 15; i++) {
         dl_put_u64(out + 8 * i, v[i]);
     }
-    dl_put_u64(out + 120, dl_fnv1a64(out, 120));
+    dl_put_u64(out + 120, fnv1a64(FNV1A64_INIT, out, 120));
 }
 
 // Parses a serialised state; dies naming `what` (e.g. the resume file) if it is not one.
 static inline void dataloader_state_deserialize(DataLoaderState *s,
                                                 const unsigned char in[DATALOADER_STATE_BYTES],
                                                 const char *what) {
-    if (dl_get_u64(in + 120) != dl_fnv1a64(in, 120)) {
+    if (dl_get_u64(in + 120) != fnv1a64(FNV1A64_INIT, in, 120)) {
         die("%s: data-loader state checksum mismatch (corrupt file)", what);
     }
     if (dl_get_u64(in) != DATALOADER_STATE_MAGIC) {

@@ -250,16 +250,10 @@ static inline void dist_allgather(const Dist *d, float *buf, size_t n, const cha
 #endif
 }
 
-// FNV-1a 64 of n bytes continuing from h (start with DIST_HASH_INIT): what dist_check_same compares.
-#define DIST_HASH_INIT 0xCBF29CE484222325ULL
-static inline uint64_t dist_hash(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = (const unsigned char *)data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001B3ULL;
-    }
-    return h;
-}
+// The fingerprint dist_check_same compares: FNV-1a 64 (llmc/utils.h) continued from h, starting
+// at DIST_HASH_INIT.
+#define DIST_HASH_INIT FNV1A64_INIT
+static inline uint64_t dist_hash(uint64_t h, const void *data, size_t n) { return fnv1a64(h, data, n); }
 
 // Every rank must agree on `value` (a hash of the options, the data, the checkpoint...): if any
 // rank differs, every rank exits 1 and rank 0 names the first rank that differs.

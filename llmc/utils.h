@@ -263,4 +263,16 @@ static inline uint32_t fnv1a32(uint32_t h, const void *data, size_t n) {
 }
 #define FNV1A32_INIT 2166136261u
 
+// FNV-1a, 64 bits, continued from h (start with FNV1A64_INIT): the data-loader state's check and
+// the fingerprint the ranks of a run compare (llmc/dist.h).
+static inline uint64_t fnv1a64(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = (const unsigned char *)data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001B3ULL;
+    }
+    return h;
+}
+#define FNV1A64_INIT 0xCBF29CE484222325ULL
+
 #endif // LLMC_UTILS_H

@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memcpy(fuzz_copy, data, size);
     if (size >= 1024 + DATALOADER_STATE_BYTES) {
         unsigned char *ds = fuzz_copy + 1024;
-        dl_put_u64(ds + 120, dl_fnv1a64(ds, 120));
+        dl_put_u64(ds + 120, fnv1a64(FNV1A64_INIT, ds, 120));
         int32_t h[LLMC_HEADER_INTS];
         memcpy(h, fuzz_copy, sizeof(h));
         h[255] = 0;

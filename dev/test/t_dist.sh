@@ -107,19 +107,21 @@ else
     notok rank0_alone_prints_and_reports_the_plan "$(grep -c '^step ' "$TMP/np3_z1.out") step lines"
 fi
 
-# killed (a rank gets SIGKILL after the checkpoint of step 2) and resumed at N = 2: byte-equal
-train straight 2 -z 1 -n 2
+# killed (a rank gets SIGKILL after the checkpoint of step 2) and resumed at N = 2: byte-equal.
+# 30 steps, so the run is still going when the kill lands however fast the machine is
+train straight 2 -z 1 -n 2 -x 30
 rm -rf "$TMP/killed"
-OMP_NUM_THREADS=1 "${MPIRUN[@]}" -np 2 build/test/train_gpt2_mpi "${args[@]}" -o "$TMP/killed" -z 1 -n 2 -x 6 \
+OMP_NUM_THREADS=1 "${MPIRUN[@]}" -np 2 build/test/train_gpt2_mpi "${args[@]}" -o "$TMP/killed" -z 1 -n 2 -x 30 \
     > "$TMP/killed1.out" 2>&1 &
 job=$!
-for _ in $(seq 600); do [ -f "$TMP/killed/DONE_00000002" ] && break; sleep 0.05; done
+for _ in $(seq 600); do [ -f "$TMP/killed/DONE_00000002" ] && break; sleep 0.02; done
 pkill -KILL -f "build/test/train_gpt2_mpi.*$TMP/killed" 2> /dev/null
 wait $job 2> /dev/null
-OMP_NUM_THREADS=1 timeout 300 "${MPIRUN[@]}" -np 2 build/test/train_gpt2_mpi "${args[@]}" -o "$TMP/killed" -z 1 -n 2 -y 1 \
+OMP_NUM_THREADS=1 timeout 300 "${MPIRUN[@]}" -np 2 build/test/train_gpt2_mpi "${args[@]}" -o "$TMP/killed" -z 1 -n 2 -x 30 -y 1 \
     > "$TMP/killed2.out" 2>&1 || notok resume_np2 "$(grep -m 2 error "$TMP/killed2.out")"
-if grep -q 'resumed from step [24]' "$TMP/killed2.out"; then ok killed_run_resumed_np2; else notok killed_run_resumed_np2 "$(head -c 300 "$TMP/killed2.out")"; fi
-for f in model_00000006.bin state_00000006_00000.bin state_00000006_00001.bin main.log; do
+if grep -qE 'resumed from step ([2-9]|1[0-9]|2[0-8]) ' "$TMP/killed2.out"; then ok killed_run_resumed_np2
+else notok killed_run_resumed_np2 "$(head -c 300 "$TMP/killed2.out")"; fi
+for f in model_00000030.bin state_00000030_00000.bin state_00000030_00001.bin main.log; do
     if cmp -s "$TMP/straight/$f" "$TMP/killed/$f"; then ok "resumed_np2_equal_$f"; else notok "resumed_np2_equal_$f" "differs"; fi
 done
 

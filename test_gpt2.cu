@@ -2,7 +2,7 @@
  * test_gpt2.cu: checks the GPU trainer against PyTorch, tensor by tensor, then checks that a
  * checkpoint and resume continue training bit for bit.
  *
- *   ./test_gpt2cu     -e DIR/model.bin -s DIR/debug_state.bin [-w 0|1] [-o SCRATCH_DIR]
+ *   ./test_gpt2cu     -e DIR/model.bin -s DIR/debug_state.bin [-w 0|1] [-o SCRATCH_DIR] [-f 0|1]
  *   ./test_gpt2fp32cu -e DIR/model.bin -s DIR/debug_state.bin
  *
  * The debug state (written by train_gpt2.py, llmc/debug_state.h) holds one batch, PyTorch's
@@ -14,7 +14,8 @@
  *   3. a checkpoint (model + optimizer + data-loader state, llmc/train_state.h) after the S steps,
  *      K more steps, then a fresh model resumed from the checkpoint runs the same K steps: losses,
  *      gradient norms and the final parameters must be bitwise identical.
- * Exit status 0 only if every check passes.
+ * -f 1 runs all of it with the trainer's step fusions (--fuse_bwd 1 --fuse_adamw 1), which must
+ * meet the same tolerances. Exit status 0 only if every check passes.
  *
  * Tolerances. Every tensor is compared relative to its own scale, err = max|ours - ref| / max|ref|
  * (meaningful for entries that cancel to ~0, where an element-wise relative error is noise).
@@ -156,13 +157,13 @@ static float train_step(GPT2 *model, DataLoader *loader, const AdamWSettings *s,
 }
 
 static void usage(const char *prog) {
-    fprintf(stderr, "usage: %s -e model.bin -s debug_state.bin [-w 0|1 master weights] [-o scratch_dir]\n", prog);
+    fprintf(stderr, "usage: %s -e model.bin -s debug_state.bin [-w 0|1 master weights] [-o scratch_dir] [-f 0|1 step fusions]\n", prog);
     exit(1);
 }
 
 int main(int argc, char **argv) {
     const char *model_path = NULL, *state_path = NULL, *out_dir = NULL;
-    int use_master = 1;
+    int use_master = 1, fuse = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0) usage(argv[0]);
         if (i + 1 >= argc) die("flag %s needs a value (see %s --help)", argv[i], argv[0]);
@@ -170,7 +171,8 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "-s") == 0) state_path = argv[++i];
         else if (strcmp(argv[i], "-o") == 0) out_dir = argv[++i];
         else if (strcmp(argv[i], "-w") == 0) use_master = (int)parse_int_or_die(argv[++i], 0, 1, "flag -w");
-        else die("unknown flag '%s' (expected -e model.bin -s debug_state.bin [-w 0|1] [-o dir])", argv[i]);
+        else if (strcmp(argv[i], "-f") == 0) fuse = (int)parse_int_or_die(argv[++i], 0, 1, "flag -f");
+        else die("unknown flag '%s' (expected -e model.bin -s debug_state.bin [-w 0|1] [-o dir] [-f 0|1])", argv[i]);
     }
     if (model_path == NULL || state_path == NULL) usage(argv[0]);
 
@@ -179,13 +181,15 @@ int main(int argc, char **argv) {
     const uint64_t seed = 42;
     GPT2 model;
     gpt2_build(&model, &ctx, model_path, seed, use_master, 0);
+    model.fuse_bwd = model.fuse_adamw = fuse;
     const GPT2Config *c = &model.config;
     DebugState ref;
     debug_state_read(&ref, state_path, c);
     if (ref.weights) die("%s: has per-token loss weights; the GPU classifier has none yet (check it with test_gpt2)", state_path);
     int B = ref.B, T = ref.T, V = c->vocab_size, Vp = c->padded_vocab_size;
     size_t BT = (size_t)B * T;
-    printf("device %s, precision %s%s\n", ctx.props.name, FLOATX_NAME, model.master ? " (fp32 master weights)" : "");
+    printf("device %s, precision %s%s%s\n", ctx.props.name, FLOATX_NAME, model.master ? " (fp32 master weights)" : "",
+           fuse ? ", step fusions on (-f 1)" : "");
     printf("model L=%d NH=%d C=%d V=%d Vp=%d maxT=%d, batch B=%d T=%d, %d stored steps\n", c->num_layers, c->num_heads,
            c->channels, V, Vp, c->max_seq_len, B, T, ref.num_steps);
     float *grads = (float *)malloc_check(model.num_parameters * sizeof(float));
@@ -290,6 +294,7 @@ int main(int argc, char **argv) {
         char path[4200];
         train_state_path(path, sizeof(path), dir, CKPT_MODEL, S, 0);
         gpt2_build(&resumed, &ctx, path, seed, use_master, 0);
+        resumed.fuse_bwd = resumed.fuse_adamw = fuse;
         gpt2_alloc_activations(&resumed, B, T, 1);
         dataloader_init(&loader, shard, (size_t)B, (size_t)T, 0, 1, 0, seed);
         uint64_t rng_loaded = 0;

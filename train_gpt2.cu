@@ -198,6 +198,19 @@ typedef struct {
     size_t f_nhbt;  // (B,NH,T) of float
 } LayerStrides;
 
+// --cuda_graph 1: one micro-step's forward and backward through the layers (all but the encoder
+// backward, whose bucket sort runs on the host) captured once and replayed. What the capture
+// bakes in from the host: pointers (fixed: every buffer is allocated once), B and T, and the
+// loss gradient dloss, which depends on the counted targets; a micro-step with other values
+// re-captures (and updates the instantiated graph in place when it can).
+typedef struct {
+    cudaGraphExec_t exec;
+    int valid;
+    int B, T, counted;
+    float dloss;
+    long captures, replays;
+} StepGraph;
+
 typedef struct {
     GPT2Config config;
     size_t param_offsets[NUM_PARAMETER_TENSORS];
@@ -230,6 +243,11 @@ typedef struct {
     int num_counted;           // targets of the last gpt2_set_batch that are not -1 (ignored)
     CudaContext *ctx;
     Profiler *prof;            // --profile 1: GPU time per kernel class (llmc/profile.cuh), else NULL
+    // step fusions (doc/gpu_perf_notes.md "Step fusions"); all 0 is the reference path
+    int fuse_bwd;              // --fuse_bwd 1: backward GEMM epilogues (DGELU+BGRAD, BGRADB), no zeroing
+    int fuse_adamw;            // --fuse_adamw 1: one AdamW launch over all tensors
+    const int *update_skip;    // device int or NULL: the update skips itself when set (see adamw.cuh)
+    StepGraph graph;           // --cuda_graph 1: the captured micro-step (gpt2_micro_step)
 } GPT2;
 
 // Layer l's slice of parameter tensor i in `base` (params or grads).
@@ -481,6 +499,7 @@ static void gpt2_alloc_activations(GPT2 *model, int B, int T, int recompute) {
 
 static void gpt2_free(GPT2 *model) {
     cudaCheck(cudaStreamSynchronize(model->ctx->stream));
+    if (model->graph.valid) cudaCheck(cudaGraphExecDestroy(model->graph.exec));
     cudnn_attention_free();
     cudaCheck(cudaFree(model->params));
     cudaCheck(cudaFree(model->grads));
@@ -596,8 +615,9 @@ static void gpt2_forward(GPT2 *model, int B, int T, ForwardMode mode, float dlos
     }
 }
 
-// Backward pass of the last FORWARD_TRAIN forward, accumulating (+=) into model->grads.
-static void gpt2_backward(GPT2 *model, int B, int T) {
+// Backward pass of the last FORWARD_TRAIN forward, accumulating (+=) into model->grads: the
+// classifier and the layers here, the embeddings in gpt2_backward_encoder (gpt2_backward: both).
+static void gpt2_backward_layers(GPT2 *model, int B, int T) {
     const GPT2Config *c = &model->config;
     const CudaContext *ctx = model->ctx;
     cudaStream_t stream = ctx->stream;
@@ -634,6 +654,26 @@ static void gpt2_backward(GPT2 *model, int B, int T) {
             PROF(PROF_GELU, 0, 8 * nc * X);
             gelu_forward(la.fch_gelu, la.fch, NC * 4, stream);
         }
+        if (model->fuse_bwd) {
+            // --fuse_bwd: fcproj's dinp GEMM applies gelu'(fch) and reduces fc's dbias in its
+            // epilogue (else the reference's dbias pass does both); every dinp is overwritten, so
+            // nothing is zeroed first
+            PROF(PROF_MATMUL, 4 * nc * 4 * C + 4 * nc * 4 * C, 0); // fcproj and fc
+            int dgelu_done = matmul_dinp_dgelu(ctx, dfch, param_slice(model, G, PARAM_FCB, l), a->dresidual,
+                                               param_slice(model, P, PARAM_FCPROJW, l), la.fch, scratch, N, 4 * C, C);
+            matmul_backward_fused(ctx, dgelu_done ? NULL : dfch, param_slice(model, G, PARAM_FCPROJW, l),
+                                  param_slice(model, G, PARAM_FCPROJB, l), a->dresidual, la.fch_gelu,
+                                  param_slice(model, P, PARAM_FCPROJW, l), scratch, N, 4 * C, C, MATMUL_DINP_OVERWRITE);
+            if (!dgelu_done) matmul_dbias(param_slice(model, G, PARAM_FCB, l), scratch, dfch, la.fch, N, 4 * C, stream);
+            if (model->recompute >= 2) {
+                PROF(PROF_LAYERNORM, 0, 2 * nc * X);
+                layernorm_forward(la.ln2, la.ln2_mean, la.ln2_rstd, la.residual2, param_slice(model, P, PARAM_LN2W, l),
+                                  param_slice(model, P, PARAM_LN2B, l), N, C, stream);
+                PROF(PROF_MATMUL, 0, 0); // (its FLOPs were counted with fcproj's)
+            }
+            matmul_backward_fused(ctx, dln, param_slice(model, G, PARAM_FCW, l), NULL, dfch, la.ln2,
+                                  param_slice(model, P, PARAM_FCW, l), scratch, N, C, 4 * C, MATMUL_DINP_OVERWRITE);
+        } else {
         PROF(PROF_MEMSET, 0, 4 * nc * X);
         cudaCheck(cudaMemsetAsync(dfch, 0, NC * 4 * sizeof(floatX), stream));
         PROF(PROF_MATMUL, 4 * nc * 4 * C, 0);
@@ -650,15 +690,23 @@ static void gpt2_backward(GPT2 *model, int B, int T) {
         PROF(PROF_MATMUL, 4 * nc * 4 * C, 0);
         matmul_backward(ctx, dln, param_slice(model, G, PARAM_FCW, l), param_slice(model, G, PARAM_FCB, l), dfch, la.ln2,
                         param_slice(model, P, PARAM_FCW, l), scratch, N, C, 4 * C, la.fch);
+        }
         PROF(PROF_LAYERNORM, 0, 4 * nc * X);
         layernorm_backward(a->dresidual, param_slice(model, G, PARAM_LN2W, l), param_slice(model, G, PARAM_LN2B, l), scratch, dln,
                            la.residual2, param_slice(model, P, PARAM_LN2W, l), la.ln2_mean, la.ln2_rstd, N, C, stream);
         // attention branch
+        if (model->fuse_bwd) {
+            PROF(PROF_MATMUL, 4 * nc * C, 0);
+            matmul_backward_fused(ctx, datty, param_slice(model, G, PARAM_ATTPROJW, l), param_slice(model, G, PARAM_ATTPROJB, l),
+                                  a->dresidual, la.atty, param_slice(model, P, PARAM_ATTPROJW, l), scratch, N, C, C,
+                                  MATMUL_DINP_OVERWRITE);
+        } else {
         PROF(PROF_MEMSET, 0, nc * X);
         cudaCheck(cudaMemsetAsync(datty, 0, NC * sizeof(floatX), stream));
         PROF(PROF_MATMUL, 4 * nc * C, 0);
         matmul_backward(ctx, datty, param_slice(model, G, PARAM_ATTPROJW, l), param_slice(model, G, PARAM_ATTPROJB, l), a->dresidual,
                         la.atty, param_slice(model, P, PARAM_ATTPROJW, l), scratch, N, C, C, NULL);
+        }
         PROF(PROF_ATTENTION, att_flops, 0);
         if (!cudnn_attention_backward(dqkv, datty, la.qkv, la.atty, la.att_lse, B, T, C, NH, stream)) // USE_CUDNN builds
             attention_backward(dqkv, datty, la.qkv, la.atty, la.att_lse, scratch, B, T, C, NH, stream); // dqkv overwritten
@@ -667,21 +715,83 @@ static void gpt2_backward(GPT2 *model, int B, int T) {
             layernorm_forward(la.ln1, la.ln1_mean, la.ln1_rstd, la.residual, param_slice(model, P, PARAM_LN1W, l),
                               param_slice(model, P, PARAM_LN1B, l), N, C, stream);
         }
+        if (model->fuse_bwd) {
+            PROF(PROF_MATMUL, 4 * nc * 3 * C, 0);
+            matmul_backward_fused(ctx, dln, param_slice(model, G, PARAM_QKVW, l), param_slice(model, G, PARAM_QKVB, l), dqkv,
+                                  la.ln1, param_slice(model, P, PARAM_QKVW, l), scratch, N, C, 3 * C, MATMUL_DINP_OVERWRITE);
+        } else {
         PROF(PROF_MEMSET, 0, nc * X);
         cudaCheck(cudaMemsetAsync(dln, 0, NC * sizeof(floatX), stream));
         PROF(PROF_MATMUL, 4 * nc * 3 * C, 0);
         matmul_backward(ctx, dln, param_slice(model, G, PARAM_QKVW, l), param_slice(model, G, PARAM_QKVB, l), dqkv, la.ln1,
                         param_slice(model, P, PARAM_QKVW, l), scratch, N, C, 3 * C, NULL);
+        }
         PROF(PROF_LAYERNORM, 0, 4 * nc * X);
         layernorm_backward(a->dresidual, param_slice(model, G, PARAM_LN1W, l), param_slice(model, G, PARAM_LN1B, l), scratch, dln,
                            la.residual, param_slice(model, P, PARAM_LN1W, l), la.ln1_mean, la.ln1_rstd, N, C, stream);
         if (model->layer_done) model->layer_done(model->layer_done_arg, l);
     }
+}
+
+// The embeddings' backward, from dresidual (the gradient of the layers' input). Not in the CUDA
+// graph: it sorts the batch's tokens on the host (llmc/encoder.cuh).
+static void gpt2_backward_encoder(GPT2 *model, int B, int T) {
+    cudaStream_t stream = model->ctx->stream;
+    int C = model->config.channels;
+    Activations *a = &model->acts;
+    floatX *G = model->grads;
+    Profiler *prof = model->prof;
     // the staging buffer still holds this batch's inputs (the next gpt2_set_batch comes later)
-    PROF(PROF_ENCODER, 0, 3 * nc * X);
+    PROF(PROF_ENCODER, 0, 3.0 * B * T * C * sizeof(floatX));
     encoder_backward(G + model->param_offsets[PARAM_WTE], G + model->param_offsets[PARAM_WPE], a->dresidual, a->inputs,
                      model->staging, B, T, C, a->scratch, stream);
     PROF(PROF_GAPS, 0, 0); // until the next kernel: the all-reduce of several GPUs, host work
+}
+
+static void gpt2_backward(GPT2 *model, int B, int T) {
+    gpt2_backward_layers(model, B, T);
+    gpt2_backward_encoder(model, B, T);
+}
+
+// One training micro-step on the batch of the last gpt2_set_batch: forward (FORWARD_TRAIN) and
+// backward, eagerly or (use_graph) through the captured graph, re-captured when B, T, dloss or
+// the counted targets change (see StepGraph). Capture refuses (an error naming the call) any
+// host synchronisation or allocation inside, so the eager path must have run once before
+// (cuBLASLt, cuDNN and kernel attributes warmed up).
+static void gpt2_micro_step(GPT2 *model, int B, int T, float dloss, int use_graph) {
+    if (!use_graph) {
+        gpt2_forward(model, B, T, FORWARD_TRAIN, dloss);
+        gpt2_backward(model, B, T);
+        return;
+    }
+    StepGraph *g = &model->graph;
+    cudaStream_t stream = model->ctx->stream;
+    if (!g->valid || g->B != B || g->T != T || g->counted != model->num_counted || g->dloss != dloss) {
+        cudaGraph_t graph;
+        cudaCheck(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+        gpt2_forward(model, B, T, FORWARD_TRAIN, dloss);
+        gpt2_backward_layers(model, B, T);
+        cudaCheck(cudaStreamEndCapture(stream, &graph));
+        if (g->valid) { // same kernels, other parameters: update in place, else instantiate anew
+            cudaGraphExecUpdateResultInfo info;
+            if (cudaGraphExecUpdate(g->exec, graph, &info) != cudaSuccess) {
+                (void)cudaGetLastError(); // the failed update is not an error of ours
+                cudaCheck(cudaGraphExecDestroy(g->exec));
+                g->valid = 0;
+            }
+        }
+        if (!g->valid) cudaCheck(cudaGraphInstantiate(&g->exec, graph, 0));
+        cudaCheck(cudaGraphDestroy(graph));
+        g->valid = 1;
+        g->B = B;
+        g->T = T;
+        g->counted = model->num_counted;
+        g->dloss = dloss;
+        g->captures++;
+    }
+    cudaCheck(cudaGraphLaunch(g->exec, stream));
+    g->replays++;
+    gpt2_backward_encoder(model, B, T);
 }
 
 static void gpt2_zero_grad(GPT2 *model) {
@@ -713,6 +823,16 @@ static float gpt2_grad_norm(GPT2 *model) {
     return sqrtf(norm_sq);
 }
 
+// The same without waiting: the squared norm goes to model->norm_sq and, once the stream gets
+// there, to *norm_sq_host (pinned). For the update queued behind it without a host round trip.
+static void gpt2_grad_norm_async(GPT2 *model, float *norm_sq_host) {
+    cudaStream_t stream = model->ctx->stream;
+    Profiler *prof = model->prof;
+    PROF(PROF_GRAD_NORM, 0, (double)model->num_parameters * sizeof(floatX));
+    global_norm_squared(model->norm_sq, model->grads, model->num_parameters, (float *)model->acts.scratch, 0, stream);
+    cudaCheck(cudaMemcpyAsync(norm_sq_host, model->norm_sq, sizeof(float), cudaMemcpyDeviceToHost, stream));
+}
+
 // Global-norm clipping (torch.nn.utils.clip_grad_norm_, with the norm of the last
 // gpt2_grad_norm) and AdamW at learning rate lr, on the device. Walks the parameter table;
 // weight decay where the table says so. t is the 1-based step.
@@ -723,16 +843,27 @@ static void gpt2_update(GPT2 *model, const AdamWSettings *s, float lr, int t, ui
     PROF(PROF_ADAMW, 0, (double)model->opt_count * (2 * sizeof(floatX) + 4 * sizeof(float) + (model->master ? 2 * sizeof(float) : sizeof(floatX))));
     // this rank's range (all, or its ZeRO-1 shard, which may start and end inside tensors), as the CPU
     size_t lo = model->opt_offset, hi = lo + model->opt_count;
+    AdamWTable table; // --fuse_adamw: the same pieces, one launch (bitwise the same update)
+    table.count = 0;
     for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
         size_t start = model->param_offsets[i], end = start + model->param_sizes[i];
         size_t a = start > lo ? start : lo, b = end < hi ? end : hi;
         if (a >= b) continue;
         float wd = GPT2_PARAMS[i].weight_decay ? s->weight_decay : 0.0f;
+        if (model->fuse_adamw) {
+            AdamWPiece pc = {a - lo, b - lo, wd, rounding_seed(seed, t, i)};
+            table.piece[table.count++] = pc;
+            continue;
+        }
         // a tensor cut by a shard boundary rounds its piece with indices from the piece's start:
         // other bf16 roundings than -z 0 (within bf16 noise; the fp32 master weights are the same)
         adamw_update(model->params + a, model->master ? model->master + (a - lo) : NULL, model->grads + a,
                      model->m + (a - lo), model->v + (a - lo), b - a, lr, s->beta1, s->beta2, t, s->eps, wd,
                      model->norm_sq, s->grad_clip, 1.0f, rounding_seed(seed, t, i), model->ctx->stream);
+    }
+    if (model->fuse_adamw) {
+        adamw_update_multi(model->params + lo, model->master, model->grads + lo, model->m, model->v, &table, lr, s->beta1,
+                           s->beta2, t, s->eps, model->norm_sq, s->grad_clip, 1.0f, model->update_skip, stream);
     }
     PROF(PROF_GAPS, 0, 0);
 }
@@ -1204,6 +1335,11 @@ int main(int argc, char **argv) {
     static Profiler profiler;
     profiler_init(&profiler, &ctx, o.profile);
     model.prof = o.profile ? &profiler : NULL;
+    // step fusions (doc/gpu_perf_notes.md): off by default until a GPU run shows each pays
+    if (o.cuda_graph && o.profile) die("flag --cuda_graph: cannot be combined with --profile 1 (its events time kernels one by one)");
+    if (o.cuda_graph && P > 1) die("flag --cuda_graph: one process only (the all-reduce hooks of %d processes run on the host)", P);
+    model.fuse_bwd = o.fuse_bwd;
+    model.fuse_adamw = o.fuse_adamw;
     gpt2_alloc_activations(&model, B, T, o.recompute);
     double peak_tflops = device_peak_tflops(&ctx.props);
     if (is_rank0) {
@@ -1212,6 +1348,8 @@ int main(int argc, char **argv) {
                ctx.props.minor, FLOATX_NAME, peak_tflops, peak_tflops > 0 ? "" : " (unknown: no MFU)");
         printf("| %-21s | %d, collectives: %s\n", "processes", P, DIST_BACKEND_NAMES[comm.backend]);
         printf("| %-21s | %s%s\n", "precision", FLOATX_NAME, model.master ? " with fp32 master weights" : "");
+        printf("| %-21s | backward epilogues %s, AdamW %s, CUDA graph %s\n", "fusions", o.fuse_bwd ? "on" : "off",
+               o.fuse_adamw ? "one launch" : "per tensor", o.cuda_graph ? "on" : "off");
         printf("| %-21s | %s\n", "attention", CUDNN_ATT_ENABLED ? "cuDNN flash attention (USE_CUDNN; own kernels where it does not apply)"
                                                                 : "own kernels (llmc/attention.cuh)");
         train_plan_print(&plan, plan.eval_only ? 0 : dataloader_num_batches(&train));
@@ -1246,6 +1384,16 @@ int main(int argc, char **argv) {
         cudaCheck(cudaMallocHost((void **)&step_losses, (size_t)plan.grad_accum * BT * sizeof(float)));
         int *step_counted = (int *)malloc_check((size_t)plan.grad_accum * sizeof(int)); // counted targets per micro-step
         double flops_per_token = gpt2_flops_per_token(c, T);
+        // --fuse_adamw on one GPU without the outlier tests: the update is queued right behind the
+        // norm and skips itself on the device when a loss or the norm is not finite (the step guard's
+        // only test then), so the step has no host round trip in the middle
+        int deferred = model.fuse_adamw && P == 1 && o.skip_loss_z == 0 && o.skip_norm_z == 0;
+        int *update_skip = NULL;  // device: set when a loss of this step is not finite
+        float *norm_sq_host;      // pinned: the squared norm, read after the step's one wait
+        cudaCheck(cudaMalloc((void **)&update_skip, sizeof(int)));
+        cudaCheck(cudaMallocHost((void **)&norm_sq_host, sizeof(float)));
+        model.update_skip = deferred ? update_skip : NULL;
+        int first_step = resumed_at < 0 ? 0 : resumed_at; // eager: warms up what the graph capture needs
 
         for (int step = resumed_at < 0 ? 0 : resumed_at; step <= plan.max_steps; step++) {
             if (train_plan_evaluates(&plan, &o, step, resumed_at)) {
@@ -1261,33 +1409,50 @@ int main(int argc, char **argv) {
             }
             if (step == plan.max_steps) break;
 
+            // Where the host waits in a step (everything else is queued asynchronously: the batch's
+            // copy in, the losses' copy out to pinned memory, the encoder backward's bucket upload):
+            //  1. gpt2_set_batch, for the previous micro-step's copy out of the pinned staging buffer:
+            //     keeps the host at most a micro-step ahead; the GPU does not wait for it;
+            //  2. reduce_gradients reads the norm (copy + synchronise): the step guard decides on the
+            //     host whether to update; not so when `deferred` (above);
+            //  3. the end of the step: the step time includes the update, and loss and norm are read.
             double t0 = now_seconds();
             gpt2_zero_grad(&model);
+            if (deferred) cudaCheck(cudaMemsetAsync(update_skip, 0, sizeof(int), stream));
             for (int micro = 0; micro < plan.grad_accum; micro++) {
                 if (!(o.overfit_single_batch && step > 0)) dataloader_next_batch(&train);
                 gpt2_set_batch(&model, train.inputs, train.targets, B, T);
                 step_counted[micro] = model.num_counted;
-                gpt2_forward(&model, B, T, FORWARD_TRAIN, 1.0f / (float)plan.total_batch);
-                cudaCheck(cudaMemcpyAsync(step_losses + (size_t)micro * BT, model.acts.losses, BT * sizeof(float),
-                                          cudaMemcpyDeviceToHost, stream));
                 // the last micro-step's backward pass hands each finished layer to the all-reduce
                 int last = micro == plan.grad_accum - 1 && overlaps_backward(&dp);
                 model.layer_done = last ? all_reduce_layer : NULL;
                 model.layer_done_arg = &dp;
-                gpt2_backward(&model, B, T);
+                gpt2_micro_step(&model, B, T, 1.0f / (float)plan.total_batch, o.cuda_graph && step > first_step);
                 model.layer_done = NULL;
+                cudaCheck(cudaMemcpyAsync(step_losses + (size_t)micro * BT, model.acts.losses, BT * sizeof(float),
+                                          cudaMemcpyDeviceToHost, stream));
+                if (deferred) adamw_flag_nonfinite(update_skip, model.acts.losses, BT, stream);
             }
             // the gradients summed over the ranks (every rank's were scaled by 1 / the whole step's
             // tokens, so the sum is the gradient of the global mean loss) and the global norm
-            float norm = reduce_gradients(&dp); // synchronises: the losses are on the host too
+            float lr = lr_schedule_get(&schedule, step);
+            float norm;
+            if (deferred) { // norm, update (skipped on the device when not finite), one wait
+                gpt2_grad_norm_async(&model, norm_sq_host);
+                gpt2_update(&model, &adamw, lr, step + 1, (uint64_t)o.seed);
+                cudaCheck(cudaStreamSynchronize(stream));
+                norm = sqrtf(*norm_sq_host);
+            } else {
+                norm = reduce_gradients(&dp); // synchronises: the losses are on the host too
+            }
             double loss_sum = 0.0;              // fixed order, so the printed loss is deterministic
             for (size_t i = 0; i < (size_t)plan.grad_accum * BT; i++) loss_sum += step_losses[i];
             dist_gpu_sum_doubles(&comm, &loss_sum, 1, "loss");
             float loss = (float)(loss_sum / (double)plan.total_batch);
             if (train.masked) loss = masked_step_loss(&comm, step_losses, step_counted, plan.grad_accum, BT, dist.world);
-            float lr = lr_schedule_get(&schedule, step);
             char skipped[128]; // loss and norm are the same on every process, and so is this decision
-            if (step_guard_accept(&guard, loss, norm, skipped, sizeof(skipped))) {
+            // (deferred: the device made the same decision already, from the same losses and norm)
+            if (step_guard_accept(&guard, loss, norm, skipped, sizeof(skipped)) && !deferred) {
                 gpt2_update(&model, &adamw, lr, step + 1, (uint64_t)o.seed);
                 gather_parameters(&dp);                   // ZeRO-1: every rank's updated shard
                 cudaCheck(cudaStreamSynchronize(stream)); // the step's time includes the update
@@ -1315,6 +1480,11 @@ int main(int argc, char **argv) {
         if (guard.total > 0 && is_rank0) printf("%ld step(s) skipped (see main.log)\n", guard.total);
         if (is_rank0) dist_gpu_print_stats(&comm);
         if (is_rank0) train_plan_print_next(&o, argv[0], plan.max_steps);
+        if (o.cuda_graph && is_rank0) {
+            printf("CUDA graph: %ld capture(s), %ld replay(s) of the micro-step\n", model.graph.captures, model.graph.replays);
+        }
+        cudaCheck(cudaFree(update_skip));
+        cudaCheck(cudaFreeHost(norm_sq_host));
         cudaCheck(cudaFreeHost(step_losses));
         free(step_counted);
         free(gen);

@@ -14,6 +14,25 @@
  *       dbias_scratch, then a fixed-order sum). All three ACCUMULATE.
  *   matmul_backward_scratch_bytes(N, OC): bytes of fp32 dbias_scratch (only used when dbias != NULL).
  *
+ * Backward epilogues (the trainer's --fuse_bwd 1; matmul_backward above is the reference path):
+ *   matmul_backward_fused(ctx, dinp, dweight, dbias, dout, inp, weight, dbias_scratch, N, C, OC, flags)
+ *       matmul_backward without pre_gelu, where flags & MATMUL_DINP_OVERWRITE makes dinp = dout @ W
+ *       (beta 0: the caller need not zero dinp first), and dbias comes out of the dweight GEMM's
+ *       BGRADB epilogue (column sums of dout, fp32, into dbias_scratch, then added to dbias) instead
+ *       of a separate pass over dout; the separate pass runs if cuBLASLt has no such algorithm.
+ *   matmul_dinp_dgelu(ctx, dinp (N,C), dbias_in (C) or NULL, dout (N,OC), weight (OC,C), pre_gelu (N,C),
+ *                     dbias_scratch, N, C, OC)
+ *       dinp = (dout @ W) * gelu'(pre_gelu), OVERWRITTEN, and dbias_in += column sums of that dinp:
+ *       the backward of a GELU'd linear layer's output fused into the next layer's dinp GEMM
+ *       (DGELU_BGRAD epilogue, DGELU without dbias_in). Returns 1 when it ran; 0, with nothing
+ *       done, in fp32 builds (whose GELU stays the IEEE kernel), when the aux layout does not fit
+ *       (C % 8, 16-byte alignment) or cuBLASLt has no algorithm: the caller then takes the reference
+ *       path (matmul_backward with pre_gelu). Differs from it in rounding only: gelu' multiplies
+ *       the fp32 GEMM result before the single rounding to floatX, and the bias gradient sums the
+ *       unrounded values.
+ *   Each epilogue that falls back prints one note on stderr (once per kind), so a run shows whether
+ *   the fusion happened.
+ *
  * GEMMs: fp32 accumulation (CUBLAS_COMPUTE_32F; no TF32 in fp32 builds, so those are exact-fp32
  * GEMMs), bf16 or fp32 data per floatX, workspace from the CudaContext, run on ctx->stream.
  * Row-major (N,C) data is column-major (C,N) to cuBLAS, so out^T (OC x N) = W (C x OC)^T @ inp^T (C x N).
@@ -49,9 +68,11 @@ static inline uint32_t matmul_ptr_alignment(const void *p) {
 // A is stored (transA ? k x m : m x k) with leading dimension lda, B likewise with ldb.
 // epilogue may add bias (length m) and write aux (m x n, ld m). Returns 0 if cuBLASLt has no
 // algorithm for this configuration (nothing was launched), 1 when launched.
-static int matmul_cublaslt(const CudaContext *ctx, floatX *d, const floatX *a, const floatX *b, const floatX *bias,
-                           floatX *aux, int m, int n, int k, int transA, int transB, int lda, int ldb, float beta,
-                           cublasLtEpilogue_t epilogue) {
+// bias is of type bias_type (floatX or fp32: the bias gradient of the BGRAD epilogues); aux is
+// written (GELU_AUX) or read (DGELU).
+static int matmul_cublaslt_ex(const CudaContext *ctx, floatX *d, const floatX *a, const floatX *b, const void *bias,
+                              cudaDataType_t bias_type, const void *aux, int m, int n, int k, int transA, int transB,
+                              int lda, int ldb, float beta, cublasLtEpilogue_t epilogue) {
     cublasLtMatmulDesc_t desc;
     cublasCheck(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     cublasOperation_t opA = transA ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -60,8 +81,7 @@ static int matmul_cublaslt(const CudaContext *ctx, floatX *d, const floatX *a, c
     cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opB, sizeof(opB)));
     cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
     if (bias != NULL) {
-        cudaDataType_t bt = CUBLAS_FLOATX;
-        cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof(bt)));
+        cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof(bias_type)));
         cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
     }
     if (aux != NULL) {
@@ -97,6 +117,12 @@ static int matmul_cublaslt(const CudaContext *ctx, floatX *d, const floatX *a, c
     cublasCheck(cublasLtMatrixLayoutDestroy(ld));
     cublasCheck(cublasLtMatmulDescDestroy(desc));
     return ok;
+}
+
+static int matmul_cublaslt(const CudaContext *ctx, floatX *d, const floatX *a, const floatX *b, const floatX *bias,
+                           floatX *aux, int m, int n, int k, int transA, int transB, int lda, int ldb, float beta,
+                           cublasLtEpilogue_t epilogue) {
+    return matmul_cublaslt_ex(ctx, d, a, b, bias, CUBLAS_FLOATX, aux, m, n, k, transA, transB, lda, ldb, beta, epilogue);
 }
 
 static void matmul_cublaslt_or_die(const CudaContext *ctx, floatX *d, const floatX *a, const floatX *b, int m, int n,
@@ -266,6 +292,73 @@ static void matmul_backward(const CudaContext *ctx, floatX *dinp, floatX *dweigh
     if (dweight != NULL) {
         matmul_cublaslt_or_die(ctx, dweight, inp, dout, C, OC, N, 0, 1, C, OC, 1.0f, "matmul_backward dweight");
     }
+}
+
+// ----------------------------------------------------------------------------
+// Backward epilogues (--fuse_bwd 1)
+
+#define MATMUL_DINP_OVERWRITE 1
+
+// dbias (OC) += g (OC, fp32): the BGRAD epilogues write their sums, the trainer accumulates.
+__global__ void matmul_add_dbias_kernel(floatX *dbias, const float *g, int OC) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c < OC) dbias[c] = from_float(to_float(dbias[c]) + g[c]);
+}
+
+static void matmul_add_dbias(floatX *dbias, const float *g, int OC, cudaStream_t stream) {
+    const int block = 256;
+    matmul_add_dbias_kernel<<<ceil_div(OC, block), block, 0, stream>>>(dbias, g, OC);
+    CUDA_CHECK_LAST();
+}
+
+static void matmul_epilogue_note(int *noted, const char *what, int m, int n, int k) {
+    if (*noted) return;
+    *noted = 1;
+    fprintf(stderr, "note: cuBLASLt has no algorithm for the %s epilogue (m=%d n=%d k=%d): separate kernels instead\n",
+            what, m, n, k);
+}
+
+static void matmul_backward_fused(const CudaContext *ctx, floatX *dinp, floatX *dweight, floatX *dbias, floatX *dout,
+                                  const floatX *inp, const floatX *weight, float *dbias_scratch, int N, int C, int OC,
+                                  int flags) {
+    static int noted_bgradb = 0;
+    if (N <= 0 || OC <= 0 || C <= 0) return;
+    // dinp: as matmul_backward, beta 0 when the caller lets it be overwritten
+    if (dinp != NULL) {
+        float beta = (flags & MATMUL_DINP_OVERWRITE) ? 0.0f : 1.0f;
+        matmul_cublaslt_or_die(ctx, dinp, weight, dout, C, N, OC, 0, 0, C, OC, beta, "matmul_backward dinp");
+    }
+    // dweight^T (C x OC) += inp^T (C x N) @ op(dout) (N x OC), dout stored OC x N (trans): BGRADB
+    // reduces op(B) over k = N, i.e. the column sums of dout, one per output channel
+    int bias_done = 0;
+    if (dweight != NULL && dbias != NULL) {
+        bias_done = matmul_cublaslt_ex(ctx, dweight, inp, dout, dbias_scratch, CUDA_R_32F, NULL, C, OC, N, 0, 1, C, OC,
+                                       1.0f, CUBLASLT_EPILOGUE_BGRADB);
+        if (bias_done) matmul_add_dbias(dbias, dbias_scratch, OC, ctx->stream);
+        else matmul_epilogue_note(&noted_bgradb, "BGRADB (dbias in the dweight GEMM)", C, OC, N);
+    }
+    if (dbias != NULL && !bias_done) matmul_dbias(dbias, dbias_scratch, dout, NULL, N, OC, ctx->stream);
+    if (dweight != NULL && !bias_done) {
+        matmul_cublaslt_or_die(ctx, dweight, inp, dout, C, OC, N, 0, 1, C, OC, 1.0f, "matmul_backward dweight");
+    }
+}
+
+static int matmul_dinp_dgelu(const CudaContext *ctx, floatX *dinp, floatX *dbias_in, const floatX *dout,
+                             const floatX *weight, const floatX *pre_gelu, float *dbias_scratch, int N, int C, int OC) {
+    static int noted_dgelu = 0;
+    if (FLOATX_IS_FP32 || N <= 0 || C <= 0 || OC <= 0) return 0;
+    if (C % 8 != 0 || !is_aligned16(pre_gelu)) return 0; // the aux matrix's layout rules, as GELU_AUX
+    // column-major: dinp^T (C x N) = W (C x OC) @ dout^T (OC x N); aux = pre_gelu^T (C x N, ld C);
+    // BGRAD reduces D over its columns (the N rows of dinp): C sums
+    cublasLtEpilogue_t epi = dbias_in != NULL ? CUBLASLT_EPILOGUE_DGELU_BGRAD : CUBLASLT_EPILOGUE_DGELU;
+    int ok = matmul_cublaslt_ex(ctx, dinp, weight, dout, dbias_in != NULL ? dbias_scratch : NULL, CUDA_R_32F, pre_gelu,
+                                C, N, OC, 0, 0, C, OC, 0.0f, epi);
+    if (!ok) {
+        matmul_epilogue_note(&noted_dgelu, dbias_in != NULL ? "DGELU_BGRAD" : "DGELU", C, N, OC);
+        return 0;
+    }
+    if (dbias_in != NULL) matmul_add_dbias(dbias_in, dbias_scratch, C, ctx->stream);
+    return 1;
 }
 
 #endif // LLMC_MATMUL_CUH

@@ -74,6 +74,10 @@ typedef struct {
     // GPU only: data parallel (doc/distributed.md)
     const char *dist_backend;
     const char *dist_rendezvous;
+    // GPU only: step fusions (doc/gpu_perf_notes.md, "Step fusions")
+    int fuse_bwd;
+    int fuse_adamw;
+    int cuda_graph;
 } TrainOptions;
 
 typedef enum { OPT_INT, OPT_LONG, OPT_FLOAT, OPT_STRING } OptType;
@@ -141,6 +145,9 @@ static const TrainFlag TRAIN_FLAGS[] = {
     {"--memory_table", OPT_INT, OPT_FIELD(memory_table), "0", 0, 1, NULL, FOR_GPU, "print the memory and largest -b of d12..d48 at this -t on this GPU (-r 0/1/2), then exit"},
     {"--dist_backend", OPT_STRING, OPT_FIELD(dist_backend), "auto", 0, 0, "auto|nccl|mpi", FOR_GPU, "collectives of several ranks: nccl (one GPU per rank), mpi (host-staged, ranks may share a GPU), auto (mpi when ranks share a GPU)"},
     {"--dist_rendezvous", OPT_STRING, OPT_FIELD(dist_rendezvous), "", 0, 0, NULL, FOR_GPU, "ranks started from RANK/WORLD_SIZE without MPI: a new file path on a file system all share, through which NCCL joins"},
+    {"--fuse_bwd", OPT_INT, OPT_FIELD(fuse_bwd), "0", 0, 1, NULL, FOR_GPU, "backward GEMM epilogues: GELU gradient and bias gradients inside cuBLASLt, no zeroing of the buffers they overwrite"},
+    {"--fuse_adamw", OPT_INT, OPT_FIELD(fuse_adamw), "0", 0, 1, NULL, FOR_GPU, "AdamW over all tensors in one launch; on one GPU without -sl/-sg it is queued without waiting for the norm"},
+    {"--cuda_graph", OPT_INT, OPT_FIELD(cuda_graph), "0", 0, 1, NULL, FOR_GPU, "replay each micro-step's forward and backward as one captured CUDA graph (one GPU, no --profile)"},
 };
 #undef OPT_FIELD
 #define NUM_TRAIN_FLAGS (sizeof(TRAIN_FLAGS) / sizeof(TRAIN_FLAGS[0]))

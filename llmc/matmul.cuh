@@ -18,7 +18,7 @@
  *   matmul_backward_fused(ctx, dinp, dweight, dbias, dout, inp, weight, dbias_scratch, N, C, OC, flags)
  *       matmul_backward without pre_gelu, where flags & MATMUL_DINP_OVERWRITE makes dinp = dout @ W
  *       (beta 0: the caller need not zero dinp first), and dbias comes out of the dweight GEMM's
- *       BGRADB epilogue (column sums of dout, fp32, into dbias_scratch, then added to dbias) instead
+ *       BGRADB epilogue (column sums of dout, fp32 or else floatX, into dbias_scratch, then added to dbias) instead
  *       of a separate pass over dout; the separate pass runs if cuBLASLt has no such algorithm.
  *   matmul_dinp_dgelu(ctx, dinp (N,C), dbias_in (C) or NULL, dout (N,OC), weight (OC,C), pre_gelu (N,C),
  *                     dbias_scratch, N, C, OC)
@@ -299,16 +299,31 @@ static void matmul_backward(const CudaContext *ctx, floatX *dinp, floatX *dweigh
 
 #define MATMUL_DINP_OVERWRITE 1
 
-// dbias (OC) += g (OC, fp32): the BGRAD epilogues write their sums, the trainer accumulates.
-__global__ void matmul_add_dbias_kernel(floatX *dbias, const float *g, int OC) {
+// dbias (OC) += g (OC, fp32 or floatX): the BGRAD epilogues write their sums, the trainer accumulates.
+__global__ void matmul_add_dbias_kernel(floatX *dbias, const void *g, int g_is_f32, int OC) {
     int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c < OC) dbias[c] = from_float(to_float(dbias[c]) + g[c]);
+    if (c >= OC) return;
+    float v = g_is_f32 ? ((const float *)g)[c] : to_float(((const floatX *)g)[c]);
+    dbias[c] = from_float(to_float(dbias[c]) + v);
 }
 
-static void matmul_add_dbias(floatX *dbias, const float *g, int OC, cudaStream_t stream) {
+// A GEMM whose BGRAD epilogue writes the bias gradient into scratch: fp32 if cuBLASLt offers an
+// algorithm for it (the header documents only Dtype for bias vectors, some versions take fp32),
+// else floatX. Then dbias += it. Returns 0 (nothing launched) when neither type has an algorithm.
+static int matmul_cublaslt_bgrad(const CudaContext *ctx, floatX *d, const floatX *a, const floatX *b, const floatX *aux,
+                                 floatX *dbias, void *scratch, int bias_len, int m, int n, int k, int transA,
+                                 int transB, int lda, int ldb, float beta, cublasLtEpilogue_t epi) {
+    int f32 = 1;
+    int ok = matmul_cublaslt_ex(ctx, d, a, b, scratch, CUDA_R_32F, aux, m, n, k, transA, transB, lda, ldb, beta, epi);
+    if (!ok) {
+        f32 = 0;
+        ok = matmul_cublaslt_ex(ctx, d, a, b, scratch, CUBLAS_FLOATX, aux, m, n, k, transA, transB, lda, ldb, beta, epi);
+    }
+    if (!ok) return 0;
     const int block = 256;
-    matmul_add_dbias_kernel<<<ceil_div(OC, block), block, 0, stream>>>(dbias, g, OC);
+    matmul_add_dbias_kernel<<<ceil_div(bias_len, block), block, 0, ctx->stream>>>(dbias, scratch, f32, bias_len);
     CUDA_CHECK_LAST();
+    return 1;
 }
 
 static void matmul_epilogue_note(int *noted, const char *what, int m, int n, int k) {
@@ -332,10 +347,9 @@ static void matmul_backward_fused(const CudaContext *ctx, floatX *dinp, floatX *
     // reduces op(B) over k = N, i.e. the column sums of dout, one per output channel
     int bias_done = 0;
     if (dweight != NULL && dbias != NULL) {
-        bias_done = matmul_cublaslt_ex(ctx, dweight, inp, dout, dbias_scratch, CUDA_R_32F, NULL, C, OC, N, 0, 1, C, OC,
-                                       1.0f, CUBLASLT_EPILOGUE_BGRADB);
-        if (bias_done) matmul_add_dbias(dbias, dbias_scratch, OC, ctx->stream);
-        else matmul_epilogue_note(&noted_bgradb, "BGRADB (dbias in the dweight GEMM)", C, OC, N);
+        bias_done = matmul_cublaslt_bgrad(ctx, dweight, inp, dout, NULL, dbias, dbias_scratch, OC, C, OC, N, 0, 1, C, OC,
+                                          1.0f, CUBLASLT_EPILOGUE_BGRADB);
+        if (!bias_done) matmul_epilogue_note(&noted_bgradb, "BGRADB (dbias in the dweight GEMM)", C, OC, N);
     }
     if (dbias != NULL && !bias_done) matmul_dbias(dbias, dbias_scratch, dout, NULL, N, OC, ctx->stream);
     if (dweight != NULL && !bias_done) {
@@ -350,15 +364,13 @@ static int matmul_dinp_dgelu(const CudaContext *ctx, floatX *dinp, floatX *dbias
     if (C % 8 != 0 || !is_aligned16(pre_gelu)) return 0; // the aux matrix's layout rules, as GELU_AUX
     // column-major: dinp^T (C x N) = W (C x OC) @ dout^T (OC x N); aux = pre_gelu^T (C x N, ld C);
     // BGRAD reduces D over its columns (the N rows of dinp): C sums
-    cublasLtEpilogue_t epi = dbias_in != NULL ? CUBLASLT_EPILOGUE_DGELU_BGRAD : CUBLASLT_EPILOGUE_DGELU;
-    int ok = matmul_cublaslt_ex(ctx, dinp, weight, dout, dbias_in != NULL ? dbias_scratch : NULL, CUDA_R_32F, pre_gelu,
-                                C, N, OC, 0, 0, C, OC, 0.0f, epi);
-    if (!ok) {
-        matmul_epilogue_note(&noted_dgelu, dbias_in != NULL ? "DGELU_BGRAD" : "DGELU", C, N, OC);
-        return 0;
-    }
-    if (dbias_in != NULL) matmul_add_dbias(dbias_in, dbias_scratch, C, ctx->stream);
-    return 1;
+    int ok = dbias_in != NULL
+                 ? matmul_cublaslt_bgrad(ctx, dinp, weight, dout, pre_gelu, dbias_in, dbias_scratch, C, C, N, OC, 0, 0, C,
+                                         OC, 0.0f, CUBLASLT_EPILOGUE_DGELU_BGRAD)
+                 : matmul_cublaslt_ex(ctx, dinp, weight, dout, NULL, CUBLAS_FLOATX, pre_gelu, C, N, OC, 0, 0, C, OC, 0.0f,
+                                      CUBLASLT_EPILOGUE_DGELU);
+    if (!ok) matmul_epilogue_note(&noted_dgelu, dbias_in != NULL ? "DGELU_BGRAD" : "DGELU", C, N, OC);
+    return ok;
 }
 
 #endif // LLMC_MATMUL_CUH

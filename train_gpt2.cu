@@ -664,20 +664,27 @@ static void gpt2_backward_layers(GPT2 *model, int B, int T) {
             matmul_backward_fused(ctx, dgelu_done ? NULL : dfch, param_slice(model, G, PARAM_FCPROJW, l),
                                   param_slice(model, G, PARAM_FCPROJB, l), a->dresidual, la.fch_gelu,
                                   param_slice(model, P, PARAM_FCPROJW, l), scratch, N, 4 * C, C, MATMUL_DINP_OVERWRITE);
-            if (!dgelu_done) matmul_dbias(param_slice(model, G, PARAM_FCB, l), scratch, dfch, la.fch, N, 4 * C, stream);
+            if (!dgelu_done) { // no DGELU epilogue here: the reference's pass
+                PROF(PROF_BIAS_GRAD, 0, 3 * 4 * nc * X);
+                matmul_dbias(param_slice(model, G, PARAM_FCB, l), scratch, dfch, la.fch, N, 4 * C, stream);
+            }
             if (model->recompute >= 2) {
                 PROF(PROF_LAYERNORM, 0, 2 * nc * X);
                 layernorm_forward(la.ln2, la.ln2_mean, la.ln2_rstd, la.residual2, param_slice(model, P, PARAM_LN2W, l),
                                   param_slice(model, P, PARAM_LN2B, l), N, C, stream);
-                PROF(PROF_MATMUL, 0, 0); // (its FLOPs were counted with fcproj's)
             }
+            PROF(PROF_MATMUL, 0, 0); // fc (its FLOPs were counted with fcproj's)
             matmul_backward_fused(ctx, dln, param_slice(model, G, PARAM_FCW, l), NULL, dfch, la.ln2,
                                   param_slice(model, P, PARAM_FCW, l), scratch, N, C, 4 * C, MATMUL_DINP_OVERWRITE);
         } else {
+        // the dbias (and GELU backward) passes are matmul_backward's first step, done here ahead of
+        // it so that --profile times them apart from the GEMMs (the same kernels, the same order)
         PROF(PROF_MEMSET, 0, 4 * nc * X);
         cudaCheck(cudaMemsetAsync(dfch, 0, NC * 4 * sizeof(floatX), stream));
+        PROF(PROF_BIAS_GRAD, 0, nc * X);
+        matmul_dbias(param_slice(model, G, PARAM_FCPROJB, l), scratch, a->dresidual, NULL, N, C, stream);
         PROF(PROF_MATMUL, 4 * nc * 4 * C, 0);
-        matmul_backward(ctx, dfch, param_slice(model, G, PARAM_FCPROJW, l), param_slice(model, G, PARAM_FCPROJB, l), a->dresidual,
+        matmul_backward(ctx, dfch, param_slice(model, G, PARAM_FCPROJW, l), NULL, a->dresidual,
                         la.fch_gelu, param_slice(model, P, PARAM_FCPROJW, l), scratch, N, 4 * C, C, NULL);
         if (model->recompute >= 2) {
             PROF(PROF_LAYERNORM, 0, 2 * nc * X);
@@ -686,10 +693,12 @@ static void gpt2_backward_layers(GPT2 *model, int B, int T) {
         }
         PROF(PROF_MEMSET, 0, nc * X);
         cudaCheck(cudaMemsetAsync(dln, 0, NC * sizeof(floatX), stream));
-        // pre_gelu = fch: dfch is first multiplied by gelu'(fch) in place
+        // pre_gelu = fch: dfch is first multiplied by gelu'(fch) in place, in fc's dbias pass
+        PROF(PROF_BIAS_GRAD, 0, 3 * 4 * nc * X);
+        matmul_dbias(param_slice(model, G, PARAM_FCB, l), scratch, dfch, la.fch, N, 4 * C, stream);
         PROF(PROF_MATMUL, 4 * nc * 4 * C, 0);
-        matmul_backward(ctx, dln, param_slice(model, G, PARAM_FCW, l), param_slice(model, G, PARAM_FCB, l), dfch, la.ln2,
-                        param_slice(model, P, PARAM_FCW, l), scratch, N, C, 4 * C, la.fch);
+        matmul_backward(ctx, dln, param_slice(model, G, PARAM_FCW, l), NULL, dfch, la.ln2,
+                        param_slice(model, P, PARAM_FCW, l), scratch, N, C, 4 * C, NULL);
         }
         PROF(PROF_LAYERNORM, 0, 4 * nc * X);
         layernorm_backward(a->dresidual, param_slice(model, G, PARAM_LN2W, l), param_slice(model, G, PARAM_LN2B, l), scratch, dln,
@@ -703,8 +712,10 @@ static void gpt2_backward_layers(GPT2 *model, int B, int T) {
         } else {
         PROF(PROF_MEMSET, 0, nc * X);
         cudaCheck(cudaMemsetAsync(datty, 0, NC * sizeof(floatX), stream));
+        PROF(PROF_BIAS_GRAD, 0, nc * X);
+        matmul_dbias(param_slice(model, G, PARAM_ATTPROJB, l), scratch, a->dresidual, NULL, N, C, stream);
         PROF(PROF_MATMUL, 4 * nc * C, 0);
-        matmul_backward(ctx, datty, param_slice(model, G, PARAM_ATTPROJW, l), param_slice(model, G, PARAM_ATTPROJB, l), a->dresidual,
+        matmul_backward(ctx, datty, param_slice(model, G, PARAM_ATTPROJW, l), NULL, a->dresidual,
                         la.atty, param_slice(model, P, PARAM_ATTPROJW, l), scratch, N, C, C, NULL);
         }
         PROF(PROF_ATTENTION, att_flops, 0);
@@ -722,8 +733,10 @@ static void gpt2_backward_layers(GPT2 *model, int B, int T) {
         } else {
         PROF(PROF_MEMSET, 0, nc * X);
         cudaCheck(cudaMemsetAsync(dln, 0, NC * sizeof(floatX), stream));
+        PROF(PROF_BIAS_GRAD, 0, 3 * nc * X);
+        matmul_dbias(param_slice(model, G, PARAM_QKVB, l), scratch, dqkv, NULL, N, 3 * C, stream);
         PROF(PROF_MATMUL, 4 * nc * 3 * C, 0);
-        matmul_backward(ctx, dln, param_slice(model, G, PARAM_QKVW, l), param_slice(model, G, PARAM_QKVB, l), dqkv, la.ln1,
+        matmul_backward(ctx, dln, param_slice(model, G, PARAM_QKVW, l), NULL, dqkv, la.ln1,
                         param_slice(model, P, PARAM_QKVW, l), scratch, N, C, 3 * C, NULL);
         }
         PROF(PROF_LAYERNORM, 0, 4 * nc * X);

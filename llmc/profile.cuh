@@ -40,9 +40,10 @@
 typedef enum {
     PROF_ENCODER,
     PROF_LAYERNORM,  // LayerNorm forward/backward, with the residual add fused in
-    PROF_MATMUL,     // the four matmuls of each layer (bias, GELU epilogues and dbias included)
+    PROF_MATMUL,     // the four matmuls of each layer (bias and GELU epilogues, --fuse_bwd's dbias/dgelu ones included)
     PROF_ATTENTION,
     PROF_GELU,       // GELU forward recomputed in the backward pass (-r >= 1)
+    PROF_BIAS_GRAD,  // the separate dbias / GELU-backward passes over dout (none with --fuse_bwd 1: epilogues)
     PROF_CLASSIFIER, // tied LM head matmuls + fused softmax / cross-entropy
     PROF_MEMSET,     // zeroing gradient buffers
     PROF_ADAMW,
@@ -58,7 +59,7 @@ static const struct {
     ProfCeiling ceiling;
 } PROF_CLASSES[PROF_NUM_CLASSES] = {
     {"encoder", CEIL_HBM},     {"layernorm+residual", CEIL_HBM}, {"matmul", CEIL_GEMM}, {"attention", CEIL_GEMM},
-    {"gelu", CEIL_HBM},        {"classifier", CEIL_GEMM},        {"memset", CEIL_HBM},  {"adamw", CEIL_HBM},
+    {"gelu", CEIL_HBM},        {"dbias+dgelu pass", CEIL_HBM}, {"classifier", CEIL_GEMM},        {"memset", CEIL_HBM},  {"adamw", CEIL_HBM},
     {"grad norm", CEIL_HBM},   {"gaps (comm/host)", CEIL_NONE},
 };
 

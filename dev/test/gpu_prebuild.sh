@@ -10,7 +10,8 @@
 # (USE_MPI=1, when mpicxx is installed) and the
 # kernel checks build/cuda/BF16 (with attention's cuDNN variant) and build/cuda/FP32
 # (DEV_CUDA="BF16" builds one precision, DEV_CUDA=0 none: run_all.sh builds what is missing on the
-# GPU machine). Prints the paths to carry to the GPU machine and their size (the device tool
+# GPU machine). The step fusions (gpu_check's FUSE part) are runtime flags of the default
+# binaries: nothing extra to build. Prints the paths to carry to the GPU machine and their size (the device tool
 # carries at most 64 MiB: sm_90-only trainers are ~4 MB each, the kernel checks ~3 MB each).
 # Exit status: 0 when every build succeeded.
 set -u -o pipefail

@@ -39,7 +39,7 @@
 #               steps and nanogpt_gpu.py --model d48 (random init) the same: tok/s and the ratio
 #               (the issue's d48 target: 1.2x); the memory row says which -b fits
 #   FUSE=1      the step fusions (issue 16 item 3; runtime flags of the default binaries, see
-#               doc/gpu_perf_notes.md): test_gpt2cu_fused_{d12,odd} (test_gpt2cu -f 1: --fuse_bwd and
+#               doc/gpu_perf_notes.md): test_gpt2{,fp32}cu_fused_{d12,odd} (-f 1: --fuse_bwd and
 #               --fuse_adamw against PyTorch at the usual tolerances); train_cu_exact_fusions
 #               (--fuse_adamw 1 --cuda_graph 1, 12 steps: losses and norms must equal train_cu's bit for
 #               bit) and train_cu_all_fusions (--fuse_bwd 1 too: losses within 1e-2), each with its ms
@@ -445,19 +445,21 @@ fi
 if [[ $FUSE == 0 ]]; then
     record fusions SKIP "FUSE=0"
 else
-    for shape in d12 odd; do
+    for name in test_gpt2cu_fused_d12 test_gpt2cu_fused_odd test_gpt2fp32cu_fused_d12 test_gpt2fp32cu_fused_odd; do
+        shape=${name##*_}
+        exe=./${name%%_fused_*}
         if [[ ! -f $WORK/ref_$shape/debug_state.bin ]]; then
-            record "test_gpt2cu_fused_$shape" FAIL "no reference (ref_$shape failed)"
+            record "$name" FAIL "no reference (ref_$shape failed)"
             continue
         fi
-        run "test_gpt2cu_fused_$shape" 120 ./test_gpt2cu -e "$WORK/ref_$shape/model.bin" -s "$WORK/ref_$shape/debug_state.bin" -f 1
+        run "$name" 120 "$exe" -e "$WORK/ref_$shape/model.bin" -s "$WORK/ref_$shape/debug_state.bin" -f 1
         rc=$?
-        worst=$(grep -E '^(OK|FAIL) ' "$LOGS/test_gpt2cu_fused_$shape.log" | grep -oE 'rel [0-9.eE+-]+' | awk '{ if ($2 + 0 > m) m = $2 + 0 } END { printf "%.1e", m }')
-        notes=$(grep -c '^note: cuBLASLt has no algorithm' "$LOGS/test_gpt2cu_fused_$shape.log")
-        if ((rc == 0)) && grep -q '^overall okay' "$LOGS/test_gpt2cu_fused_$shape.log"; then
-            record "test_gpt2cu_fused_$shape" PASS "worst rel err $worst; $notes epilogue fallback note(s)"
+        worst=$(grep -E '^(OK|FAIL) ' "$LOGS/$name.log" | grep -oE 'rel [0-9.eE+-]+' | awk '{ if ($2 + 0 > m) m = $2 + 0 } END { printf "%.1e", m }')
+        notes=$(grep -c '^note: cuBLASLt has no algorithm' "$LOGS/$name.log")
+        if ((rc == 0)) && grep -q '^overall okay' "$LOGS/$name.log"; then
+            record "$name" PASS "worst rel err $worst; $notes epilogue fallback note(s)"
         else
-            record "test_gpt2cu_fused_$shape" FAIL "$(why $rc); worst rel err $worst; see logs/test_gpt2cu_fused_$shape.log"
+            record "$name" FAIL "$(why $rc); worst rel err $worst; see logs/$name.log"
         fi
     done
     run train_cu_exact_fusions 90 ./train_gpt2cu "${common_cu[@]}" -x 12 --fuse_adamw 1 --cuda_graph 1

@@ -412,7 +412,9 @@ static inline void rl_run(const RLOptions *o, RLModel *model, const GPT2Config *
             c->vocab_size, ct.vocab_size);
     }
     // problems
-    TaskSet train = {0}, ev = {0};
+    TaskSet train, ev;
+    memset(&train, 0, sizeof(train));
+    memset(&ev, 0, sizeof(ev));
     uint64_t prng = o->seed * 0x9E3779B97F4A7C15ull + 12345; // problems (xorshift: never 0)
     if (o->tasks) tasks_read_jsonl(&train, o->tasks);
     if (o->eval) tasks_read_jsonl(&ev, o->eval);

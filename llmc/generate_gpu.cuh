@@ -147,6 +147,7 @@ typedef struct {
     size_t out_rows;
     int *want;          // (want_cap) host flags: row wanted
     size_t want_cap;
+    int *last;          // (num_slots) host: a call's last row of each slot
 } KVCacheGPU;
 
 // Device bytes of the key/value cache itself.
@@ -186,6 +187,7 @@ static inline void kvg_init(KVCacheGPU *kv, const GPT2 *model, int num_slots, in
     cudaCheck(cudaMallocHost((void **)&kv->h_idx, 4 * R * sizeof(int)));
     cudaCheck(cudaMallocHost((void **)&kv->logits_h, R * (size_t)kv->Vp * X));
     kv->len = (int *)calloc_check((size_t)num_slots, sizeof(int));
+    kv->last = (int *)malloc_check((size_t)num_slots * sizeof(int));
 }
 
 static inline void kvg_free(KVCacheGPU *kv) {
@@ -196,6 +198,7 @@ static inline void kvg_free(KVCacheGPU *kv) {
     free(kv->len);
     free(kv->out);
     free(kv->want);
+    free(kv->last);
     memset(kv, 0, sizeof(*kv));
 }
 
@@ -258,9 +261,10 @@ static inline const float *kvg_forward(GPT2 *model, KVCacheGPU *kv, const int *t
     for (int r = 0; r < n; r++) {
         if (slots[r] < 0 || slots[r] >= S) die("generation slot %d outside [0, %d)", slots[r], S);
         if (tokens[r] < 0 || tokens[r] >= V) die("token %d is outside the model's vocabulary [0, %d)", tokens[r], V);
-        int is_last = 1;
-        for (int q = r + 1; q < n && !all_logits && is_last; q++) is_last = slots[q] != slots[r];
-        kv->want[r] = all_logits || is_last;
+        kv->last[slots[r]] = r;
+    }
+    for (int r = 0; r < n; r++) {
+        kv->want[r] = all_logits || kv->last[slots[r]] == r;
         m += kv->want[r];
     }
     if ((size_t)m > kv->out_rows) {

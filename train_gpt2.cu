@@ -1071,14 +1071,18 @@ static float forward_loss(void *ctx, const int *inputs, const int *targets, int 
     return loss;
 }
 
+// The samples' KV cache: one sequence of the model's whole context.
+static void eval_buffers_init(EvalBuffers *e) {
+    int maxT = e->model->config.max_seq_len;
+    kvg_init(&e->kv, e->model, 1, maxT);
+    e->held = (int *)malloc_check((size_t)maxT * sizeof(int));
+}
+
 static const float *last_logits(void *ctx, const int *tokens, int n) {
     EvalBuffers *e = (EvalBuffers *)ctx;
     GPT2 *model = e->model;
-    int maxT = model->config.max_seq_len, slot = 0, m;
-    if (e->kv.memory == NULL) {
-        kvg_init(&e->kv, model, 1, maxT);
-        e->held = (int *)malloc_check((size_t)maxT * sizeof(int));
-    }
+    int slot = 0, m;
+    if (e->kv.memory == NULL) eval_buffers_init(e);
     int have = e->kv.len[0];
     const float *logits;
     if (n == have + 1 && memcmp(tokens, e->held, (size_t)have * sizeof(int)) == 0) {
@@ -1245,6 +1249,12 @@ int main(int argc, char **argv) {
     static Profiler profiler;
     profiler_init(&profiler, &ctx, o.profile);
     model.prof = o.profile ? &profiler : NULL;
+    // the samples' KV cache before the activations: what it takes shows in their memory check
+    // instead of failing at the first sample
+    EvalBuffers eb;
+    memset(&eb, 0, sizeof(eb));
+    eb.model = &model;
+    if (is_rank0 && o.sample_every > 0 && !plan.eval_only) eval_buffers_init(&eb);
     gpt2_alloc_activations(&model, B, T, o.recompute);
     double peak_tflops = device_peak_tflops(&ctx.props);
     if (is_rank0) {
@@ -1262,9 +1272,6 @@ int main(int argc, char **argv) {
         fflush(stdout);
     }
 
-    EvalBuffers eb;
-    memset(&eb, 0, sizeof(eb));
-    eb.model = &model;
     EvalModel em = {&eb, forward_loss, last_logits, P > 1 ? sum_over_processes : NULL, &comm, P};
     Logger logger;
     if (plan.eval_only) {

@@ -243,7 +243,7 @@ gpu-clean:
 
 # kernel benchmarks: one program per llmc/ kernel header, checked against the CPU layers of
 # train_gpt2.c (which uses OpenMP, hence -fopenmp / -lgomp)
-CUDA_BENCHES = encoder layernorm matmul attention gelu classifier global_norm adamw
+CUDA_BENCHES = encoder layernorm matmul attention gelu classifier global_norm adamw kv_attention
 PRECISION ?= BF16
 CUDA_BENCH_DIR ?= build/cuda/$(PRECISION)
 ifeq ($(PRECISION),FP32)

@@ -180,6 +180,49 @@ static inline void kv_matmul_(float *out, const float *inp, const float *weight,
     }
 }
 
+// Attention of n new rows over a KV cache (the CPU side of llmc/kv_attention.cuh, the same
+// contract): out (n,C), qkv (n,3C), k and v (S,maxT,C) of one layer; row r's query against its
+// slot's keys and values at positions 0..pos[r] (its own appended first), per head of HS = C/NH
+// channels: out = softmax(q . k_t / sqrt(HS)) . v. scratch: (threads, maxT) floats.
+static inline void kv_attention_forward(float *out, const float *qkv, const float *k, const float *v, const int *slots,
+                                        const int *pos, int n, int C, int NH, int maxT, float *scratch) {
+    int HS = C / NH;
+    float scale = 1.0f / sqrtf((float)HS);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int rh = 0; rh < n * NH; rh++) {
+        int r = rh / NH, h = rh % NH, tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        float *w = scratch + (size_t)tid * maxT;
+        const float *q = qkv + (size_t)r * 3 * C + (size_t)h * HS;
+        const float *K = k + (size_t)slots[r] * maxT * C + (size_t)h * HS;
+        const float *Vc = v + (size_t)slots[r] * maxT * C + (size_t)h * HS;
+        int npos = pos[r] + 1;
+        float maxv = -INFINITY;
+        for (int t = 0; t < npos; t++) {
+            const float *kt = K + (size_t)t * C;
+            float s = 0.0f;
+            for (int i = 0; i < HS; i++) s += q[i] * kt[i];
+            w[t] = s * scale;
+            if (w[t] > maxv) maxv = w[t];
+        }
+        float sum = 0.0f;
+        for (int t = 0; t < npos; t++) {
+            w[t] = expf(w[t] - maxv);
+            sum += w[t];
+        }
+        float inv = 1.0f / sum;
+        float *y = out + (size_t)r * C + (size_t)h * HS;
+        for (int i = 0; i < HS; i++) y[i] = 0.0f;
+        for (int t = 0; t < npos; t++) {
+            const float *vt = Vc + (size_t)t * C;
+            float p = w[t] * inv;
+            for (int i = 0; i < HS; i++) y[i] += p * vt[i];
+        }
+    }
+}
+
 // Runs the model on n new tokens: row r is token tokens[r] of slot slots[r], at that slot's
 // next position (rows of one slot in order). Fills kv->logits (n, Vp): every row if all_logits,
 // else only the last row of each slot in this call (the others are left undefined). Dies if a
@@ -187,7 +230,7 @@ static inline void kv_matmul_(float *out, const float *inp, const float *weight,
 static inline void kv_forward(GPT2 *model, KVCache *kv, const int *tokens, const int *slots, int n, int all_logits) {
     const GPT2Config *c = &model->config;
     int L = c->num_layers, C = c->channels, NH = c->num_heads, V = c->vocab_size, Vp = c->padded_vocab_size;
-    int HS = C / NH, S = kv->num_slots, maxT = kv->max_T;
+    int S = kv->num_slots, maxT = kv->max_T;
     kv_grow_rows_(kv, n);
     for (int r = 0; r < n; r++) {
         if (slots[r] < 0 || slots[r] >= S) die("generation slot %d outside [0, %d)", slots[r], S);
@@ -210,7 +253,6 @@ static inline void kv_forward(GPT2 *model, KVCache *kv, const int *tokens, const
         const float *te = wte + (size_t)tokens[r] * C, *pe = wpe + (size_t)kv->pos[r] * C;
         for (int i = 0; i < C; i++) x[i] = te[i] + pe[i];
     }
-    float scale = 1.0f / sqrtf((float)HS);
     for (int l = 0; l < L; l++) {
         layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, param_slice(model, model->params, PARAM_LN1W, l),
                           param_slice(model, model->params, PARAM_LN1B, l), n, C);
@@ -223,39 +265,8 @@ static inline void kv_forward(GPT2 *model, KVCache *kv, const int *tokens, const
             memcpy(kv->v + at, kv->qkv + (size_t)r * 3 * C + 2 * C, (size_t)C * sizeof(float));
         }
         // attention of each (row, head) over its slot's positions 0..pos
-#pragma omp parallel for schedule(dynamic, 1)
-        for (int rh = 0; rh < n * NH; rh++) {
-            int r = rh / NH, h = rh % NH, tid = 0;
-#ifdef _OPENMP
-            tid = omp_get_thread_num();
-#endif
-            float *w = kv->att + (size_t)tid * maxT;
-            const float *q = kv->qkv + (size_t)r * 3 * C + (size_t)h * HS;
-            const float *K = kv->k + ((size_t)l * S + slots[r]) * maxT * C + (size_t)h * HS;
-            const float *Vc = kv->v + ((size_t)l * S + slots[r]) * maxT * C + (size_t)h * HS;
-            int npos = kv->pos[r] + 1;
-            float maxv = -INFINITY;
-            for (int t = 0; t < npos; t++) {
-                const float *kt = K + (size_t)t * C;
-                float s = 0.0f;
-                for (int i = 0; i < HS; i++) s += q[i] * kt[i];
-                w[t] = s * scale;
-                if (w[t] > maxv) maxv = w[t];
-            }
-            float sum = 0.0f;
-            for (int t = 0; t < npos; t++) {
-                w[t] = expf(w[t] - maxv);
-                sum += w[t];
-            }
-            float inv = 1.0f / sum;
-            float *y = kv->atty + (size_t)r * C + (size_t)h * HS;
-            for (int i = 0; i < HS; i++) y[i] = 0.0f;
-            for (int t = 0; t < npos; t++) {
-                const float *vt = Vc + (size_t)t * C;
-                float p = w[t] * inv;
-                for (int i = 0; i < HS; i++) y[i] += p * vt[i];
-            }
-        }
+        size_t layer = (size_t)l * S * maxT * C;
+        kv_attention_forward(kv->atty, kv->qkv, kv->k + layer, kv->v + layer, slots, kv->pos, n, C, NH, maxT, kv->att);
         kv_matmul_(kv->proj, kv->atty, param_slice(model, model->params, PARAM_ATTPROJW, l),
                    param_slice(model, model->params, PARAM_ATTPROJB, l), n, C, C, gemm);
         residual_forward(kv->x, kv->x, kv->proj, NC);

@@ -17,8 +17,8 @@
  * The cache: k, v (L, S, maxT, C) floatX, heads contiguous in C as in the qkv activation. Each
  * pass embeds its rows at their own positions, and per layer appends the rows' keys and values
  * to the cache before the attention, so a row sees its slot's earlier positions and the earlier
- * rows of its own call. The attention (kvg_attention_kernel, one block per row and head) reads
- * the slot's cache 0..pos in fp32 math.
+ * rows of its own call. The attention over the cache is llmc/kv_attention.cuh (checked against
+ * the CPU's by dev/cuda/kv_attention.cu).
  *
  * The prompt ("prefill") goes through this same pass with one row per prompt token (up to
  * KVG_ROWS rows per pass, longer calls in order, several prompts together), not through the
@@ -38,9 +38,9 @@
 
 #include "cuda_common.h"
 #include "gen_loop.h"
+#include "kv_attention.cuh"
 
-#define KVG_ROWS 256        // rows per pass at most (scratch is sized for this many)
-#define KVG_ATT_THREADS 128 // threads of an attention block (one row, one head)
+#define KVG_ROWS 256 // rows per pass at most (scratch is sized for this many)
 
 // x (n,C) = wte[token] + wpe[pos] per row, rounded once (encoder_forward's sum, at any position)
 __global__ void kvg_embed_kernel(floatX *x, const int *tokens, const int *pos, const floatX *wte, const floatX *wpe,
@@ -60,68 +60,6 @@ __global__ void kvg_append_kernel(floatX *kc, floatX *vc, const floatX *qkv, con
     size_t at = ((size_t)slots[r] * maxT + pos[r]) * C + c;
     kc[at] = qkv[(size_t)r * 3 * C + C + c];
     vc[at] = qkv[(size_t)r * 3 * C + 2 * C + c];
-}
-
-// One block per (row, head): scores q . k_t / sqrt(HS) over t = 0..pos (a warp per position,
-// lanes over the head's channels), softmax, then out = sum_t p_t v_t (threads over channels, the
-// positions split between groups of threads and the groups' partial sums added in a fixed
-// order). Dynamic shared memory: maxT floats of scores.
-__global__ void __launch_bounds__(KVG_ATT_THREADS)
-    kvg_attention_kernel(floatX *out, const floatX *qkv, const floatX *kc, const floatX *vc, const int *slots,
-                         const int *pos, int C, int NH, int maxT, float scale) {
-    extern __shared__ float score[];
-    __shared__ float red[32];
-    __shared__ float part[KVG_ATT_THREADS];
-    const int r = blockIdx.x / NH, h = blockIdx.x % NH, HS = C / NH, p = pos[r];
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
-    const floatX *q = qkv + (size_t)r * 3 * C + (size_t)h * HS;
-    const size_t base = (size_t)slots[r] * maxT * C + (size_t)h * HS;
-    const floatX *K = kc + base, *V = vc + base;
-    for (int t = warp; t <= p; t += nwarps) {
-        const floatX *kt = K + (size_t)t * C;
-        float s = 0.0f;
-        for (int d = lane; d < HS; d += 32) s += to_float(q[d]) * to_float(kt[d]);
-        s = warp_reduce_sum(s);
-        if (lane == 0) score[t] = s * scale;
-    }
-    __syncthreads();
-    float m = -INFINITY;
-    for (int t = threadIdx.x; t <= p; t += blockDim.x) m = fmaxf(m, score[t]);
-    m = warp_reduce_max(m);
-    if (lane == 0) red[warp] = m;
-    __syncthreads();
-    m = red[0];
-    for (int w = 1; w < nwarps; w++) m = fmaxf(m, red[w]);
-    __syncthreads(); // red is reused below
-    float sum = 0.0f;
-    for (int t = threadIdx.x; t <= p; t += blockDim.x) {
-        float e = fast_expf(score[t] - m);
-        score[t] = e;
-        sum += e;
-    }
-    sum = block_reduce_sum(sum, red); // synchronises: every score is final
-    const float inv = 1.0f / sum;
-    floatX *y = out + (size_t)r * C + (size_t)h * HS;
-    if (HS > (int)blockDim.x) { // wide heads: each thread owns channels, all positions
-        for (int d = threadIdx.x; d < HS; d += blockDim.x) {
-            float acc = 0.0f;
-            for (int t = 0; t <= p; t++) acc += score[t] * to_float(V[(size_t)t * C + d]);
-            y[d] = from_float(acc * inv);
-        }
-        return;
-    }
-    const int G = blockDim.x / HS, g = threadIdx.x / HS, d = threadIdx.x % HS;
-    float acc = 0.0f;
-    if (g < G) {
-        for (int t = g; t <= p; t += G) acc += score[t] * to_float(V[(size_t)t * C + d]);
-        part[g * HS + d] = acc;
-    }
-    __syncthreads();
-    if (threadIdx.x < HS) {
-        float s = 0.0f;
-        for (int k = 0; k < G; k++) s += part[k * HS + threadIdx.x];
-        y[threadIdx.x] = from_float(s * inv);
-    }
 }
 
 // sel (m,C) = rows want[0..m) of x
@@ -160,7 +98,7 @@ static inline void kvg_init(KVCacheGPU *kv, const GPT2 *model, int num_slots, in
     const GPT2Config *c = &model->config;
     if (num_slots < 1) die("generation needs at least one sequence (got %d)", num_slots);
     if (max_T < 1 || max_T > c->max_seq_len) die("generation length %d is outside the model's context [1, %d]", max_T, c->max_seq_len);
-    if ((size_t)max_T * sizeof(float) > 48 * 1024) die("generation length %d: the decode attention keeps at most 12288 scores", max_T);
+    if (max_T > KV_ATT_MAX_T) die("generation length %d: the decode attention (llmc/kv_attention.cuh) keeps at most %d scores", max_T, KV_ATT_MAX_T);
     kv->L = c->num_layers, kv->C = c->channels, kv->NH = c->num_heads, kv->V = c->vocab_size, kv->Vp = c->padded_vocab_size;
     kv->num_slots = num_slots, kv->max_T = max_T;
     size_t cache = (size_t)kv->L * num_slots * max_T * kv->C * sizeof(floatX);
@@ -220,16 +158,13 @@ static inline void kvg_pass(GPT2 *model, KVCacheGPU *kv, int n, int m) {
     CUDA_CHECK_LAST();
     layernorm_forward(kv->ln, NULL, NULL, kv->x, param_slice(model, P, PARAM_LN1W, 0), param_slice(model, P, PARAM_LN1B, 0), n,
                       C, stream);
-    float scale = 1.0f / sqrtf((float)(C / NH));
     for (int l = 0; l < L; l++) {
         size_t layer = (size_t)l * S * maxT * C;
         matmul_forward(ctx, kv->qkv, kv->ln, param_slice(model, P, PARAM_QKVW, l), param_slice(model, P, PARAM_QKVB, l), n, C,
                        3 * C, NULL);
         kvg_append_kernel<<<grid, block, 0, stream>>>(kv->k + layer, kv->v + layer, kv->qkv, slots, pos, n, C, maxT);
         CUDA_CHECK_LAST();
-        kvg_attention_kernel<<<n * NH, KVG_ATT_THREADS, (size_t)maxT * sizeof(float), stream>>>(
-            kv->atty, kv->qkv, kv->k + layer, kv->v + layer, slots, pos, C, NH, maxT, scale);
-        CUDA_CHECK_LAST();
+        kv_attention_forward(kv->atty, kv->qkv, kv->k + layer, kv->v + layer, slots, pos, n, C, NH, maxT, stream);
         matmul_forward(ctx, kv->proj, kv->atty, param_slice(model, P, PARAM_ATTPROJW, l),
                        param_slice(model, P, PARAM_ATTPROJB, l), n, C, C, NULL);
         fused_residual_layernorm_forward(kv->x, kv->ln, NULL, NULL, kv->x, kv->proj, param_slice(model, P, PARAM_LN2W, l),

@@ -1058,7 +1058,7 @@ static void gpt2_load_state(GPT2 *model, const char *dir, int step, DataLoader *
 
 typedef struct {
     GPT2 *model;
-    KVCacheGPU kv; // one slot, allocated at the first sample
+    KVCacheGPU kv; // one slot: allocated before the activations when the run samples
     int *held;     // (max_seq_len) the tokens the cache holds
 } EvalBuffers;
 

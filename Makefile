@@ -309,7 +309,7 @@ else
 endif
 
 clean:
-	rm -f $(PROGRAMS) $(GPU_TARGETS)
+	rm -f $(PROGRAMS) $(GPU_TARGETS) kv_gpu_test kv_gpu_testfp32
 	rm -rf build
 
 # ---- set-up and datasets for everyday use ----------------------------------------------------

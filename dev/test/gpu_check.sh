@@ -48,18 +48,18 @@
 #   RL=1        about 2 minutes with PREBUILT=1 (the weighted reference and its tests ~30 s, the CPU
 #               builds of rl and train_gpt2 ~30 s, the rest ~60 s; ~60 s more of GPU builds without
 #               PREBUILT; runs after the training part, so a short BUDGET drops it rather than the
-#               speed comparisons): shape "weighted" joins the
-#               references (per-token loss weights in [-1, 1) with a mask: test_gpt2cu and
-#               test_gpt2fp32cu check RL's weighted loss and its gradients); kv_gpu_test(fp32):
-#               the GPU KV cache's logits equal the full forward's at every position (prefill,
-#               decode, mixed batches); sample: the trainer's periodic samples, which decode through
-#               the KV cache, are train_gpt2fp32cu's = the CPU trainer's token for token (same init
-#               and seed, lr 0, 80 tokens through a 64-token context so the window slides), and
-#               train_gpt2cu's run; rl_gpu: rlcu, 4 GRPO steps (with --kl) on a tiny chat model,
-#               every step's loss, nll and reward finite, a resume from step 2 equal to the straight
-#               run bit for bit, and 5 steps of fixed rollouts (dev/rl_ref.py --make) replayed by rl
-#               (CPU) and rlcu: per-step nll within 2e-2 relative, loss within 2e-2 of the nll. Needs gpt2_tokenizer.bin (carried
-#               from gpu_prebuild.sh) and builds rl and train_gpt2 (CPU) here.
+#               speed comparisons). Shape "weighted" joins the references (per-token loss weights in
+#               [-1, 1) with a mask: test_gpt2cu and test_gpt2fp32cu check RL's weighted loss and
+#               its gradients); kv_gpu_test(fp32): the GPU KV cache's logits equal the full
+#               forward's at every position (prefill, decode, mixed batches); sample: the trainer's
+#               periodic samples, which decode through the KV cache, are train_gpt2fp32cu's = the
+#               CPU trainer's token for token (same init and seed, lr 0, 80 tokens through a
+#               64-token context so the window slides), and train_gpt2cu's run; rl_gpu: rlcu, 4
+#               GRPO steps (with --kl) on a tiny chat model, every step's loss, nll and reward
+#               finite, a resume from step 2 equal to the straight run bit for bit, and 5 steps of
+#               fixed rollouts (dev/rl_ref.py --make) replayed by rl (CPU) and rlcu: per-step nll
+#               within 2e-2 relative, loss within 2e-2 of the nll. Needs gpt2_tokenizer.bin
+#               (gpu_prebuild.sh lists it to carry); builds rl and train_gpt2 (CPU) here.
 # Exit status: 0 if no check failed.
 set -u -o pipefail
 

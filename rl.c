@@ -9,23 +9,11 @@
  * generation through llmc/generate.h's KV cache, the CPU trainer's forward, weighted backward
  * (gpt2_backward_weighted) and AdamW, checkpoints in llmc/train_state.h's format (fp32).
  *
- * Each step takes P problems (llmc/tasks.h), samples K replies to each with the KV cache
- * (llmc/generate.h) at temperature 1 over the whole vocabulary, scores them (reward 0 or 1),
- * sets each reply's advantage from its group (llmc/grpo.h) and takes one AdamW step on
- *     loss = (1 / N) sum over generated tokens t of [ A(t) * (-log p(t)) + beta * k3(t) ]
- * where N is the number of generated tokens of the step (all P*K replies, each reply's stop
- * token included: choosing to stop is an action too) and A(t) the advantage of t's reply. The
- * prompt's tokens weigh zero (targets -1, the fine-tuning mask). The optional KL penalty to the
- * starting model (--kl beta) uses the k3 estimator per token, k3 = exp(r) - r - 1 with
- * r = log p_ref(t) - log p(t) (>= 0, unbiased for KL(p || p_ref) on samples of p); its gradient
- * folds into the per-token weight: w(t) = A(t) + beta * (exp(r) - 1), and the C trainer's
- * weighted cross-entropy backward (gpt2_backward_weighted) does the rest. The samples come from
- * the current weights and each batch is used for one update, so no importance ratio or clipping
- * is needed (PPO's clip only matters when a batch is reused).
- *
- * Evaluation (before, every --eval_every steps, after): on the held-out problems, pass@1 is
- * greedy exact match (what dev/eval_chat.py reports as accuracy) and pass@8 the fraction of
- * problems with at least one right reply among 8 sampled at temperature 1.
+ * Each step samples K replies to each of P problems at temperature 1, rewards them, sets
+ * advantages per group and takes one AdamW step on the advantage-weighted log-likelihood of the
+ * generated tokens, with an optional k3 KL penalty to the starting model (the formulas:
+ * llmc/rl_loop.h and doc/rl.md). Held-out pass@1 (greedy and sampled) and pass@8 before, every
+ * --eval_every steps, and after.
  * Logs DIR/main.log (doc/rl.md "Log") and writes DIR/model_<steps>.bin at the end, as the last
  * checkpoint; --checkpoint_every N writes more, and -y 1 resumes the newest (bit for bit).
  * --rollouts FILE writes every step's sampled tokens and rewards (for the PyTorch parity check,
@@ -33,8 +21,6 @@
  */
 #define TESTING
 #include "train_gpt2.c"
-
-#include <sys/stat.h>
 
 #include "llmc/generate.h"
 

@@ -4,7 +4,7 @@
 #   make test               builds what the tests need, runs every group: "N passed, N failed"
 #   make test SAN=1         the CPU programs with ASan + UBSan, then the CPU test groups
 #   make fuzz               every libFuzzer harness for FUZZ_SECONDS each (clang)
-#   make gpu                the four CUDA trainers/tests; `make cuda-bench` the kernel benchmarks
+#   make gpu                the four CUDA trainers/tests and rlcu; `make cuda-bench` the kernel benchmarks
 #   make bench-matmul / bench-tokenizer    CPU benchmarks (dev/bench/)
 #   make clean
 #
@@ -209,7 +209,7 @@ GPU_TRAIN_FLAGS = $(if $(USE_MPI),-DUSE_MPI $(MPI_CFLAGS),)
 GPU_TRAIN_LIBS = $(if $(USE_MPI),-lnccl $(MPI_LIBS),)
 GPU_HEADERS = $(wildcard llmc/*.h llmc/*.cuh)
 GPU_OUT ?=
-GPU_TARGETS = train_gpt2cu test_gpt2cu train_gpt2fp32cu test_gpt2fp32cu
+GPU_TARGETS = train_gpt2cu test_gpt2cu train_gpt2fp32cu test_gpt2fp32cu rlcu
 
 gpu: $(addprefix $(GPU_OUT),$(GPU_TARGETS))
 
@@ -225,6 +225,16 @@ $(GPU_OUT)train_gpt2fp32cu: train_gpt2.cu $(GPU_HEADERS)
 $(GPU_OUT)test_gpt2fp32cu: test_gpt2.cu train_gpt2.cu $(GPU_HEADERS)
 	$(NVCC) $(GPU_FLAGS_FP32) -o $@ $< $(GPU_LIBS)
 
+# RL on the GPU (doc/rl.md): rl.c's loop (llmc/rl_loop.h) on the GPU trainer's model
+$(GPU_OUT)rlcu: rl.cu train_gpt2.cu $(GPU_HEADERS)
+	$(NVCC) $(GPU_FLAGS_BF16) -o $@ $< $(GPU_LIBS)
+
+# the GPU KV cache against the full forward (a GPU check: dev/test/gpu_check.sh), bf16 and fp32
+$(GPU_OUT)kv_gpu_test: dev/test/kv_gpu_test.cu train_gpt2.cu $(GPU_HEADERS)
+	$(NVCC) $(GPU_FLAGS_BF16) -o $@ $< $(GPU_LIBS)
+$(GPU_OUT)kv_gpu_testfp32: dev/test/kv_gpu_test.cu train_gpt2.cu $(GPU_HEADERS)
+	$(NVCC) $(GPU_FLAGS_FP32) -o $@ $< $(GPU_LIBS)
+
 gpu-werror:
 	$(MAKE) -B gpu GPU_WERROR=1
 
@@ -233,7 +243,7 @@ gpu-clean:
 
 # kernel benchmarks: one program per llmc/ kernel header, checked against the CPU layers of
 # train_gpt2.c (which uses OpenMP, hence -fopenmp / -lgomp)
-CUDA_BENCHES = encoder layernorm matmul attention gelu classifier global_norm adamw
+CUDA_BENCHES = encoder layernorm matmul attention gelu classifier global_norm adamw kv_attention
 PRECISION ?= BF16
 CUDA_BENCH_DIR ?= build/cuda/$(PRECISION)
 ifeq ($(PRECISION),FP32)
@@ -299,7 +309,7 @@ else
 endif
 
 clean:
-	rm -f $(PROGRAMS) $(GPU_TARGETS)
+	rm -f $(PROGRAMS) $(GPU_TARGETS) kv_gpu_test kv_gpu_testfp32
 	rm -rf build
 
 # ---- set-up and datasets for everyday use ----------------------------------------------------

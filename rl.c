@@ -5,497 +5,90 @@
  *        [-P 8] [-K 8] [-x 40] [-l 1e-4] [-n 24] [--std 1] [--kl 0] [--micro 0] [--seed 1] ...
  *   ./rl score FILE.jsonl [--countdown 1]     rewards of {"prompt","answer","reply"} lines (tests)
  *
- * Each step takes P problems (llmc/tasks.h), samples K replies to each with the KV cache
- * (llmc/generate.h) at temperature 1 over the whole vocabulary, scores them (reward 0 or 1),
- * sets each reply's advantage from its group (llmc/grpo.h) and takes one AdamW step on
- *     loss = (1 / N) sum over generated tokens t of [ A(t) * (-log p(t)) + beta * k3(t) ]
- * where N is the number of generated tokens of the step (all P*K replies, each reply's stop
- * token included: choosing to stop is an action too) and A(t) the advantage of t's reply. The
- * prompt's tokens weigh zero (targets -1, the fine-tuning mask). The optional KL penalty to the
- * starting model (--kl beta) uses the k3 estimator per token, k3 = exp(r) - r - 1 with
- * r = log p_ref(t) - log p(t) (>= 0, unbiased for KL(p || p_ref) on samples of p); its gradient
- * folds into the per-token weight: w(t) = A(t) + beta * (exp(r) - 1), and the C trainer's
- * weighted cross-entropy backward (gpt2_backward_weighted) does the rest. The samples come from
- * the current weights and each batch is used for one update, so no importance ratio or clipping
- * is needed (PPO's clip only matters when a batch is reused).
+ * The loop itself is llmc/rl_loop.h, shared with the GPU's rl.cu; this file is the CPU model:
+ * generation through llmc/generate.h's KV cache, the CPU trainer's forward, weighted backward
+ * (gpt2_backward_weighted) and AdamW, checkpoints in llmc/train_state.h's format (fp32).
  *
- * Evaluation (before, every --eval_every steps, after): on the held-out problems, pass@1 is
- * greedy exact match (what dev/eval_chat.py reports as accuracy) and pass@8 the fraction of
- * problems with at least one right reply among 8 sampled at temperature 1.
- * Logs DIR/main.log (doc/rl.md "Log") and writes DIR/model_<steps>.bin at the end.
+ * Each step samples K replies to each of P problems at temperature 1, rewards them, sets
+ * advantages per group and takes one AdamW step on the advantage-weighted log-likelihood of the
+ * generated tokens, with an optional k3 KL penalty to the starting model (the formulas:
+ * llmc/rl_loop.h and doc/rl.md). Held-out pass@1 (greedy and sampled) and pass@8 before, every
+ * --eval_every steps, and after.
+ * Logs DIR/main.log (doc/rl.md "Log") and writes DIR/model_<steps>.bin at the end, as the last
+ * checkpoint; --checkpoint_every N writes more, and -y 1 resumes the newest (bit for bit).
  * --rollouts FILE writes every step's sampled tokens and rewards (for the PyTorch parity check,
  * dev/rl_ref.py). Every error is one line on stderr and exit status 1.
  */
 #define TESTING
 #include "train_gpt2.c"
 
-#include <sys/stat.h>
-
-#include "llmc/chat.h"
 #include "llmc/generate.h"
-#include "llmc/grpo.h"
-#include "llmc/tasks.h"
-#include "llmc/tokenizer.h"
+
+#define RL_PROGRAM "rl"
+#include "llmc/rl_loop.h"
 
 typedef struct {
-    const char *model, *out_dir, *tokenizer, *tasks, *eval, *rollouts, *replay;
-    int countdown, eval_countdown;
-    int P, K, steps, max_new, scale_std, micro, eval_every, eval_samples;
-    float lr, kl, weight_decay, grad_clip;
-    uint64_t seed;
-} RLOptions;
-
-static void usage(void) {
-    fprintf(stderr,
-            "usage: rl -e MODEL -o DIR (--tasks FILE.jsonl | --countdown D) [options]\n"
-            "       rl score FILE.jsonl     print the reward of each {\"task\",\"prompt\",\"answer\",\"reply\"} line\n"
-            "  -e MODEL            chat checkpoint (V >= 50267, e.g. the fine-tuning demo's)\n"
-            "  -o DIR              output directory: main.log, model_<steps>.bin\n"
-            "  --tokenizer FILE    tokenizer with the chat markers (default gpt2_tokenizer.bin)\n"
-            "  --tasks FILE        training problems, JSON lines {\"task\",\"prompt\",\"answer\"}\n"
-            "  --countdown D       train on Countdown problems of difficulty D (1..5) instead\n"
-            "  --eval FILE         held-out problems (JSON lines as --tasks)\n"
-            "  --eval_countdown N  N held-out Countdown problems (with --countdown; default 64)\n"
-            "  -P N                problems per step (default 8)\n"
-            "  -K N                samples per problem (default 8)\n"
-            "  -x N                steps (default 40)\n"
-            "  -l LR               AdamW learning rate (default 1e-4)\n"
-            "  -c WD               weight decay (default 0)\n"
-            "  --grad_clip F       clip the gradient norm, 0 = off (default 1)\n"
-            "  -n N                tokens per reply at most (default 24)\n"
-            "  --std 0|1           divide advantages by the group's std (default 1)\n"
-            "  --kl BETA           KL penalty to the starting model, k3 estimator (default 0)\n"
-            "  --micro N           rows per forward/backward, 0 = all P*K (default 0)\n"
-            "  --eval_every N      evaluate every N steps, 0 = before and after only (default 0)\n"
-            "  --eval_samples N    samples per problem for pass@N (default 8)\n"
-            "  --seed N            problems and sampling (default 1)\n"
-            "  --rollouts FILE     write each step's tokens and rewards (binary, see doc/rl.md)\n"
-            "  --replay FILE       train on the rollouts of such a file instead of sampling (parity checks)\n");
-}
-
-static void parse_options(RLOptions *o, int argc, char **argv) {
-    memset(o, 0, sizeof(*o));
-    o->tokenizer = "gpt2_tokenizer.bin";
-    o->P = 8, o->K = 8, o->steps = 40, o->max_new = 24, o->scale_std = 1, o->eval_samples = 8;
-    o->lr = 1e-4f, o->grad_clip = 1.0f, o->seed = 1, o->eval_countdown = 64;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage();
-            exit(0);
-        }
-        if (i + 1 >= argc) die("flag %s needs a value (see rl --help)", a);
-        const char *v = argv[++i];
-        if (strcmp(a, "-e") == 0) o->model = v;
-        else if (strcmp(a, "-o") == 0) o->out_dir = v;
-        else if (strcmp(a, "--tokenizer") == 0) o->tokenizer = v;
-        else if (strcmp(a, "--tasks") == 0) o->tasks = v;
-        else if (strcmp(a, "--eval") == 0) o->eval = v;
-        else if (strcmp(a, "--rollouts") == 0) o->rollouts = v;
-        else if (strcmp(a, "--replay") == 0) o->replay = v;
-        else if (strcmp(a, "--countdown") == 0) o->countdown = (int)parse_int_or_die(v, 1, 5, "--countdown");
-        else if (strcmp(a, "--eval_countdown") == 0) o->eval_countdown = (int)parse_int_or_die(v, 1, 100000, "--eval_countdown");
-        else if (strcmp(a, "-P") == 0) o->P = (int)parse_int_or_die(v, 1, 4096, "-P");
-        else if (strcmp(a, "-K") == 0) o->K = (int)parse_int_or_die(v, 2, 4096, "-K (a group needs 2 samples)");
-        else if (strcmp(a, "-x") == 0) o->steps = (int)parse_int_or_die(v, 0, 100000000, "-x");
-        else if (strcmp(a, "-l") == 0) o->lr = (float)parse_float_or_die(v, 0, 1, "-l");
-        else if (strcmp(a, "-c") == 0) o->weight_decay = (float)parse_float_or_die(v, 0, 1e4, "-c");
-        else if (strcmp(a, "--grad_clip") == 0) o->grad_clip = (float)parse_float_or_die(v, 0, 1e9, "--grad_clip");
-        else if (strcmp(a, "-n") == 0) o->max_new = (int)parse_int_or_die(v, 1, 1 << 20, "-n");
-        else if (strcmp(a, "--std") == 0) o->scale_std = (int)parse_int_or_die(v, 0, 1, "--std");
-        else if (strcmp(a, "--kl") == 0) o->kl = (float)parse_float_or_die(v, 0, 1e6, "--kl");
-        else if (strcmp(a, "--micro") == 0) o->micro = (int)parse_int_or_die(v, 0, 1 << 20, "--micro");
-        else if (strcmp(a, "--eval_every") == 0) o->eval_every = (int)parse_int_or_die(v, 0, 100000000, "--eval_every");
-        else if (strcmp(a, "--eval_samples") == 0) o->eval_samples = (int)parse_int_or_die(v, 1, 4096, "--eval_samples");
-        else if (strcmp(a, "--seed") == 0) o->seed = (uint64_t)parse_int_or_die(v, 0, INT64_MAX, "--seed");
-        else die("unknown flag '%s' (see rl --help)", a);
-    }
-    if (o->model == NULL) die("flag -e: a model checkpoint is required (see rl --help)");
-    if (o->out_dir == NULL) die("flag -o: an output directory is required (see rl --help)");
-    if (o->replay && (o->tasks || o->countdown || o->eval || o->rollouts)) {
-        die("flag --replay: trains on the file's rollouts; not with --tasks, --countdown, --eval or --rollouts");
-    }
-    if (!o->replay && (o->tasks == NULL) == (o->countdown == 0)) die("flags --tasks and --countdown: give exactly one (the training problems)");
-    if (o->eval && o->countdown) die("flag --eval: with --countdown the held-out problems are drawn (--eval_countdown N)");
-    if ((double)o->lr * o->weight_decay >= 1.0) die("flags -l and -c: learning rate * weight decay must be < 1");
-}
-
-static double seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-// A reply's text: its tokens decoded (special tokens by name), in a growing buffer.
-static size_t decode_reply(const Tokenizer *tok, const int *ids, int n, char **buf, size_t *cap) {
-    size_t len = 0;
-    for (int t = 0; t < n; t++) {
-        size_t nb;
-        const unsigned char *b = tokenizer_decode(tok, (uint32_t)ids[t], &nb);
-        if (!b) continue;
-        if (len + nb + 1 > *cap) {
-            *cap = (len + nb + 1) * 2;
-            *buf = (char *)realloc(*buf, *cap);
-            if (*buf == NULL) die("out of memory");
-        }
-        memcpy(*buf + len, b, nb);
-        len += nb;
-    }
-    if (*buf == NULL) *buf = (char *)calloc_check(*cap = 16, 1);
-    (*buf)[len] = '\0';
-    return len;
-}
-
-// Everything a step needs: the prompts' tokens and the replies, for up to S = P*K sequences.
-typedef struct {
-    const GPT2Config *c;
-    const Tokenizer *tok;
-    const ChatTokens *ct;
-    int S, max_new, maxT;
+    GPT2 model, ref; // the policy and, with --kl, the frozen starting model
     KVCache kv;
-    ChatBuf cb;
-    int **prompts, *lens, **out, *out_len, *done;
-    uint64_t *rngs;
-    char *text;
-    size_t text_cap;
-} Sampler;
+} RLCPU;
 
-static void sampler_init(Sampler *s, GPT2 *model, const Tokenizer *tok, const ChatTokens *ct, int S, int max_new) {
-    memset(s, 0, sizeof(*s));
-    s->c = &model->config, s->tok = tok, s->ct = ct, s->S = S, s->max_new = max_new;
-    s->maxT = model->config.max_seq_len;
-    kv_init(&s->kv, model, S, s->maxT);
-    chatbuf_init(&s->cb);
-    s->prompts = (int **)calloc_check((size_t)S, sizeof(int *));
-    s->out = (int **)calloc_check((size_t)S, sizeof(int *));
-    s->lens = (int *)calloc_check((size_t)S, sizeof(int));
-    s->out_len = (int *)calloc_check((size_t)S, sizeof(int));
-    s->done = (int *)calloc_check((size_t)S, sizeof(int));
-    s->rngs = (uint64_t *)calloc_check((size_t)S, sizeof(uint64_t));
-    for (int i = 0; i < S; i++) {
-        s->prompts[i] = (int *)malloc_check((size_t)s->maxT * sizeof(int));
-        s->out[i] = (int *)malloc_check(((size_t)max_new + 1) * sizeof(int)); // + the stop token
-    }
+static long cpu_generate(void *p, const int *const *prompts, const int *lens, int nb, const GenSettings *g, uint64_t *rngs,
+                         int **out, int *out_len, int *finished) {
+    RLCPU *r = (RLCPU *)p;
+    return generate(&r->model, &r->kv, prompts, lens, nb, g, rngs, out, out_len, finished, NULL, NULL);
 }
 
-static void sampler_free(Sampler *s) {
-    for (int i = 0; i < s->S; i++) {
-        free(s->prompts[i]);
-        free(s->out[i]);
-    }
-    free(s->prompts), free(s->out), free(s->lens), free(s->out_len), free(s->done), free(s->rngs), free(s->text);
-    kv_free(&s->kv);
-    chatbuf_free(&s->cb);
+static const float *cpu_forward(void *p, int ref, const int *inputs, const int *targets, int B, int T) {
+    GPT2 *m = ref ? &((RLCPU *)p)->ref : &((RLCPU *)p)->model;
+    gpt2_forward(m, inputs, targets, B, T);
+    return m->acts.losses;
 }
 
-// Sets sequence i's prompt to the chat rendering of a problem; dies if it leaves no room.
-static void set_prompt(Sampler *s, int i, const TaskItem *it) {
-    chatbuf_clear(&s->cb);
-    chat_begin(&s->cb, s->ct);
-    chat_append_turn(&s->cb, s->ct, s->tok, CHAT_USER, it->prompt, strlen(it->prompt));
-    chat_append_reply_start(&s->cb, s->ct);
-    if (s->cb.ids.len + 2 > (size_t)s->maxT) {
-        die("problem \"%.60s\": prompt of %zu tokens leaves no room to reply in the context of %d", it->prompt,
-            s->cb.ids.len, s->maxT);
-    }
-    for (size_t t = 0; t < s->cb.ids.len; t++) s->prompts[i][t] = (int)s->cb.ids.ids[t];
-    s->lens[i] = (int)s->cb.ids.len;
+static void cpu_backward(void *p, const int *inputs, const int *targets, const float *weights, int B, int T, float dloss) {
+    gpt2_backward_weighted(&((RLCPU *)p)->model, inputs, targets, weights, B, T, dloss);
 }
 
-// Generates replies for sequences 0..n-1; the row's tokens the model chose are out[i][0..len),
-// where len = out_len + done (the stop token). Rewards into rewards[i] when not NULL.
-static long sample(Sampler *s, GPT2 *model, int n, float temperature, const TaskItem *const *items, float *rewards) {
-    int stop[2] = {(int)s->ct->end[CHAT_ASSISTANT], (int)s->tok->eot_token};
-    GenSettings g = {temperature, 0, 1.0f, s->max_new, stop, 2};
-    long total = generate(model, &s->kv, (const int *const *)s->prompts, s->lens, n, &g, s->rngs, s->out, s->out_len,
-                          s->done, NULL, NULL);
-    for (int i = 0; rewards && i < n; i++) {
-        size_t len = decode_reply(s->tok, s->out[i], s->out_len[i], &s->text, &s->text_cap);
-        rewards[i] = task_reward(items[i], s->text, len);
-    }
-    return total;
+static void cpu_zero_grad(void *p) { gpt2_zero_grad(&((RLCPU *)p)->model); }
+static float cpu_grad_norm(void *p) { return gpt2_grad_norm(&((RLCPU *)p)->model); }
+
+static void cpu_update(void *p, const AdamWSettings *s, float lr, float norm, int t) {
+    gpt2_update(&((RLCPU *)p)->model, s, lr, norm, t);
 }
 
-// Over the held-out problems: pass@1 greedy (pass1), pass@1 sampled (pass1s: the mean reward of
-// k samples at temperature 1, the policy RL trains) and pass@k (at least one of the k right).
-typedef struct { float pass1, pass1s, passk; } EvalResult;
-
-static EvalResult evaluate(Sampler *s, GPT2 *model, const TaskSet *ev, int k, uint64_t seed) {
-    const TaskItem **items = (const TaskItem **)malloc_check((size_t)s->S * sizeof(TaskItem *));
-    float *r = (float *)malloc_check((size_t)s->S * sizeof(float));
-    double right1 = 0, rightk = 0, sampled = 0;
-    int per = s->S / k; // problems per batch of sampled replies
-    for (size_t i = 0; i < ev->count; i += (size_t)s->S) { // greedy, S problems at a time
-        int n = ev->count - i < (size_t)s->S ? (int)(ev->count - i) : s->S;
-        for (int j = 0; j < n; j++) {
-            items[j] = &ev->items[i + j];
-            set_prompt(s, j, items[j]);
-        }
-        sample(s, model, n, 0.0f, items, r);
-        for (int j = 0; j < n; j++) right1 += r[j] == 1.0f;
-    }
-    for (size_t i = 0; i < ev->count; i += (size_t)per) {
-        int n = ev->count - i < (size_t)per ? (int)(ev->count - i) : per;
-        for (int j = 0; j < n * k; j++) {
-            items[j] = &ev->items[i + j / k];
-            set_prompt(s, j, items[j]);
-            s->rngs[j] = seed * 0x9E3779B97F4A7C15ull + (i + (size_t)j / k) * 1000003ull + (uint64_t)(j % k) + 1;
-        }
-        sample(s, model, n * k, 1.0f, items, r);
-        for (int j = 0; j < n; j++) {
-            int any = 0;
-            for (int q = 0; q < k; q++) any |= r[j * k + q] == 1.0f, sampled += r[j * k + q];
-            rightk += any;
-        }
-    }
-    EvalResult e = {(float)(right1 / ev->count), (float)(sampled / ((double)ev->count * k)), (float)(rightk / ev->count)};
-    free(items);
-    free(r);
-    return e;
+static void cpu_save(void *p, const char *dir, int step, uint64_t rng, int keep) {
+    GPT2 *m = &((RLCPU *)p)->model;
+    train_state_save(dir, step, &m->config, m->params, GPT2_CHECKPOINT_FP32, m->m, m->v, NULL, m->num_parameters, 0,
+                     m->num_parameters, 0, NULL, rng, 0, 1, keep);
 }
 
-static void log_eval(FILE *log, int step, const EvalResult *e, int k, const char *when) {
-    fprintf(log, "s:%d eval:%.6f pass%d:%.6f pass1s:%.6f\n", step, e->pass1, k, e->passk, e->pass1s);
-    fflush(log);
-    printf("held-out: pass@1 %.3f greedy, %.3f sampled | pass@%d %.3f (%s)\n", e->pass1, e->pass1s, k, e->passk, when);
-}
-
-// ---- `rl score FILE`: the reward of given replies (tests check that C and Python agree) ------
-static int score_main(int argc, char **argv) {
-    if (argc != 3) die("usage: rl score FILE.jsonl (lines {\"task\",\"prompt\",\"answer\",\"reply\"})");
-    static const char *const keys[4] = {"task", "prompt", "answer", "reply"};
-    FILE *fp = fopen_check(argv[2], "rb");
-    char *line = NULL;
-    size_t cap = 0, lineno = 0;
-    ssize_t got;
-    while ((got = getline(&line, &cap, fp)) > 0) {
-        lineno++;
-        size_t n = (size_t)got;
-        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
-        if (n == 0) continue;
-        char *v[4];
-        TaskItem it;
-        if (!json_line_fields(line, n, keys, 4, v)) die("%s:%zu: expected {\"task\",\"prompt\",\"answer\",\"reply\"}", argv[2], lineno);
-        if (!task_from_strings(&it, v[0], v[1], v[2])) die("%s:%zu: not a Countdown prompt", argv[2], lineno);
-        printf("%g\n", (double)task_reward(&it, v[3], strlen(v[3])));
-        free(v[0]), free(v[1]), free(v[2]), free(v[3]);
-    }
-    free(line);
-    fclose_check(fp, argv[2]);
-    return 0;
-}
-
-// One step of a --rollouts file into the sampler's rows (prompt, reply, no stop flag: the reply
-// length counts the stop token) and rewards; dies naming the file on anything malformed.
-static void read_rollouts(FILE *fp, const char *path, int step, Sampler *s, int S, const GPT2Config *c, float *rewards) {
-    int32_t h[2];
-    if (fread(h, sizeof(int32_t), 2, fp) != 2) die("%s: ends before step %d (fewer steps than -x?)", path, step);
-    if (h[0] != step || h[1] != S) die("%s: step %d holds step %d with %d rows; expected %d rows (P*K)", path, step, h[0], h[1], S);
-    for (int i = 0; i < S; i++) {
-        int32_t n[2];
-        fread_check(n, sizeof(int32_t), 2, fp, path);
-        if (n[0] < 1 || n[1] < 1 || n[0] + n[1] > s->maxT + 1 || n[1] > s->max_new + 1) {
-            die("%s: step %d row %d: prompt %d and reply %d tokens (need >= 1 each, together <= %d, reply <= -n + 1)",
-                path, step, i, n[0], n[1], s->maxT + 1);
-        }
-        fread_check(&rewards[i], sizeof(float), 1, fp, path);
-        if (!(rewards[i] >= 0.0f && rewards[i] <= 1.0f)) die("%s: step %d row %d: reward %g outside [0, 1]", path, step, i, (double)rewards[i]);
-        fread_check(s->prompts[i], sizeof(int32_t), (size_t)n[0], fp, path);
-        fread_check(s->out[i], sizeof(int32_t), (size_t)n[1], fp, path);
-        for (int t = 0; t < n[0] + n[1]; t++) {
-            int tok = t < n[0] ? s->prompts[i][t] : s->out[i][t - n[0]];
-            if (tok < 0 || tok >= c->vocab_size) die("%s: step %d row %d: token %d outside [0, %d)", path, step, i, tok, c->vocab_size);
-        }
-        s->lens[i] = n[0];
-        s->out_len[i] = n[1];
-        s->done[i] = 0;
-    }
+static void cpu_load(void *p, const char *dir, int step, uint64_t *rng) {
+    GPT2 *m = &((RLCPU *)p)->model;
+    // the params came from the checkpoint's model file (fp32); a GPU run's master weights replace them
+    train_state_load(dir, step, &m->config, m->m, m->v, m->params, m->num_parameters, 0, m->num_parameters, 0, NULL, rng, 0, 1);
 }
 
 int main(int argc, char **argv) {
-    if (argc >= 2 && strcmp(argv[1], "score") == 0) return score_main(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "score") == 0) return rl_score_main(argc, argv);
     RLOptions o;
-    parse_options(&o, argc, argv);
-    GPT2 model, ref;
-    gpt2_build_from_checkpoint(&model, o.model);
-    const GPT2Config *c = &model.config;
-    Tokenizer tok;
-    tokenizer_init(&tok, o.tokenizer);
-    if (!tok.can_encode) die("%s: this tokenizer cannot encode (no merges); build one with `make gpt2_tokenizer.bin`", o.tokenizer);
-    ChatTokens ct;
-    const char *missing = NULL;
-    if (!chat_tokens_init(&ct, &tok, &missing)) die("%s: has no chat markers (%s missing)", o.tokenizer, missing);
-    if ((int)ct.vocab_size > c->vocab_size) {
-        die("%s: vocabulary %d has no rows for the chat markers (needs %u: fine-tune with --chat_vocab first)", o.model,
-            c->vocab_size, ct.vocab_size);
-    }
-    // problems
-    TaskSet train = {0}, ev = {0};
-    uint64_t prng = o.seed * 0x9E3779B97F4A7C15ull + 12345; // problems (xorshift: never 0)
-    if (o.tasks) tasks_read_jsonl(&train, o.tasks);
-    if (o.eval) tasks_read_jsonl(&ev, o.eval);
-    if (o.countdown) {
-        uint64_t erng = 0xC0FFEEull; // held-out Countdown problems: the same for every seed
-        for (int i = 0; i < o.eval_countdown; i++) countdown_make(tasks_push_(&ev), o.countdown, &erng);
-    }
-    make_dir_check(o.out_dir);
+    rl_parse_options(&o, argc, argv);
     char path[4200];
-    snprintf(path, sizeof(path), "%s/main.log", o.out_dir);
-    FILE *log = fopen_check(path, "w");
-    FILE *roll = o.rollouts ? fopen_check(o.rollouts, "wb") : NULL;
-    FILE *replay = o.replay ? fopen_check(o.replay, "rb") : NULL;
-
-    int P = o.P, K = o.K, S = P * K, maxT = c->max_seq_len;
-    int micro = o.micro > 0 && o.micro < S ? o.micro : S;
-    if (o.max_new + 2 > maxT) die("flag -n: %d tokens per reply do not fit the model's context of %d", o.max_new, maxT);
-    int eval_k = o.eval_samples, slots = S > eval_k ? S : eval_k;
-    gpt2_alloc_activations(&model, micro, maxT);
+    const char *load;
+    int resumed_at = rl_prepare(&o, path, sizeof(path), &load);
+    static RLCPU r;
+    gpt2_build_from_checkpoint(&r.model, load);
+    const GPT2Config *c = &r.model.config;
+    int S = o.P * o.K, micro = o.micro > 0 && o.micro < S ? o.micro : S;
+    int slots = S > o.eval_samples ? S : o.eval_samples;
+    gpt2_alloc_activations(&r.model, micro, c->max_seq_len);
     if (o.kl > 0) { // the starting model, frozen: forward passes only
-        gpt2_build_from_checkpoint(&ref, o.model);
-        gpt2_alloc_activations(&ref, micro, maxT);
+        gpt2_build_from_checkpoint(&r.ref, o.model);
+        gpt2_alloc_activations(&r.ref, micro, c->max_seq_len);
     }
-    Sampler smp;
-    sampler_init(&smp, &model, &tok, &ct, slots, o.max_new);
-    printf("rl: %s (L=%d C=%d V=%d, context %d), %zu training problems%s, %zu held-out; P=%d K=%d, %d steps, lr %g, "
-           "kl %g, std %d\n", o.model, c->num_layers, c->channels, c->vocab_size, maxT, train.count,
-           o.countdown ? " (Countdown, drawn each step)" : "", ev.count, P, K, o.steps, (double)o.lr, (double)o.kl,
-           o.scale_std);
-
-    const TaskItem **items = (const TaskItem **)malloc_check((size_t)S * sizeof(TaskItem *));
-    TaskItem *cd = (TaskItem *)calloc_check((size_t)P, sizeof(TaskItem));
-    float *rewards = (float *)malloc_check((size_t)S * sizeof(float)), *adv = (float *)malloc_check((size_t)S * sizeof(float));
-    int *inputs = (int *)malloc_check((size_t)micro * maxT * sizeof(int)), *targets = (int *)malloc_check((size_t)micro * maxT * sizeof(int));
-    float *weights = (float *)malloc_check((size_t)micro * maxT * sizeof(float));
-    AdamWSettings adamw = {0.9f, 0.95f, 1e-8f, o.weight_decay, o.grad_clip};
-    EvalResult before = {0, 0, 0}, e;
-    if (ev.count) {
-        before = evaluate(&smp, &model, &ev, eval_k, o.seed);
-        log_eval(log, 0, &before, eval_k, "before");
-    }
-    double t_start = seconds();
-    for (int step = 1; step <= o.steps; step++) {
-        // 1. problems and K samples of each
-        double t0 = seconds();
-        for (int g = 0; g < P && !o.replay; g++) {
-            const TaskItem *it;
-            if (o.countdown) {
-                if (cd[g].task) free(cd[g].task), free(cd[g].prompt), free(cd[g].answer);
-                countdown_make(&cd[g], o.countdown, &prng);
-                it = &cd[g];
-            } else {
-                it = &train.items[random_u32(&prng) % (uint32_t)train.count];
-            }
-            for (int j = 0; j < K; j++) {
-                int i = g * K + j;
-                items[i] = it;
-                set_prompt(&smp, i, it);
-                smp.rngs[i] = (o.seed + 1) * 0x9E3779B97F4A7C15ull ^ ((uint64_t)step * 0x100000001B3ull + (uint64_t)i + 1);
-                if (smp.rngs[i] == 0) smp.rngs[i] = 1;
-            }
-        }
-        if (o.replay) read_rollouts(replay, o.replay, step, &smp, S, c, rewards);
-        else sample(&smp, &model, S, 1.0f, items, rewards);
-        double t1 = seconds();
-        // 2. advantages per group, batch statistics
-        grpo_advantages(rewards, adv, P, K, o.scale_std, 1e-4f);
-        long ntok = 0;
-        double mean_r = 0, right = 0, groups_any = 0;
-        for (int i = 0; i < S; i++) {
-            ntok += smp.out_len[i] + smp.done[i];
-            mean_r += rewards[i];
-            right += rewards[i] == 1.0f;
-        }
-        for (int g = 0; g < P; g++) {
-            int any = 0;
-            for (int j = 0; j < K; j++) any |= rewards[g * K + j] == 1.0f;
-            groups_any += any;
-        }
-        if (roll) { // step, S, then per row: prompt length, reply length (stop included), reward, tokens
-            int32_t hdr[2] = {step, S};
-            fwrite_check(hdr, sizeof(int32_t), 2, roll, o.rollouts);
-            for (int i = 0; i < S; i++) {
-                int32_t h[2] = {smp.lens[i], smp.out_len[i] + smp.done[i]};
-                fwrite_check(h, sizeof(int32_t), 2, roll, o.rollouts);
-                fwrite_check(&rewards[i], sizeof(float), 1, roll, o.rollouts);
-                fwrite_check(smp.prompts[i], sizeof(int32_t), (size_t)smp.lens[i], roll, o.rollouts);
-                fwrite_check(smp.out[i], sizeof(int32_t), (size_t)h[1], roll, o.rollouts);
-            }
-            fflush(roll);
-        }
-        // 3. the loss over the generated tokens, in micro-batches of rows, and one AdamW step
-        gpt2_zero_grad(&model);
-        double loss = 0, nll = 0, kl = 0;
-        float dloss = ntok > 0 ? 1.0f / (float)ntok : 0.0f;
-        for (int r0 = 0; r0 < S && ntok > 0; r0 += micro) {
-            int B = S - r0 < micro ? S - r0 : micro, T = 1;
-            for (int b = 0; b < B; b++) {
-                int len = smp.lens[r0 + b] + smp.out_len[r0 + b] + smp.done[r0 + b];
-                if (len - 1 > T) T = len - 1;
-            }
-            for (int b = 0; b < B; b++) { // row: prompt + reply; targets only on the reply
-                int i = r0 + b, np = smp.lens[i], nr = smp.out_len[i] + smp.done[i];
-                for (int t = 0; t < T; t++) {
-                    int pos = t + 1; // the target's position in prompt + reply
-                    inputs[b * T + t] = t < np ? smp.prompts[i][t] : t - np < nr ? smp.out[i][t - np] : (int)tok.eot_token;
-                    int in_reply = pos >= np && pos - np < nr;
-                    targets[b * T + t] = in_reply ? smp.out[i][pos - np] : -1;
-                    weights[b * T + t] = in_reply ? adv[i] : 0.0f;
-                }
-            }
-            gpt2_forward(&model, inputs, targets, B, T);
-            if (o.kl > 0) gpt2_forward(&ref, inputs, targets, B, T);
-            for (int q = 0; q < B * T; q++) {
-                if (targets[q] < 0) continue;
-                double ce = model.acts.losses[q];
-                double k3 = 0;
-                if (o.kl > 0) {
-                    double rlog = ce - ref.acts.losses[q]; // log p_ref - log p
-                    k3 = exp(rlog) - rlog - 1;
-                    weights[q] += o.kl * (float)(exp(rlog) - 1);
-                }
-                loss += adv[r0 + q / T] * ce + o.kl * k3;
-                nll += ce;
-                kl += k3;
-            }
-            gpt2_backward_weighted(&model, inputs, targets, weights, B, T, dloss);
-        }
-        float norm = gpt2_grad_norm(&model);
-        if (!isfinite(norm)) die("step %d: the gradient norm is not finite (%g)", step, (double)norm);
-        gpt2_update(&model, &adamw, o.lr, norm, step);
-        double t2 = seconds();
-        double n = ntok > 0 ? (double)ntok : 1.0;
-        fprintf(log, "s:%d rew:%.6f pass1:%.6f passk:%.6f len:%.2f loss:%.6f nll:%.6f kl:%.6f norm:%.4f t_sample:%.3f t_train:%.3f\n",
-                step, mean_r / S, right / S, groups_any / P, (double)ntok / S, loss / n, nll / n, kl / n, norm, t1 - t0, t2 - t1);
-        fflush(log);
-        double done_frac = (double)step / o.steps, el = t2 - t_start;
-        printf("step %4d/%d | reward %.3f pass@1 %.3f pass@%d %.3f | reply %.1f tok | loss %+.5f nll %.4f kl %.5f | "
-               "sample %.2fs train %.2fs | ETA %.0fs\n", step, o.steps, mean_r / S, right / S, K, groups_any / P,
-               (double)ntok / S, loss / n, nll / n, kl / n, t1 - t0, t2 - t1, el / done_frac - el);
-        fflush(stdout);
-        if (ev.count && o.eval_every > 0 && step % o.eval_every == 0 && step < o.steps) {
-            e = evaluate(&smp, &model, &ev, eval_k, o.seed);
-            log_eval(log, step, &e, eval_k, "during");
-        }
-    }
-    if (ev.count) {
-        e = evaluate(&smp, &model, &ev, eval_k, o.seed);
-        log_eval(log, o.steps, &e, eval_k, "after");
-        printf("pass@1 before %.3f after %.3f (sampled at temperature 1, mean of %d); greedy pass@1 before %.3f after %.3f; "
-               "pass@%d before %.3f after %.3f\n", before.pass1s, e.pass1s, eval_k, before.pass1, e.pass1, eval_k, before.passk, e.passk);
-    }
-    snprintf(path, sizeof(path), "%s/model_%08d.bin", o.out_dir, o.steps);
-    gpt2_write_checkpoint(path, c, model.params, model.num_parameters, GPT2_CHECKPOINT_FP32);
-    printf("wrote %s\n", path);
-    fclose_check(log, "main.log");
-    if (roll) fclose_check(roll, o.rollouts);
-    if (replay) fclose_check(replay, o.replay);
-    for (int g = 0; g < P; g++) free(cd[g].task), free(cd[g].prompt), free(cd[g].answer);
-    free(cd), free(items), free(rewards), free(adv), free(inputs), free(targets), free(weights);
-    sampler_free(&smp);
-    tasks_free(&train);
-    tasks_free(&ev);
-    tokenizer_free(&tok);
-    if (o.kl > 0) gpt2_free(&ref);
-    gpt2_free(&model);
+    kv_init(&r.kv, &r.model, slots, c->max_seq_len);
+    RLModel m = {&r, cpu_generate, cpu_forward, cpu_backward, cpu_zero_grad, cpu_grad_norm, cpu_update, cpu_save, cpu_load};
+    rl_run(&o, &m, c, resumed_at);
+    kv_free(&r.kv);
+    if (o.kl > 0) gpt2_free(&r.ref);
+    gpt2_free(&r.model);
     return 0;
 }

@@ -9,7 +9,10 @@
  * logits, loss and the gradients of all 16 parameter tensors (fp32, on the CPU), and the losses
  * of S AdamW steps on that batch. The checks, in order:
  *   1. the gradients with recompute -r 0 and -r 2 (the recompute paths run different kernels),
- *      then logits, loss and every gradient, tensor by tensor, at the default -r 1;
+ *      then logits, loss and every gradient, tensor by tensor, at the default -r 1. A state with
+ *      per-token loss weights (train_gpt2.py --weights 1) checks RL's loss sum(w * token loss) /
+ *      (B*T) through gpt2_backward_weighted (its error relative to sum(|w| * token loss) / (B*T),
+ *      the size of its terms: with weights of both signs the sum itself can be near 0);
  *   2. the losses of the S AdamW steps (learning rate etc. from the file);
  *   3. a checkpoint (model + optimizer + data-loader state, llmc/train_state.h) after the S steps,
  *      K more steps, then a fresh model resumed from the checkpoint runs the same K steps: losses,
@@ -100,12 +103,37 @@ static int report(const char *name, Comparison r, double tol, double tol_rms, co
     return ok;
 }
 
+// sum(w * token loss) / (B*T) of the last forward, and in *scale sum(|w| * token loss) / (B*T):
+// the size of the terms, which the loss's rounding error is relative to (the weighted sum itself
+// can cancel to near 0 with weights of both signs).
+static float weighted_loss(GPT2 *model, const float *w, int B, int T, double *scale) {
+    size_t BT = (size_t)B * T;
+    gpt2_mean_loss(model, B, T); // copies the per-token losses to losses_host
+    double sum = 0.0, mag = 0.0;
+    for (size_t i = 0; i < BT; i++) {
+        sum += (double)w[i] * model->losses_host[i];
+        mag += fabs((double)w[i]) * model->losses_host[i];
+    }
+    *scale = mag / (double)BT;
+    return (float)(sum / (double)BT);
+}
+
 // Forward (with targets) and backward on the batch; grads are zeroed first. Returns the loss.
-static float forward_backward(GPT2 *model, int B, int T) {
+// With weights (a debug state of train_gpt2.py --weights 1): RL's weighted loss through
+// gpt2_backward_weighted, as rl.cu trains; *scale is then the size of its terms (else the loss).
+static float forward_backward(GPT2 *model, int B, int T, const float *weights, double *scale) {
+    if (weights != NULL) {
+        gpt2_forward(model, B, T, FORWARD_LOSSES, 0.0f);
+        float loss = weighted_loss(model, weights, B, T, scale);
+        gpt2_zero_grad(model);
+        gpt2_backward_weighted(model, weights, B, T, 1.0f / (float)((size_t)B * T));
+        return loss;
+    }
     gpt2_forward(model, B, T, FORWARD_TRAIN, 1.0f / (float)((size_t)B * T));
     float loss = gpt2_mean_loss(model, B, T);
     gpt2_zero_grad(model);
     gpt2_backward(model, B, T);
+    *scale = fabs(loss);
     return loss;
 }
 
@@ -150,7 +178,8 @@ static float train_step(GPT2 *model, DataLoader *loader, const AdamWSettings *s,
     int B = (int)loader->B, T = (int)loader->T;
     dataloader_next_batch(loader);
     gpt2_set_batch(model, loader->inputs, loader->targets, B, T);
-    float loss = forward_backward(model, B, T);
+    double scale;
+    float loss = forward_backward(model, B, T, NULL, &scale);
     *norm = gpt2_grad_norm(model);
     gpt2_update(model, s, lr, t, seed);
     return loss;
@@ -185,13 +214,12 @@ int main(int argc, char **argv) {
     const GPT2Config *c = &model.config;
     DebugState ref;
     debug_state_read(&ref, state_path, c);
-    if (ref.weights) die("%s: has per-token loss weights; the GPU classifier has none yet (check it with test_gpt2)", state_path);
     int B = ref.B, T = ref.T, V = c->vocab_size, Vp = c->padded_vocab_size;
     size_t BT = (size_t)B * T;
     printf("device %s, precision %s%s%s\n", ctx.props.name, FLOATX_NAME, model.master ? " (fp32 master weights)" : "",
            fuse ? ", step fusions on (-f 1)" : "");
-    printf("model L=%d NH=%d C=%d V=%d Vp=%d maxT=%d, batch B=%d T=%d, %d stored steps\n", c->num_layers, c->num_heads,
-           c->channels, V, Vp, c->max_seq_len, B, T, ref.num_steps);
+    printf("model L=%d NH=%d C=%d V=%d Vp=%d maxT=%d, batch B=%d T=%d, %d stored steps%s\n", c->num_layers, c->num_heads,
+           c->channels, V, Vp, c->max_seq_len, B, T, ref.num_steps, ref.weights ? ", per-token loss weights" : "");
     float *grads = (float *)malloc_check(model.num_parameters * sizeof(float));
     int ok = 1;
 
@@ -200,7 +228,8 @@ int main(int argc, char **argv) {
     for (int k = 0; k < 2; k++) {
         gpt2_alloc_activations(&model, B, T, levels[k]);
         gpt2_set_batch(&model, ref.inputs, ref.targets, B, T);
-        forward_backward(&model, B, T);
+        double scale;
+        forward_backward(&model, B, T, ref.weights, &scale);
         char label[32];
         snprintf(label, sizeof(label), "recompute -r %d", levels[k]);
         ok &= check_grads(&model, &ref, grads, 0, label);
@@ -216,8 +245,10 @@ int main(int argc, char **argv) {
     Comparison lc = compare(logits, ref.logits, BT, (size_t)V, (size_t)Vp, (size_t)V);
     ok &= report("logits", lc, TOL_LOGITS, INFINITY, logits, ref.logits, (size_t)V, (size_t)Vp, (size_t)V);
     free(logits);
-    float loss = forward_backward(&model, B, T);
-    double loss_err = fabs(loss - ref.loss) / fabs(ref.loss);
+    double scale;
+    float loss = forward_backward(&model, B, T, ref.weights, &scale);
+    // relative to the loss, or with weights to the size of its terms; absolute if all are ignored
+    double loss_err = fabs(loss - ref.loss) / (scale > 0.0 ? scale : 1.0);
     int loss_ok = loss_err <= TOL_LOSS;
     printf("%-4s loss       ours %.7f ref %.7f  rel %.3e  (tol %.0e)\n", loss_ok ? "OK" : "FAIL", loss, ref.loss, loss_err, TOL_LOSS);
     ok &= loss_ok;
@@ -233,10 +264,10 @@ int main(int argc, char **argv) {
     for (int step = 0; step < ref.num_steps; step++) {
         if (step > 0) {
             gpt2_set_batch(&model, ref.inputs, ref.targets, B, T);
-            loss = forward_backward(&model, B, T);
+            loss = forward_backward(&model, B, T, ref.weights, &scale);
         }
         float expected = ref.losses[step];
-        double err = fabs(loss - expected) / fabs(expected);
+        double err = fabs(loss - expected) / (scale > 0.0 ? scale : 1.0);
         int step_ok = err <= TOL_STEPS;
         ok &= step_ok;
         float norm = gpt2_grad_norm(&model);

@@ -187,6 +187,7 @@ typedef struct {
     void *scratch;     // kernel workspace: the largest any backward kernel or the norm needs
     int *inputs;       // (B,T) token ids
     int *targets;      // (B,T) next-token ids
+    float *weights;    // (B,T) per-token loss weights of gpt2_backward_weighted (RL), fp32
 } Activations;
 
 // Per-layer strides (elements) of the activation tensors.
@@ -431,6 +432,7 @@ static int activation_slots(GPT2 *model, const GPT2Config *c, int B, int T, int 
     SLOT(scratch, gpt2_scratch_bytes(c, B, T));
     SLOT(inputs, BT * sizeof(int));
     SLOT(targets, BT * sizeof(int));
+    SLOT(weights, BT * F);
 #undef SLOT
     return n;
 }
@@ -611,7 +613,7 @@ static void gpt2_forward(GPT2 *model, int B, int T, ForwardMode mode, float dlos
     matmul_forward(ctx, a->logits, a->lnf, P + model->param_offsets[PARAM_WTE], NULL, N, C, Vp, NULL); // tied head
     if (mode != FORWARD_LOGITS) {
         if (model->num_counted < N) dloss = model->num_counted > 0 ? (float)((double)dloss * N / model->num_counted) : 0.0f;
-        fused_classifier(a->logits, a->losses, a->targets, dloss, N, V, Vp, mode == FORWARD_TRAIN, stream);
+        fused_classifier(a->logits, a->losses, a->targets, NULL, dloss, N, V, Vp, mode == FORWARD_TRAIN, stream);
     }
 }
 
@@ -805,6 +807,25 @@ static void gpt2_micro_step(GPT2 *model, int B, int T, float dloss, int use_grap
     cudaCheck(cudaGraphLaunch(g->exec, stream));
     g->replays++;
     gpt2_backward_encoder(model, B, T);
+}
+
+// RL's loss, sum_i weights[i] * loss_i * dloss (train_gpt2.c gpt2_backward_weighted, the same
+// rule): after a FORWARD_LOSSES forward (the logits are intact, and the caller has the per-token
+// losses it builds the weights from), the classifier runs again on the logits to write the
+// weighted dlogits, then the usual backward accumulates into the grads. weights (B,T) on the
+// host, any sign; rows with target -1 get a zero gradient whatever their weight; no rescaling by
+// the counted targets (the weights and dloss carry the normalization).
+// (Used by rl.cu and test_gpt2.cu, which include this file; the trainer itself has no weights.)
+__attribute__((unused)) static void gpt2_backward_weighted(GPT2 *model, const float *weights, int B, int T, float dloss) {
+    const GPT2Config *c = &model->config;
+    size_t BT = (size_t)B * T;
+    for (size_t i = 0; i < BT; i++) {
+        if (!isfinite(weights[i])) die("loss weight %zu is not finite (%g)", i, (double)weights[i]);
+    }
+    copy_to_device(model->acts.weights, weights, BT * sizeof(float), model->ctx->stream);
+    fused_classifier(model->acts.logits, NULL, model->acts.targets, model->acts.weights, dloss, (int)BT, c->vocab_size,
+                     c->padded_vocab_size, 1, model->ctx->stream);
+    gpt2_backward(model, B, T);
 }
 
 static void gpt2_zero_grad(GPT2 *model) {
@@ -1172,12 +1193,17 @@ static void gpt2_load_state(GPT2 *model, const char *dir, int step, DataLoader *
 
 // ----------------------------------------------------------------------------
 // The model as llmc/evaluate.h sees it: per-token losses and the last logits row come back to
-// the host, where evaluation and sampling (llmc/sampler.h) run as in the CPU trainer.
+// the host, where evaluation and sampling (llmc/sampler.h) run as in the CPU trainer. Samples
+// decode through the GPU KV cache (llmc/generate_gpu.cuh, what rl.cu generates with), as the CPU
+// trainer's do through llmc/generate.h: a call whose tokens extend what the cache holds by one
+// feeds only that token; any other call (a new sample; the window sliding past the context)
+// starts the cache over, so keys computed with older weights are never reused.
+#include "llmc/generate_gpu.cuh"
 
 typedef struct {
     GPT2 *model;
-    floatX *row_x; // (V) pinned: one logits row as computed
-    float *row;    // (V) the same in fp32
+    KVCacheGPU kv; // one slot: allocated before the activations when the run samples
+    int *held;     // (max_seq_len) the tokens the cache holds
 } EvalBuffers;
 
 static float forward_loss(void *ctx, const int *inputs, const int *targets, int B, int T, const float **losses) {
@@ -1189,17 +1215,36 @@ static float forward_loss(void *ctx, const int *inputs, const int *targets, int 
     return loss;
 }
 
+// The samples' KV cache: one sequence of the model's whole context.
+static void eval_buffers_init(EvalBuffers *e) {
+    int maxT = e->model->config.max_seq_len;
+    kvg_init(&e->kv, e->model, 1, maxT);
+    e->held = (int *)malloc_check((size_t)maxT * sizeof(int));
+}
+
 static const float *last_logits(void *ctx, const int *tokens, int n) {
     EvalBuffers *e = (EvalBuffers *)ctx;
     GPT2 *model = e->model;
-    int V = model->config.vocab_size, Vp = model->config.padded_vocab_size;
-    gpt2_set_batch(model, tokens, NULL, 1, n);
-    gpt2_forward(model, 1, n, FORWARD_LOGITS, 0.0f);
-    cudaCheck(cudaMemcpyAsync(e->row_x, model->acts.logits + (size_t)(n - 1) * Vp, (size_t)V * sizeof(floatX),
-                              cudaMemcpyDeviceToHost, model->ctx->stream));
-    cudaCheck(cudaStreamSynchronize(model->ctx->stream));
-    floatX_to_floats(e->row, e->row_x, (size_t)V);
-    return e->row;
+    int slot = 0, m;
+    if (e->kv.memory == NULL) eval_buffers_init(e);
+    int have = e->kv.len[0];
+    const float *logits;
+    if (n == have + 1 && memcmp(tokens, e->held, (size_t)have * sizeof(int)) == 0) {
+        logits = kvg_forward(model, &e->kv, tokens + have, &slot, 1, 0, &m);
+    } else {
+        kvg_reset(&e->kv, 0);
+        int *slots = (int *)calloc_check((size_t)n, sizeof(int));
+        logits = kvg_forward(model, &e->kv, tokens, slots, n, 0, &m); // one row: the last
+        free(slots);
+    }
+    memcpy(e->held, tokens, (size_t)n * sizeof(int));
+    return logits;
+}
+
+static void eval_buffers_free(EvalBuffers *e) {
+    kvg_free(&e->kv);
+    free(e->held);
+    e->held = NULL;
 }
 
 static double sum_over_processes(const void *comm, double v) {
@@ -1353,6 +1398,12 @@ int main(int argc, char **argv) {
     if (o.cuda_graph && P > 1) die("flag --cuda_graph: one process only (the all-reduce hooks of %d processes run on the host)", P);
     model.fuse_bwd = o.fuse_bwd;
     model.fuse_adamw = o.fuse_adamw;
+    // the samples' KV cache before the activations: what it takes shows in their memory check
+    // instead of failing at the first sample
+    EvalBuffers eb;
+    memset(&eb, 0, sizeof(eb));
+    eb.model = &model;
+    if (is_rank0 && o.sample_every > 0 && !plan.eval_only) eval_buffers_init(&eb);
     gpt2_alloc_activations(&model, B, T, o.recompute);
     double peak_tflops = device_peak_tflops(&ctx.props);
     if (is_rank0) {
@@ -1372,9 +1423,6 @@ int main(int argc, char **argv) {
         fflush(stdout);
     }
 
-    EvalBuffers eb = {&model, NULL, NULL};
-    cudaCheck(cudaMallocHost((void **)&eb.row_x, (size_t)c->vocab_size * sizeof(floatX)));
-    eb.row = (float *)malloc_check((size_t)c->vocab_size * sizeof(float));
     EvalModel em = {&eb, forward_loss, last_logits, P > 1 ? sum_over_processes : NULL, &comm, P};
     Logger logger;
     if (plan.eval_only) {
@@ -1507,8 +1555,7 @@ int main(int argc, char **argv) {
     if (is_rank0) profiler_print(&profiler);
     profiler_free(&profiler);
     logger_free(&logger);
-    cudaCheck(cudaFreeHost(eb.row_x));
-    free(eb.row);
+    eval_buffers_free(&eb);
     if (have_tok) tokenizer_free(&tokenizer);
     if (o.hellaswag_eval) evalloader_free(&hellaswag);
     if (plan.have_val) dataloader_free(&val);

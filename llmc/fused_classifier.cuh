@@ -2,13 +2,18 @@
  * fused_classifier.cuh: softmax cross-entropy and its gradient in one kernel
  * (CPU classifier_forward + classifier_backward).
  *
- *   fused_classifier(logits (N,Vp), losses (N), targets (N), dloss, N, V, Vp, write_dlogits, stream)
+ *   fused_classifier(logits (N,Vp), losses (N), targets (N), weights (N) or NULL, dloss, N, V, Vp,
+ *                    write_dlogits, stream)
  *       per row i, over the first V columns only (fp32 math):
  *         lse = log(sum_v exp(logit[i,v])),  losses[i] = lse - logit[i, targets[i]]
  *       if write_dlogits: logits row overwritten in place with
- *         (softmax_v - [v == target]) * dloss for v < V, and 0 for the padding columns V..Vp-1.
- *       losses may be NULL. A target outside [0, V) marks an ignored row: loss 0 and, if
- *       write_dlogits, an all-zero gradient row.
+ *         (softmax_v - [v == target]) * d_i for v < V, and 0 for the padding columns V..Vp-1,
+ *         where d_i = dloss * weights[i] (device fp32, any sign: RL's per-token weights), or
+ *         d_i = dloss when weights is NULL (CPU classifier_backward, the same rule).
+ *       losses may be NULL. A target outside [0, V) marks an ignored row (the loss mask): loss 0
+ *       and, if write_dlogits, an all-zero gradient row whatever its weight. A mask is the special
+ *       case of weights 0/1; the caller's dloss carries the normalization (1 / counted targets for
+ *       a masked mean, 1 / generated tokens for RL).
  *
  * One block per row. Pass 1 keeps a running (max, sum of exp) per thread (online softmax, one
  * rescale per 16-byte vector), combined across the block in a fixed tree order; pass 2 re-reads
@@ -35,8 +40,8 @@ __device__ __forceinline__ void softmax_merge(float &m, float &s, float m2, floa
 
 template <int VEC>
 __global__ void __launch_bounds__(CLASSIFIER_BLOCK)
-    fused_classifier_kernel(floatX *logits, float *losses, const int *targets, float dloss, int V, int Vp,
-                            int write_dlogits) {
+    fused_classifier_kernel(floatX *logits, float *losses, const int *targets, const float *weights, float dloss,
+                            int V, int Vp, int write_dlogits) {
     __shared__ float sh_m[32], sh_s[32];
     __shared__ float sh_lse;
     const size_t row = blockIdx.x;
@@ -100,7 +105,7 @@ __global__ void __launch_bounds__(CLASSIFIER_BLOCK)
     __syncthreads();
     if (!write_dlogits) return;
     const float lse = sh_lse;
-    const float scale = valid ? dloss : 0.0f;
+    const float scale = valid ? (weights != NULL ? dloss * weights[row] : dloss) : 0.0f;
     // pass 2: gradient over all Vp columns (padding -> 0)
     for (int i = threadIdx.x * VEC; i < Vp; i += blockDim.x * VEC) {
         if (VEC == x128::size) {
@@ -123,14 +128,14 @@ __global__ void __launch_bounds__(CLASSIFIER_BLOCK)
     }
 }
 
-static void fused_classifier(floatX *logits, float *losses, const int *targets, float dloss, int N, int V, int Vp,
-                             int write_dlogits, cudaStream_t stream) {
+static void fused_classifier(floatX *logits, float *losses, const int *targets, const float *weights, float dloss,
+                             int N, int V, int Vp, int write_dlogits, cudaStream_t stream) {
     if (N <= 0) return;
     if (Vp % x128::size == 0 && is_aligned16(logits)) {
-        fused_classifier_kernel<x128::size><<<N, CLASSIFIER_BLOCK, 0, stream>>>(logits, losses, targets, dloss, V, Vp,
-                                                                               write_dlogits);
+        fused_classifier_kernel<x128::size><<<N, CLASSIFIER_BLOCK, 0, stream>>>(logits, losses, targets, weights, dloss,
+                                                                               V, Vp, write_dlogits);
     } else {
-        fused_classifier_kernel<1><<<N, CLASSIFIER_BLOCK, 0, stream>>>(logits, losses, targets, dloss, V, Vp,
+        fused_classifier_kernel<1><<<N, CLASSIFIER_BLOCK, 0, stream>>>(logits, losses, targets, weights, dloss, V, Vp,
                                                                       write_dlogits);
     }
     CUDA_CHECK_LAST();

@@ -23,7 +23,8 @@
  *   kv_forward(model, &kv, tokens, slots, n, all_logits)
  *                                           n rows; logits of every row (all_logits) or of the
  *                                           last row of each slot in kv.logits (n, Vp)
- *   generate(model, &kv, ...)               prompts -> sampled continuations (see below)
+ *   generate(model, &kv, ...)               prompts -> sampled continuations (llmc/gen_loop.h,
+ *                                           the loop the GPU's llmc/generate_gpu.cuh shares)
  */
 #ifndef LLMC_GENERATE_H
 #define LLMC_GENERATE_H
@@ -33,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gen_loop.h"
 #include "rand.h"
 #include "sampler.h"
 #include "utils.h"
@@ -178,6 +180,49 @@ static inline void kv_matmul_(float *out, const float *inp, const float *weight,
     }
 }
 
+// Attention of n new rows over a KV cache (the CPU side of llmc/kv_attention.cuh, the same
+// contract): out (n,C), qkv (n,3C), k and v (S,maxT,C) of one layer; row r's query against its
+// slot's keys and values at positions 0..pos[r] (its own appended first), per head of HS = C/NH
+// channels: out = softmax(q . k_t / sqrt(HS)) . v. scratch: (threads, maxT) floats.
+static inline void kv_attention_forward(float *out, const float *qkv, const float *k, const float *v, const int *slots,
+                                        const int *pos, int n, int C, int NH, int maxT, float *scratch) {
+    int HS = C / NH;
+    float scale = 1.0f / sqrtf((float)HS);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int rh = 0; rh < n * NH; rh++) {
+        int r = rh / NH, h = rh % NH, tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        float *w = scratch + (size_t)tid * maxT;
+        const float *q = qkv + (size_t)r * 3 * C + (size_t)h * HS;
+        const float *K = k + (size_t)slots[r] * maxT * C + (size_t)h * HS;
+        const float *Vc = v + (size_t)slots[r] * maxT * C + (size_t)h * HS;
+        int npos = pos[r] + 1;
+        float maxv = -INFINITY;
+        for (int t = 0; t < npos; t++) {
+            const float *kt = K + (size_t)t * C;
+            float s = 0.0f;
+            for (int i = 0; i < HS; i++) s += q[i] * kt[i];
+            w[t] = s * scale;
+            if (w[t] > maxv) maxv = w[t];
+        }
+        float sum = 0.0f;
+        for (int t = 0; t < npos; t++) {
+            w[t] = expf(w[t] - maxv);
+            sum += w[t];
+        }
+        float inv = 1.0f / sum;
+        float *y = out + (size_t)r * C + (size_t)h * HS;
+        for (int i = 0; i < HS; i++) y[i] = 0.0f;
+        for (int t = 0; t < npos; t++) {
+            const float *vt = Vc + (size_t)t * C;
+            float p = w[t] * inv;
+            for (int i = 0; i < HS; i++) y[i] += p * vt[i];
+        }
+    }
+}
+
 // Runs the model on n new tokens: row r is token tokens[r] of slot slots[r], at that slot's
 // next position (rows of one slot in order). Fills kv->logits (n, Vp): every row if all_logits,
 // else only the last row of each slot in this call (the others are left undefined). Dies if a
@@ -185,7 +230,7 @@ static inline void kv_matmul_(float *out, const float *inp, const float *weight,
 static inline void kv_forward(GPT2 *model, KVCache *kv, const int *tokens, const int *slots, int n, int all_logits) {
     const GPT2Config *c = &model->config;
     int L = c->num_layers, C = c->channels, NH = c->num_heads, V = c->vocab_size, Vp = c->padded_vocab_size;
-    int HS = C / NH, S = kv->num_slots, maxT = kv->max_T;
+    int S = kv->num_slots, maxT = kv->max_T;
     kv_grow_rows_(kv, n);
     for (int r = 0; r < n; r++) {
         if (slots[r] < 0 || slots[r] >= S) die("generation slot %d outside [0, %d)", slots[r], S);
@@ -208,7 +253,6 @@ static inline void kv_forward(GPT2 *model, KVCache *kv, const int *tokens, const
         const float *te = wte + (size_t)tokens[r] * C, *pe = wpe + (size_t)kv->pos[r] * C;
         for (int i = 0; i < C; i++) x[i] = te[i] + pe[i];
     }
-    float scale = 1.0f / sqrtf((float)HS);
     for (int l = 0; l < L; l++) {
         layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, param_slice(model, model->params, PARAM_LN1W, l),
                           param_slice(model, model->params, PARAM_LN1B, l), n, C);
@@ -221,39 +265,8 @@ static inline void kv_forward(GPT2 *model, KVCache *kv, const int *tokens, const
             memcpy(kv->v + at, kv->qkv + (size_t)r * 3 * C + 2 * C, (size_t)C * sizeof(float));
         }
         // attention of each (row, head) over its slot's positions 0..pos
-#pragma omp parallel for schedule(dynamic, 1)
-        for (int rh = 0; rh < n * NH; rh++) {
-            int r = rh / NH, h = rh % NH, tid = 0;
-#ifdef _OPENMP
-            tid = omp_get_thread_num();
-#endif
-            float *w = kv->att + (size_t)tid * maxT;
-            const float *q = kv->qkv + (size_t)r * 3 * C + (size_t)h * HS;
-            const float *K = kv->k + ((size_t)l * S + slots[r]) * maxT * C + (size_t)h * HS;
-            const float *Vc = kv->v + ((size_t)l * S + slots[r]) * maxT * C + (size_t)h * HS;
-            int npos = kv->pos[r] + 1;
-            float maxv = -INFINITY;
-            for (int t = 0; t < npos; t++) {
-                const float *kt = K + (size_t)t * C;
-                float s = 0.0f;
-                for (int i = 0; i < HS; i++) s += q[i] * kt[i];
-                w[t] = s * scale;
-                if (w[t] > maxv) maxv = w[t];
-            }
-            float sum = 0.0f;
-            for (int t = 0; t < npos; t++) {
-                w[t] = expf(w[t] - maxv);
-                sum += w[t];
-            }
-            float inv = 1.0f / sum;
-            float *y = kv->atty + (size_t)r * C + (size_t)h * HS;
-            for (int i = 0; i < HS; i++) y[i] = 0.0f;
-            for (int t = 0; t < npos; t++) {
-                const float *vt = Vc + (size_t)t * C;
-                float p = w[t] * inv;
-                for (int i = 0; i < HS; i++) y[i] += p * vt[i];
-            }
-        }
+        size_t layer = (size_t)l * S * maxT * C;
+        kv_attention_forward(kv->atty, kv->qkv, kv->k + layer, kv->v + layer, slots, kv->pos, n, C, NH, maxT, kv->att);
         kv_matmul_(kv->proj, kv->atty, param_slice(model, model->params, PARAM_ATTPROJW, l),
                    param_slice(model, model->params, PARAM_ATTPROJB, l), n, C, C, gemm);
         residual_forward(kv->x, kv->x, kv->proj, NC);
@@ -296,92 +309,46 @@ static inline void kv_forward(GPT2 *model, KVCache *kv, const int *tokens, const
 }
 
 // ----------------------------------------------------------------------------
-// sampling loop
+// generation: the shared loop (llmc/gen_loop.h) over this cache
 
 typedef struct {
-    float temperature; // 0: greedy
-    int top_k;         // 0: all
-    float top_p;       // 1: all
-    int max_new;       // tokens to generate per sequence at most
-    const int *stop;   // tokens that end a sequence (not emitted), or NULL
-    int num_stop;
-} GenSettings;
+    GPT2 *model;
+    KVCache *kv;
+    float *rows; // (nb, Vp) the prompts' last logits rows
+} KVGen_;
 
-// Called for each new token of sequence `seq` (not for stop tokens); may be NULL.
-typedef void (*GenCallback)(void *user, int seq, int token);
+static inline const float *kv_gen_prefill_(void *p, const int *const *prompts, const int *lens, int nb, size_t *stride) {
+    KVGen_ *g = (KVGen_ *)p;
+    int Vp = g->kv->Vp;
+    g->rows = (float *)malloc_check((size_t)nb * Vp * sizeof(float));
+    for (int i = 0; i < nb; i++) { // one prompt at a time: its rows take the blocked matmul
+        kv_reset(g->kv, i);
+        int *sl = (int *)malloc_check((size_t)lens[i] * sizeof(int));
+        for (int t = 0; t < lens[i]; t++) sl[t] = i;
+        kv_forward(g->model, g->kv, prompts[i], sl, lens[i], 0);
+        free(sl);
+        memcpy(g->rows + (size_t)i * Vp, g->kv->logits + (size_t)(lens[i] - 1) * Vp, (size_t)Vp * sizeof(float));
+    }
+    *stride = (size_t)Vp;
+    return g->rows;
+}
 
-// Generates continuations of nb prompts (prompts[i] of lens[i] tokens) in slots 0..nb-1 (reset
-// first), all sequences decoding together one token per step. Sequence i samples from its own
-// RNG state rngs[i] (advanced in place), so it generates the same tokens alone or in a batch.
-// out[i] (max_new) receives its tokens, out_len[i] their count; finished[i] = 1 if it stopped
-// at a stop token (else it hit max_new or the context), and then out[i][out_len[i]] holds that
-// stop token (not counted: RL trains on it too). Returns the total tokens generated.
-// A prompt must have 1..kv->max_T tokens.
+static inline const float *kv_gen_decode_(void *p, const int *tokens, const int *slots, int n, size_t *stride) {
+    KVGen_ *g = (KVGen_ *)p;
+    kv_forward(g->model, g->kv, tokens, slots, n, 0);
+    *stride = (size_t)g->kv->Vp;
+    return g->kv->logits;
+}
+
+// Generates continuations of nb prompts in slots 0..nb-1 of kv (reset first): gen_run's contract
+// (llmc/gen_loop.h) on the CPU model.
 static inline long generate(GPT2 *model, KVCache *kv, const int *const *prompts, const int *lens, int nb,
                             const GenSettings *g, uint64_t *rngs, int **out, int *out_len, int *finished,
                             GenCallback cb, void *user) {
-    const GPT2Config *c = &model->config;
-    int V = c->vocab_size, Vp = c->padded_vocab_size;
-    if (nb > kv->num_slots) die("%d sequences exceed the cache's %d slots", nb, kv->num_slots);
-    float *scratch = (float *)malloc_check((size_t)V * sizeof(float));
-    int *idx = (int *)malloc_check((size_t)V * sizeof(int));
-    uint64_t *rng = rngs;
-    int *active = (int *)malloc_check((size_t)nb * sizeof(int));
-    int *next = (int *)malloc_check((size_t)nb * sizeof(int));
-    int *slots = (int *)malloc_check((size_t)nb * sizeof(int));
-    long total = 0;
-    for (int i = 0; i < nb; i++) {
-        if (lens[i] < 1 || lens[i] > kv->max_T) {
-            die("prompt %d has %d tokens; it must have 1..%d (the context)", i, lens[i], kv->max_T);
-        }
-        out_len[i] = 0;
-        finished[i] = 0;
-        active[i] = g->max_new > 0;
-        kv_reset(kv, i);
-        int *sl = (int *)malloc_check((size_t)lens[i] * sizeof(int));
-        for (int t = 0; t < lens[i]; t++) sl[t] = i;
-        kv_forward(model, kv, prompts[i], sl, lens[i], 0); // prefill, one prompt at a time
-        free(sl);
-        const float *row = kv->logits + (size_t)(lens[i] - 1) * Vp;
-        next[i] = sample_token_p(row, V, g->temperature, g->top_k, g->top_p, &rng[i], scratch, idx);
-    }
-    for (;;) {
-        // take each active sequence's sampled token: stop, emit, or end at the limits
-        int n = 0;
-        for (int i = 0; i < nb; i++) {
-            if (!active[i]) continue;
-            int stop = 0;
-            for (int s = 0; s < g->num_stop; s++) stop |= next[i] == g->stop[s];
-            if (stop) {
-                out[i][out_len[i]] = next[i]; // in bounds: a full sequence samples no more
-                finished[i] = 1;
-                active[i] = 0;
-                continue;
-            }
-            out[i][out_len[i]++] = next[i];
-            total++;
-            if (cb) cb(user, i, next[i]);
-            if (out_len[i] >= g->max_new || kv->len[i] >= kv->max_T) {
-                active[i] = 0;
-                continue;
-            }
-            slots[n] = i;
-            next[n] = next[i]; // compact: row n feeds sequence i
-            n++;
-        }
-        if (n == 0) break;
-        kv_forward(model, kv, next, slots, n, 0);
-        for (int r = n - 1; r >= 0; r--) { // un-compact (i >= r, so go backwards)
-            int i = slots[r];
-            next[i] = sample_token_p(kv->logits + (size_t)r * Vp, V, g->temperature, g->top_k, g->top_p, &rng[i],
-                                     scratch, idx);
-        }
-    }
-    free(scratch);
-    free(idx);
-    free(active);
-    free(next);
-    free(slots);
+    KVGen_ ctx = {model, kv, NULL};
+    GenModel m = {&ctx, model->config.vocab_size, kv->num_slots, kv->max_T, kv_gen_prefill_, kv_gen_decode_};
+    long total = gen_run(&m, prompts, lens, nb, g, rngs, out, out_len, finished, cb, user);
+    free(ctx.rows);
     return total;
 }
 

@@ -375,7 +375,7 @@ static inline int countdown_check(const char *reply, size_t n, const int *nums, 
     const char *s = reply, *end = reply + n;
     while (s < end && strchr(" \t\r\n\f\v", *s) && *s) s++;
     while (end > s && strchr(" \t\r\n\f\v", end[-1]) && end[-1]) end--;
-    const char *eq = memchr(s, '=', (size_t)(end - s));
+    const char *eq = (const char *)memchr(s, '=', (size_t)(end - s));
     int64_t v, stated = -1;
     const char *w = NULL;
     if (s == end) { if (why) *why = "empty reply"; return 0; }

@@ -178,7 +178,8 @@ static inline uint32_t train_state_checksum(int32_t h[LLMC_HEADER_INTS], const u
 }
 
 // Writes this process's part of the checkpoint at `step`: process 0 the model (params: fp32
-// values, stored as `version`, 3 = fp32 or 5 = bf16), every process its state file. Then
+// values, stored as `version`, 3 = fp32 or 5 = bf16), every process its state file. train may
+// be NULL (a run without a data loader, rl: sample_rng is then its problem RNG). Then
 // process 0 syncs the directory, writes the DONE marker and prunes to the newest `keep`.
 // With several processes the caller puts a barrier before process 0's call, so all states exist.
 // m, v and master (may be NULL) hold opt_count values from element opt_offset (ZeRO-1 shards;
@@ -193,7 +194,8 @@ static inline void train_state_save(const char *dir, int step, const GPT2Config 
         gpt2_write_checkpoint(path, config, params, n, version);
     }
     DataLoaderState ds;
-    dataloader_get_state(train, &ds);
+    memset(&ds, 0, sizeof(ds)); // no loader (rl: its problems come from the RNG): an empty state
+    if (train != NULL) dataloader_get_state(train, &ds);
     unsigned char dl_bytes[DATALOADER_STATE_BYTES];
     dataloader_state_serialize(&ds, dl_bytes);
     int32_t h[LLMC_HEADER_INTS];
@@ -239,7 +241,7 @@ static inline void train_state_save(const char *dir, int step, const GPT2Config 
 
 // Reads this process's state file of the checkpoint at `step` in dir: m, v, the master weights
 // into `master` when the file has them (returns 1; 0 when it has none and master is untouched),
-// the train loader's position and the sampler RNG. Dies naming the file on any mismatch, a bad
+// the train loader's position (train may be NULL) and the sampler RNG. Dies naming the file on any mismatch, a bad
 // checksum or a non-finite value (naming the tensor).
 // Before any process loads its state: dies with one line if the checkpoint at `step` was written
 // by another number of processes or under another ZeRO stage (the data order and the optimizer
@@ -321,8 +323,8 @@ static inline int train_state_load(const char *dir, int step, const GPT2Config *
         free(master_tmp);
     }
     DataLoaderState ds;
-    dataloader_state_deserialize(&ds, dl_bytes, path);
-    dataloader_set_state(train, &ds);
+    dataloader_state_deserialize(&ds, dl_bytes, path); // checked even when there is no loader to set
+    if (train != NULL) dataloader_set_state(train, &ds);
     *sample_rng = (uint64_t)(uint32_t)h[STATE_SAMPLE_RNG_LO] | ((uint64_t)(uint32_t)h[STATE_SAMPLE_RNG_HI] << 32);
     return has_master;
 }

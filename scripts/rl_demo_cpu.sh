@@ -45,9 +45,12 @@ if [ -f "$demo/data/heldout.jsonl" ] && ! cmp -s "$demo/data/heldout.jsonl" "$ou
 fi
 # 3. GRPO
 echo "== GRPO from $sft: $steps steps of 8 problems x 8 samples"
-./rl -e "$sft" -o "$out" --tasks "$out/data/rl.jsonl" --eval "$out/data/heldout.jsonl" -P 8 -K 8 -x "$steps" \
+# the run's directory is this demo's own: a rerun starts it over (rl refuses to start a fresh run
+# over an earlier run's checkpoints, and -y 1 would only continue it)
+rm -rf "$out/run"
+./rl -e "$sft" -o "$out/run" --tasks "$out/data/rl.jsonl" --eval "$out/data/heldout.jsonl" -P 8 -K 8 -x "$steps" \
   -l 1e-3 -n 16 --seed "$seed" --eval_every 20 | tee "$out/rl.log" | grep --line-buffered -E "^(step +[0-9]*[05]/|held-out)"
-$PY dev/plot_loss.py "$out/main.log" "$out/rl.png" || true
+$PY dev/plot_loss.py "$out/run/main.log" "$out/rl.png" || true
 line=$(grep '^pass@1 before' "$out/rl.log")
 echo "${line%% (*}"
 echo "  in full: $line"

@@ -4,7 +4,8 @@
  *
  * Cases: GPT-2 vocabulary (V = 50257, Vp = 50304), a small padded vocabulary, Vp not a multiple of
  * the vector width (scalar path), no padding at all; write_dlogits = 0 (losses only, logits
- * untouched); an ignored row (target -1: loss 0, zero gradient row).
+ * untouched); per-token weights in [-1, 1) (classifier_backward's weights); an ignored row
+ * (target -1: loss 0, zero gradient row).
  */
 #define TESTING
 #include "../../train_gpt2.c"
@@ -35,7 +36,7 @@ static void run_case(Bench *b, const CudaContext *ctx, int N, int V, int Vp) {
     int *d_targets = to_device_int(targets, N);
     float *d_losses = to_device_f32(logits, N); // junk
     // losses only: logits must stay as they were
-    fused_classifier(d_logits, d_losses, d_targets, dloss, N, V, Vp, 0, ctx->stream);
+    fused_classifier(d_logits, d_losses, d_targets, NULL, dloss, N, V, Vp, 0, ctx->stream);
     float *g_losses = from_device_f32(d_losses, N), *g_logits = from_device(d_logits, NV);
     snprintf(name, sizeof(name), "fused_classifier_losses_only_N%d_V%d_Vp%d", N, V, Vp);
     check(b, name, g_losses, losses, N, LOSS_ATOL, LOSS_RTOL);
@@ -43,7 +44,7 @@ static void run_case(Bench *b, const CudaContext *ctx, int N, int V, int Vp) {
     check(b, name, g_logits, logits, NV, 0.0, 0.0);
     free(g_losses); free(g_logits);
     // losses and dlogits
-    fused_classifier(d_logits, d_losses, d_targets, dloss, N, V, Vp, 1, ctx->stream);
+    fused_classifier(d_logits, d_losses, d_targets, NULL, dloss, N, V, Vp, 1, ctx->stream);
     g_losses = from_device_f32(d_losses, N);
     g_logits = from_device(d_logits, NV);
     snprintf(name, sizeof(name), "fused_classifier_losses_N%d_V%d_Vp%d", N, V, Vp);
@@ -51,12 +52,24 @@ static void run_case(Bench *b, const CudaContext *ctx, int N, int V, int Vp) {
     snprintf(name, sizeof(name), "fused_classifier_dlogits_N%d_V%d_Vp%d", N, V, Vp);
     check(b, name, g_logits, dlogits, NV, D_TOL * rms_of(dlogits, NV), D_TOL);
     free(g_losses); free(g_logits);
+    // per-token weights (RL's advantages, any sign): row i's gradient scaled by dloss * w[i]
+    float *w = bench_random((size_t)N, 0.0f, 1.0f, 3);
+    float *dlogits_w = bench_copy_host(logits, NV);
+    classifier_backward(dlogits_w, lse, targets, w, dloss, N, V, Vp);
+    float *d_w = to_device_f32(w, N);
+    to_device_into(d_logits, logits, NV);
+    fused_classifier(d_logits, d_losses, d_targets, d_w, dloss, N, V, Vp, 1, ctx->stream);
+    g_logits = from_device(d_logits, NV);
+    snprintf(name, sizeof(name), "fused_classifier_weighted_dlogits_N%d_V%d_Vp%d", N, V, Vp);
+    check(b, name, g_logits, dlogits_w, NV, D_TOL * rms_of(dlogits_w, NV), D_TOL);
+    free(g_logits); free(w); free(dlogits_w);
+    cudaCheck(cudaFree(d_w));
     // an ignored row: target -1 -> loss 0 and an all-zero gradient row
     to_device_into(d_logits, logits, NV);
     int ignored = -1;
     cudaCheck(cudaDeviceSynchronize()); // see to_device_into in common.h
     cudaCheck(cudaMemcpy(d_targets, &ignored, sizeof(int), cudaMemcpyHostToDevice));
-    fused_classifier(d_logits, d_losses, d_targets, dloss, N, V, Vp, 1, ctx->stream);
+    fused_classifier(d_logits, d_losses, d_targets, NULL, dloss, N, V, Vp, 1, ctx->stream);
     g_losses = from_device_f32(d_losses, N);
     g_logits = from_device(d_logits, NV);
     int zero_row = g_losses[0] == 0.0f;
@@ -86,10 +99,10 @@ int main(void) {
     int *targets = to_device_int(targets_h, N);
     float *losses;
     cudaCheck(cudaMalloc(&losses, N * sizeof(float)));
-    float ms = time_ms(ctx.stream, 10, [&]() { fused_classifier(logits, losses, targets, 1.0f / N, N, V, Vp, 0, ctx.stream); });
+    float ms = time_ms(ctx.stream, 10, [&]() { fused_classifier(logits, losses, targets, NULL, 1.0f / N, N, V, Vp, 0, ctx.stream); });
     report_bandwidth(&b, "fused_classifier losses only N=65536 Vp=50304", ms, (double)N * Vp * sizeof(floatX));
     // with gradients written the row is overwritten each time; the cost does not depend on the values
-    ms = time_ms(ctx.stream, 10, [&]() { fused_classifier(logits, losses, targets, 1.0f / N, N, V, Vp, 1, ctx.stream); });
+    ms = time_ms(ctx.stream, 10, [&]() { fused_classifier(logits, losses, targets, NULL, 1.0f / N, N, V, Vp, 1, ctx.stream); });
     report_bandwidth(&b, "fused_classifier losses + dlogits N=65536 Vp=50304", ms, 3.0 * N * Vp * sizeof(floatX));
     free(targets_h);
     cudaCheck(cudaFree(logits)); cudaCheck(cudaFree(targets)); cudaCheck(cudaFree(losses));

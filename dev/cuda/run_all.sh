@@ -25,7 +25,7 @@ GPU_ARCHS=${GPU_ARCHS:-90}
 TIMEOUT=${TIMEOUT:-90}
 BUDGET=${BUDGET:-135}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 4)}
-PROGRAMS="encoder layernorm matmul attention gelu classifier global_norm adamw"
+PROGRAMS="encoder layernorm matmul attention gelu classifier global_norm adamw kv_attention"
 export PATH="${CUDA_HOME:-/usr/local/cuda}/bin:$PATH"
 
 CUDNN_MAKE=""

@@ -11,7 +11,7 @@
 #
 # Steps (each a row of OUT/summary.md; every log, one after another, in OUT/all_logs.txt):
 #   gpu         nvidia-smi, torch version
-#   build       the four CUDA targets for GPU_ARCHS (default 90 = H100/H200; 80 for A100)
+#   build       the CUDA targets of `make gpu` (trainers, tests, rlcu) for GPU_ARCHS (default 90 = H100/H200; 80 for A100)
 #   build_fastatt  train_gpt2cu / test_gpt2cu with -DATT_FAST=1 (the faster attention kernels, off
 #               by default until a run like this one validates them): tested and timed as *_fastatt
 #   refs        train_gpt2.py references on the GPU (fp32, TF32 off): d12 at B=4 T=64, and an odd
@@ -50,6 +50,22 @@
 #               at the same total batch, dist_nccl_np1: the one-rank NCCL path (-z 1): losses within
 #               1e-2 relative (test_gpt2cu's bf16 step tolerance), ms per step in collectives and the
 #               --profile "gaps (comm/host)" row. About 40 s plus the build (PREBUILT: mpi/).
+# Added for issues 14 and 9 (RL and generation on the GPU, doc/rl.md, doc/chat.md):
+#   RL=1        about 2 minutes with PREBUILT=1 (the weighted reference and its tests ~30 s, the CPU
+#               builds of rl and train_gpt2 ~30 s, the rest ~60 s; ~60 s more of GPU builds without
+#               PREBUILT; runs after the training part, so a short BUDGET drops it rather than the
+#               speed comparisons). Shape "weighted" joins the references (per-token loss weights in
+#               [-1, 1) with a mask: test_gpt2cu and test_gpt2fp32cu check RL's weighted loss and
+#               its gradients); kv_gpu_test(fp32): the GPU KV cache's logits equal the full
+#               forward's at every position (prefill, decode, mixed batches); sample: the trainer's
+#               periodic samples, which decode through the KV cache, are train_gpt2fp32cu's = the
+#               CPU trainer's token for token (same init and seed, lr 0, 80 tokens through a
+#               64-token context so the window slides), and train_gpt2cu's run; rl_gpu: rlcu, 4
+#               GRPO steps (with --kl) on a tiny chat model, every step's loss, nll and reward
+#               finite, a resume from step 2 equal to the straight run bit for bit, and 5 steps of
+#               fixed rollouts (dev/rl_ref.py --make) replayed by rl (CPU) and rlcu: per-step nll
+#               within 2e-2 relative, loss within 2e-2 of the nll. Needs gpt2_tokenizer.bin
+#               (gpu_prebuild.sh lists it to carry); builds rl and train_gpt2 (CPU) here.
 # Exit status: 0 if no check failed.
 set -u -o pipefail
 
@@ -76,6 +92,7 @@ NANOGPT=${NANOGPT:-1}
 D48=${D48:-0}
 DIST=${DIST:-1}
 FUSE=${FUSE:-1}
+RL=${RL:-1}
 EXTRA_TABLES=$WORK/extra_tables.md # the profile and memory tables, appended to the summary
 : >"$EXTRA_TABLES"
 START=$SECONDS
@@ -137,14 +154,14 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 # build (forced: a stale binary for another architecture would not run)
-if [[ $PREBUILT == 1 && -x train_gpt2cu && -x test_gpt2cu && -x train_gpt2fp32cu && -x test_gpt2fp32cu ]]; then
+if [[ $PREBUILT == 1 && -x train_gpt2cu && -x test_gpt2cu && -x train_gpt2fp32cu && -x test_gpt2fp32cu && -x rlcu ]]; then
     record build SKIP "PREBUILT=1: binaries built before the run (make gpu GPU_ARCHS=$GPU_ARCHS)"
 else
     run build 300 make -B -j"$(nproc)" gpu GPU_ARCHS="$GPU_ARCHS"
     rc=$?
     warnings=$(grep -ci 'warning' "$LOGS/build.log")
     if ((rc == 0)); then
-        record build PASS "sm_$GPU_ARCHS, 4 targets, $warnings warning lines"
+        record build PASS "sm_$GPU_ARCHS, 5 targets (make gpu), $warnings warning lines"
     else
         record build FAIL "$(why $rc); see logs/build.log"
     fi
@@ -207,12 +224,16 @@ data_rc=$?
 
 # ---------------------------------------------------------------------------------------------
 # references and tests
-for shape in d12 odd masked; do
+shapes=(d12 odd masked)
+[[ $RL != 0 ]] && shapes+=(weighted)
+for shape in "${shapes[@]}"; do
     case $shape in
     d12) shape_args=(--n_layer 12 --n_head 12 --n_embd 768 --vocab_size 50257 --block_size 1024 --batch_size 4 --seq_len 64) ;;
     odd) shape_args=(--n_layer 3 --n_head 3 --n_embd 48 --vocab_size 97 --block_size 64 --batch_size 3 --seq_len 37) ;;
     # loss mask (doc/chat.md): 40% of the targets ignored, vocabulary grown for chat markers
     masked) shape_args=(--n_layer 2 --n_head 4 --n_embd 64 --vocab_size 300 --chat_vocab 310 --block_size 64 --batch_size 4 --seq_len 32 --ignore_frac 0.4) ;;
+    # RL's loss (doc/rl.md): per-token weights in [-1, 1), 30% of the targets ignored
+    weighted) shape_args=(--n_layer 2 --n_head 4 --n_embd 64 --vocab_size 300 --chat_vocab 310 --block_size 64 --batch_size 4 --seq_len 32 --ignore_frac 0.3 --weights 1) ;;
     esac
     run "ref_$shape" 150 "$PY" train_gpt2.py "${shape_args[@]}" --steps 10 --seed 42 --output_dir "$WORK/ref_$shape" \
         --device cuda --tf32 0
@@ -623,6 +644,146 @@ EOF
 while IFS=$'\t' read -r check result numbers; do
     record "$check" "$result" "$numbers"
 done <"$WORK/train_rows.txt"
+
+# ---------------------------------------------------------------------------------------------
+# RL and generation on the GPU (RL=1; the weighted loss is the "weighted" reference above)
+if [[ $RL == 0 ]]; then
+    record rl SKIP "RL=0"
+else
+    if [[ $PREBUILT == 1 && -x kv_gpu_test && -x kv_gpu_testfp32 ]]; then
+        record build_kv SKIP "PREBUILT=1"
+    else
+        run build_kv 240 make -B -j"$(nproc)" kv_gpu_test kv_gpu_testfp32 GPU_ARCHS="$GPU_ARCHS"
+        rc=$?
+        ((rc == 0)) && record build_kv PASS "kv_gpu_test, kv_gpu_testfp32, sm_$GPU_ARCHS" || record build_kv FAIL "$(why $rc); see build_kv.log"
+    fi
+    run build_rl_cpu 180 make -j"$(nproc)" rl train_gpt2 # the CPU side of the comparisons, for this CPU
+    rc=$?
+    ((rc == 0)) || record build_rl_cpu FAIL "$(why $rc); see build_rl_cpu.log"
+    # the KV cache against the full forward
+    for exe in kv_gpu_test kv_gpu_testfp32; do
+        [[ -x ./$exe ]] || { record "$exe" FAIL "not built"; continue; }
+        run "$exe" 90 "./$exe"
+        rc=$?
+        errs=$(grep -E '^(OK|FAIL) ' "$LOGS/$exe.log" | awk '{print $2 " " $7}' | paste -sd, -)
+        if ((rc == 0)) && grep -q '^overall okay' "$LOGS/$exe.log"; then
+            record "$exe" PASS "worst row rel err: $errs"
+        else
+            record "$exe" FAIL "$(why $rc); ${errs:-no results}; see logs/$exe.log"
+        fi
+    done
+    # the trainer's samples through the KV cache: fp32 GPU == CPU token for token (lr 0: the model
+    # the samples see is the initial one on both sides, so the logits differ by rounding only)
+    sargs=(-e L2:C64:H4:V97:T64 -i "$WORK/rand97_train.bin" -j "" -b 4 -t 32 -x 2 -v 0 -s 1 -g 80 -l 0
+        --tokenizer none --seed 42)
+    run sample_cpu 60 ./train_gpt2 "${sargs[@]}"
+    r1=$?
+    run sample_fp32cu 60 ./train_gpt2fp32cu "${sargs[@]}"
+    r2=$?
+    run sample_cu 60 ./train_gpt2cu "${sargs[@]}"
+    r3=$?
+    verdict=$("$PY" - "$LOGS" "$r1" "$r2" "$r3" <<'PYEOF'
+import sys
+logs, rcs = sys.argv[1], [int(x) for x in sys.argv[2:]]
+def samples(name):
+    out, cur, inside = [], None, False
+    try:
+        lines = open(f"{logs}/{name}.log", errors="replace").read().split("\n")
+    except OSError:
+        return out
+    for line in lines:
+        if line == "generating:":
+            cur, inside = [], False
+        elif line == "---" and cur is not None:
+            if inside:
+                out.append(cur)
+                cur = None
+            inside = not inside
+        elif inside:
+            cur += line.split()
+    return out
+cpu, f32, bf = samples("sample_cpu"), samples("sample_fp32cu"), samples("sample_cu")
+if rcs != [0, 0, 0] or len(cpu) != 2 or len(f32) != 2 or len(bf) != 2:
+    print(f"FAIL\texits {rcs}; samples cpu {len(cpu)} fp32 {len(f32)} bf16 {len(bf)} (want 2 each)")
+elif any(len(x) != 80 for x in cpu + f32 + bf):
+    print(f"FAIL\ttoken counts {[len(x) for x in cpu + f32 + bf]} (want 80)")
+else:
+    same = [sum(a == b for a, b in zip(c, g)) for c, g in zip(cpu, f32)]
+    sameb = [sum(a == b for a, b in zip(c, g)) for c, g in zip(cpu, bf)]
+    print(("PASS" if same == [80, 80] else "FAIL") + f"\tfp32 GPU = CPU on {same} of 80 tokens (2 samples); bf16 GPU = CPU on {sameb}")
+PYEOF
+)
+    record sample "${verdict%%$'\t'*}" "${verdict#*$'\t'}"
+    # rlcu: a short GRPO run, its resume, and CPU/GPU replays of the same rollouts
+    RLD=$WORK/rl
+    if [[ ! -f gpt2_tokenizer.bin ]]; then
+        record rl_gpu SKIP "no gpt2_tokenizer.bin (gpu_prebuild.sh lists it to carry)"
+    elif [[ ! -x ./rlcu || ! -x ./rl ]]; then
+        record rl_gpu FAIL "rlcu or rl not built"
+    else
+        run rl_setup 120 bash -c "'$PY' train_gpt2.py --n_layer 2 --n_head 2 --n_embd 64 --vocab_size 50267 --block_size 64 \
+            --batch_size 1 --seq_len 8 --steps 0 --output_dir '$RLD/init' && '$PY' dev/data/chat_synth.py --out '$RLD/synth' \
+            --train 50 --heldout 12 --rl 8"
+        rargs=(-e "$RLD/init/model.bin" -P 4 -K 4 -n 8 -x 4 --kl 0.05 -l 1e-3)
+        targs=(--tasks "$RLD/synth/rl.jsonl" --eval "$RLD/synth/heldout.jsonl" --eval_samples 2 --checkpoint_every 2
+            --checkpoints_keep 0)
+        run rl_gpu 120 ./rlcu "${rargs[@]}" "${targs[@]}" -o "$RLD/straight" --rollouts "$RLD/straight.roll"
+        r1=$?
+        mkdir -p "$RLD/mid" && cp "$RLD"/straight/* "$RLD/mid/" && rm -f "$RLD/mid/DONE_00000004" &&
+            cp "$RLD/straight.roll" "$RLD/mid.roll"
+        run rl_gpu_resume 120 ./rlcu "${rargs[@]}" "${targs[@]}" -o "$RLD/mid" --rollouts "$RLD/mid.roll" -y 1
+        r2=$?
+        # fixed rollouts with every kind of group (all right, all wrong, one right, ties: dev/rl_ref.py,
+        # as t_rl's parity check), so the replays take real updates
+        run rl_rollouts 60 "$PY" dev/rl_ref.py --make "$RLD/fixed.roll" --model "$RLD/init/model.bin" --steps 5 -P 2 -K 4 -n 8
+        pargs=(-e "$RLD/init/model.bin" --replay "$RLD/fixed.roll" -P 2 -K 4 -n 8 -x 5 -l 1e-3 --kl 0.1)
+        run rl_replay_cpu 120 ./rl "${pargs[@]}" -o "$RLD/replay_cpu"
+        r3=$?
+        run rl_replay_gpu 120 ./rlcu "${pargs[@]}" -o "$RLD/replay_gpu"
+        r4=$?
+        same_resume=0
+        cmp -s "$RLD/straight/model_00000004.bin" "$RLD/mid/model_00000004.bin" &&
+            cmp -s "$RLD/straight/state_00000004_00000.bin" "$RLD/mid/state_00000004_00000.bin" &&
+            cmp -s "$RLD/straight.roll" "$RLD/mid.roll" && same_resume=1
+        verdict=$("$PY" - "$RLD" "$r1" "$r2" "$r3" "$r4" "$same_resume" <<'PYEOF'
+import math, re, sys
+d, rcs, same = sys.argv[1], [int(x) for x in sys.argv[2:6]], sys.argv[6] == "1"
+def steps(path):
+    out = {}
+    try:
+        for line in open(path):
+            m = re.match(r"s:(\d+) rew:(\S+) .*loss:(\S+) nll:(\S+) kl:(\S+) norm:(\S+)", line)
+            if m:
+                out[int(m.group(1))] = [float(x) for x in m.groups()[1:]]
+    except OSError:
+        pass
+    return out
+run, cpu, gpu = steps(f"{d}/straight/main.log"), steps(f"{d}/replay_cpu/main.log"), steps(f"{d}/replay_gpu/main.log")
+why = []
+if rcs != [0, 0, 0, 0]:
+    why.append(f"exits {rcs}")
+if sorted(run) != [1, 2, 3, 4] or not all(math.isfinite(v) for s in run.values() for v in s) or \
+        not all(0.0 <= s[0] <= 1.0 for s in run.values()):
+    why.append(f"step lines {sorted(run)}: want 1-4 with finite values and rewards in [0, 1]")
+if not same:
+    why.append("the resume from step 2 differs from the straight run")
+worst_nll = worst_loss = float("nan")
+if sorted(cpu) == [1, 2, 3, 4, 5] and sorted(gpu) == [1, 2, 3, 4, 5] and max(s[4] for s in cpu.values()) > 0:
+    worst_nll = max(abs(gpu[k][2] - cpu[k][2]) / abs(cpu[k][2]) for k in cpu)
+    worst_loss = max(abs(gpu[k][1] - cpu[k][1]) / abs(cpu[k][2]) for k in cpu)
+    if not (worst_nll <= 2e-2 and worst_loss <= 2e-2):
+        why.append(f"replay GPU vs CPU: nll rel {worst_nll:.1e}, loss {worst_loss:.1e} of the nll (tol 2e-2)")
+else:
+    why.append(f"replay step lines: cpu {sorted(cpu)}, gpu {sorted(gpu)} (want 1-5, some with a gradient)")
+rew = " ".join(f"{run[k][0]:.3f}" for k in sorted(run))
+print(("FAIL\t" + "; ".join(why)) if why else
+      f"PASS\t4 steps, rewards {rew}; resume from step 2 bitwise equal; replay GPU vs CPU: nll {worst_nll:.1e}, "
+      f"loss {worst_loss:.1e} of the nll")
+PYEOF
+)
+        record rl_gpu "${verdict%%$'\t'*}" "${verdict#*$'\t'}"
+    fi
+fi
 
 # ---------------------------------------------------------------------------------------------
 # summary

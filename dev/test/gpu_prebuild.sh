@@ -5,7 +5,8 @@
 #   GPU_ARCHS=90 bash dev/test/gpu_prebuild.sh          # then, on the GPU machine:
 #   PREBUILT=1 bash dev/test/gpu_check.sh
 #
-# Builds, into this checkout (all git-ignored): the four trainers/tests (make gpu), fastatt/
+# Builds, into this checkout (all git-ignored): the trainers/tests and rlcu (make gpu), the GPU
+# KV cache's checks kv_gpu_test and kv_gpu_testfp32 (gpu_check's RL part), fastatt/
 # (-DATT_FAST=1), cudnn/ (USE_CUDNN=1, when cudnn.h is installed; CUDNN=0 leaves it out), mpi/
 # (USE_MPI=1, when mpicxx is installed) and the
 # kernel checks build/cuda/BF16 (with attention's cuDNN variant) and build/cuda/FP32
@@ -22,7 +23,7 @@ JOBS=${JOBS:-$(nproc)}
 CUDNN=${CUDNN:-1}
 DEV_CUDA=${DEV_CUDA:-BF16 FP32}
 fails=0
-carry=(train_gpt2cu test_gpt2cu train_gpt2fp32cu test_gpt2fp32cu fastatt)
+carry=(train_gpt2cu test_gpt2cu train_gpt2fp32cu test_gpt2fp32cu rlcu kv_gpu_test kv_gpu_testfp32 fastatt)
 
 step() { # step NAME CMD...: runs CMD, one line of result
     local name=$1 t0=$SECONDS
@@ -36,7 +37,10 @@ step() { # step NAME CMD...: runs CMD, one line of result
     fi
 }
 
-step trainers make -B -j"$JOBS" gpu GPU_ARCHS="$GPU_ARCHS"
+step trainers make -B -j"$JOBS" gpu kv_gpu_test kv_gpu_testfp32 GPU_ARCHS="$GPU_ARCHS"
+# gpu_check's RL part needs the tokenizer file, which is built from downloaded vocabulary files
+# (make gpt2_tokenizer.bin): carried, since the GPU machine may be offline
+[[ -f gpt2_tokenizer.bin ]] && carry+=(gpt2_tokenizer.bin)
 mkdir -p fastatt
 step fastatt make -B -j"$JOBS" fastatt/train_gpt2cu fastatt/test_gpt2cu GPU_OUT=fastatt/ \
     GPU_ARCHS="$GPU_ARCHS" GPU_DEFINES=-DATT_FAST=1

@@ -12,7 +12,9 @@ if ! command -v nvcc > /dev/null; then
     finish
 fi
 # into a scratch directory, so binaries built for one GPU (GPU_ARCHS=90) are left alone
-targets=(train_gpt2cu test_gpt2cu train_gpt2fp32cu test_gpt2fp32cu)
+# rlcu: RL on the GPU (rl.cu); kv_gpu_test: the GPU KV cache's check, run by gpu_check.sh (its fp32
+# twin, kv_gpu_testfp32, is the same source: the fp32 paths compile with train_gpt2fp32cu)
+targets=(train_gpt2cu test_gpt2cu train_gpt2fp32cu test_gpt2fp32cu rlcu kv_gpu_test)
 make -k -B -j2 "${targets[@]/#/$TMP/}" GPU_OUT="$TMP/" GPU_WERROR=1 GPU_ARCHS="80 90" > "$TMP/trainers.log" 2>&1
 for target in "${targets[@]}"; do
     check "build_${target}_sm80_sm90_no_warnings" "$(grep -m 3 -E 'error|warning' "$TMP/trainers.log" | tr '\n' ' ')" \

@@ -6,6 +6,7 @@
 # the same weights), and one-line errors. Needs: rl, test_gpt2, build/test/rl_tasks_test.
 source "$(dirname "$0")/lib.sh"
 tmpdir rl
+rm -rf "$TMP"; mkdir -p "$TMP" # rl refuses to start a fresh run over an earlier run's checkpoints
 if ! make -s rl test_gpt2 gpt2_tokenizer.bin build/test/rl_tasks_test > "$TMP/build.log" 2>&1; then
     notok build "$(tail -n 5 "$TMP/build.log" | tr '\n' ' ')"
     finish
@@ -191,6 +192,58 @@ if ./rl -e "$M" -o "$TMP/run2" --tasks "$TMP/synth/rl.jsonl" -P 2 -K 3 -x 2 -n 6
     ok same_seed_same_samples
 else
     notok same_seed_same_samples "two runs with seed 1 sampled different rollouts"
+fi
+
+# ---- resume (-y 1): a resumed run equals an uninterrupted one bit for bit: the model, AdamW's
+# state, the rollouts, and main.log but for its timing fields; with the KL term and evaluations
+# during the run, so every input of a step is restored (model, m, v, step, problem RNG)
+rargs=(-e "$M" --tasks "$TMP/synth/rl.jsonl" --eval "$TMP/synth/heldout.jsonl" -P 2 -K 3 -n 6 --eval_samples 2
+       --eval_every 3 --kl 0.05 -l 1e-3 --checkpoint_every 1 --checkpoints_keep 0)
+untimed() { sed -E 's/ t_sample:[0-9.]+ t_train:[0-9.]+$//' "$1"; }
+# same_run NAME DIR: DIR's results equal the uninterrupted run's
+same_run() {
+    local f why=""
+    for f in model_00000006.bin state_00000006_00000.bin; do
+        cmp -s "$TMP/straight/$f" "$2/$f" || why="$why $f differs;"
+    done
+    cmp -s "$TMP/straight_roll.bin" "$2.roll" || why="$why rollouts differ;"
+    [ "$(untimed "$TMP/straight/main.log")" = "$(untimed "$2/main.log")" ] || why="$why main.log differs;"
+    if [ -z "$why" ]; then ok "$1"; else notok "$1" "$why"; fi
+}
+start=$(date +%s%N)
+if ./rl "${rargs[@]}" -x 6 -o "$TMP/straight" --rollouts "$TMP/straight_roll.bin" > "$TMP/straight.log" 2>&1; then
+    run_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    # deterministic: the run as a kill after step 3's checkpoint leaves it (later checkpoints not
+    # DONE, the rollouts and the log already past step 3)
+    cp -r "$TMP/straight" "$TMP/mid" && cp "$TMP/straight_roll.bin" "$TMP/mid.roll"
+    rm -f "$TMP/mid"/DONE_0000000[456]
+    if ./rl "${rargs[@]}" -x 6 -o "$TMP/mid" --rollouts "$TMP/mid.roll" -y 1 > "$TMP/mid.log" 2>&1 &&
+       grep -q "resumed from step 3" "$TMP/mid.log"; then
+        same_run resume_from_step_3_equals_straight "$TMP/mid"
+    else
+        notok resume_from_step_3_equals_straight "$(tail -n 2 "$TMP/mid.log" | tr '\n' '|')"
+    fi
+    # killed at random moments (SIGKILL), resumed each time, then finished
+    RANDOM=20261203
+    kills=0
+    for cycle in 1 2 3 4 5; do
+        ./rl "${rargs[@]}" -x 6 -o "$TMP/killed" --rollouts "$TMP/killed.roll" -y 1 > "$TMP/cycle.log" 2>&1 &
+        pid=$!
+        delay_ms=$(( RANDOM % (run_ms / 4 + 10) + 5 ))
+        sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
+        if kill -KILL $pid 2> /dev/null; then kills=$((kills + 1)); fi
+        wait $pid 2> /dev/null
+    done
+    if ./rl "${rargs[@]}" -x 6 -o "$TMP/killed" --rollouts "$TMP/killed.roll" -y 1 > "$TMP/killed.log" 2>&1; then
+        same_run "killed_${kills}_times_and_resumed_equals_straight" "$TMP/killed"
+    else
+        notok killed_and_resumed_equals_straight "$(tail -n 2 "$TMP/killed.log" | tr '\n' '|')"
+    fi
+    # a fresh run where checkpoints are is refused (it would mix two runs)
+    expect_die fresh_run_over_checkpoints "resume it with -y 1" ./rl "${rargs[@]}" -x 6 -o "$TMP/straight"
+    expect_die resume_past_x "past -x 2" ./rl "${rargs[@]}" -x 2 -o "$TMP/straight" -y 1
+else
+    notok rl_resume_reference_run "$(tail -n 2 "$TMP/straight.log" | tr '\n' '|')"
 fi
 
 # ---- errors: one line naming the flag or file

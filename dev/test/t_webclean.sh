@@ -78,6 +78,21 @@ run --skip url,extract,lang,gopher-rep,gopher,c4,fineweb,exact,near,pii "$C/main
     --stats "$TMP/main_stats.json"
 py_checks reader "$TMP/main_stats.json" "$RECORDS" "$RESPONSES"
 
+# ---- the parse pre-pass (llmc/html_blank.h) changes no text -------------------------------------
+# on the crawl-style pages (about half script, style and SVG), a sample of the documentation
+# pages, and generated malformed pages; and the whole pipeline's output with and without it
+if make -s build/test/html_blank_test > "$TMP/blank_build.log" 2>&1; then
+    out=$(build/test/html_blank_test --fuzz 4000 --seed "${WEBCLEAN_SEED:-1}" --min-removed 20 "$C/crawl" \
+        /usr/share/debian-reference/ch02.en.html /usr/share/doc/python3.11/html/tutorial 2>&1)
+    rc=$?
+    printf '%s\n' "$out" | grep -E '^(ok|not ok) '
+    [ $rc -eq 0 ] || notok html_blank_test "exit $rc: $(printf '%s' "$out" | grep -v '^ok' | head -n 2 | tr '\n' '|')"
+else
+    notok html_blank_build "$(tail -n 3 "$TMP/blank_build.log" | tr '\n' '|')"
+fi
+run --plain-parse --threads 2 "${WARCS[@]}" -o "$TMP/out_plain.jsonl"
+check same_output_plain_parse "--plain-parse changes the output" cmp -s "$TMP/out.jsonl" "$TMP/out_plain.jsonl"
+
 # ---- determinism, zstd, shards ------------------------------------------------------------------
 run --threads 1 "${WARCS[@]}" -o "$TMP/out1.jsonl"
 check same_output_1_and_2_threads "--threads 1 and --threads 2 outputs differ" cmp -s "$TMP/out.jsonl" "$TMP/out1.jsonl"

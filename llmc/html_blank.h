@@ -38,15 +38,12 @@ static inline int hb_ws_(unsigned char c) { return c == ' ' || c == '\n' || c ==
 
 // Case-insensitive: the n bytes at p equal the lowercase word w (of length n).
 static inline int hb_eq_(const char *p, size_t n, const char *w) {
-    if (strlen(w) != n) {
-        return 0;
-    }
     for (size_t i = 0; i < n; i++) {
-        if (hb_lower_((unsigned char)p[i]) != (unsigned char)w[i]) {
+        if (w[i] == '\0' || hb_lower_((unsigned char)p[i]) != (unsigned char)w[i]) {
             return 0;
         }
     }
-    return 1;
+    return w[n] == '\0';
 }
 
 static int hb_is_(const char *name, size_t n, const char *const *words) {
@@ -404,6 +401,7 @@ static int html_blank(const char *s, size_t n, Buf *out) {
     struct { size_t at, len; int integration; } open[HTML_BLANK_DEPTH];
     int depth = 0, in_integration = 0;
     size_t svg_content = 0; // where the outermost <svg>'s children start
+    size_t empty_end = (size_t)-1; // where the last "</>" ended
     size_t i = 0;
     while (i < n) {
         const char *lt = (const char *)memchr(s + i, '<', n - i);
@@ -446,15 +444,25 @@ static int html_blank(const char *s, size_t n, Buf *out) {
                 break;
             }
             unsigned char c2 = (unsigned char)s[i + 2];
+            if (c2 == '>') {
+                // "</>" emits no token, so the next tag's source text (by which Gumbo matches
+                // SVG end tags) starts with it: in or into SVG, stop
+                if (ctx == FOREIGN) {
+                    goto stop;
+                }
+                i += 3;
+                empty_end = i;
+                continue;
+            }
             if (!hb_alpha_(c2)) {
-                i = c2 == '>' ? i + 3 : hb_past_gt_(s, n, i + 2); // "</>" or a bogus comment
+                i = hb_past_gt_(s, n, i + 2); // a bogus comment
                 continue;
             }
         } else if (!hb_alpha_(c1)) {
             i++; // a lone '<' is text
             continue;
         }
-        size_t name = i + 1 + (size_t)end, name_end;
+        size_t tag_at = i, name = i + 1 + (size_t)end, name_end;
         int self_closing;
         size_t e = hb_tag_(s, n, name, &name_end, &self_closing);
         size_t len = name_end - name;
@@ -544,6 +552,9 @@ static int html_blank(const char *s, size_t n, Buf *out) {
         } else if (hb_eq_(nm, len, "select")) {
             ctx = SELECT;
         } else if (hb_eq_(nm, len, "svg")) {
+            if (tag_at == empty_end) {
+                goto stop;
+            }
             if (!self_closing) {
                 ctx = FOREIGN;
                 open[0].at = name, open[0].len = len, open[0].integration = 0;

@@ -16,6 +16,8 @@
  * preformatted text with its line breaks. Whitespace inside a block is collapsed to one space.
  *
  * The tree walk is iterative: a page nested a million elements deep cannot overflow the stack.
+ * Before parsing, html_blank.h removes what only script, style, iframe, SVG and comment nodes
+ * would hold (the same text comes out, faster); HtmlOptions.plain = 1 parses the page as is.
  */
 #ifndef LLMC_HTML_TEXT_H
 #define LLMC_HTML_TEXT_H
@@ -155,24 +157,28 @@ static int html_judges_density_(GumboTag t) {
            t != GUMBO_TAG_ARTICLE && t != GUMBO_TAG_HR;
 }
 
-// Word-ish match of a boilerplate name inside an id or class value ("site-nav", "navbar").
+// Word-ish match of a boilerplate name inside an id or class value ("site-nav", "navbar"): a
+// name starting the value or following '-', '_' or ' ', in any case, within its first 255 bytes.
 static int html_boilerplate_name_(const char *v) {
     static const char *const names[] = {"nav", "menu", "footer", "sidebar", "breadcrumb", "cookie",
                                         "banner", "masthead", "skip-link", "share", "social"};
-    char low[256];
-    size_t n = strlen(v);
-    if (n >= sizeof(low)) {
-        n = sizeof(low) - 1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        low[i] = (v[i] >= 'A' && v[i] <= 'Z') ? (char)(v[i] + 32) : v[i];
-    }
-    low[n] = '\0';
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        const char *p = strstr(low, names[i]);
-        // at a word start: "nav" in "site-nav" and "navbar", not in "canvas"
-        if (p && (p == low || p[-1] == '-' || p[-1] == '_' || p[-1] == ' ')) {
-            return 1;
+    for (size_t i = 0; v[i] && i < 255; i++) {
+        if (i > 0 && v[i - 1] != '-' && v[i - 1] != '_' && v[i - 1] != ' ') {
+            continue; // not at a word start: "nav" in "site-nav" and "navbar", not in "canvas"
+        }
+        char c = (char)(v[i] | 0x20);
+        if (c != 'n' && c != 'm' && c != 'f' && c != 's' && c != 'b' && c != 'c') {
+            continue;
+        }
+        for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+            const char *w = names[k];
+            size_t j = 0;
+            while (w[j] && i + j < 255 && v[i + j] && (v[i + j] | (v[i + j] >= 'A' && v[i + j] <= 'Z' ? 0x20 : 0)) == w[j]) {
+                j++;
+            }
+            if (w[j] == '\0') {
+                return 1;
+            }
         }
     }
     return 0;
@@ -378,8 +384,10 @@ static void html_extract(const char *html, size_t n, const HtmlOptions *opt, Htm
             if (c->type == GUMBO_NODE_TEXT || c->type == GUMBO_NODE_CDATA ||
                 (c->type == GUMBO_NODE_WHITESPACE && (w.in_pre || w.out->len))) {
                 html_text_(&w, c->v.text.text);
-            } else if (c->type == GUMBO_NODE_ELEMENT || c->type == GUMBO_NODE_TEMPLATE) {
+            } else if (c->type == GUMBO_NODE_ELEMENT) {
                 html_push_(&w, c);
+            } else if (c->type == GUMBO_NODE_TEMPLATE) {
+                w.space = 1; // inert content, never shown (Gumbo types <template> apart from elements)
             }
             continue;
         }

@@ -77,6 +77,10 @@ static inline int utf8_is_valid(const char *s, size_t n) {
     while (i < n) {
         if (p[i] < 0x80) {
             i++;
+            uint64_t w; // then 8 bytes at a time while they are all ASCII
+            while (i + 8 <= n && (memcpy(&w, p + i, 8), (w & 0x8080808080808080ull) == 0)) {
+                i += 8;
+            }
             continue;
         }
         int k = utf8_valid_len(p + i, n - i);
@@ -230,15 +234,21 @@ static inline const char *charset_to_utf8(Charset *cs, const char *http_charset,
     if (name == NULL && charset_from_meta(s, n, meta, sizeof(meta))) {
         name = charset_canonical(meta);
     }
+    int valid = 0; // known to be valid UTF-8: copied as is below
     if (name == NULL) {
-        name = utf8_is_valid(s, n) ? "" : "WINDOWS-1252";
+        valid = utf8_is_valid(s, n);
+        name = valid ? "" : "WINDOWS-1252";
     }
     iconv_t cd = (iconv_t)-1;
     if (name[0] && (cd = charset_open_(cs, name)) == (iconv_t)-1) {
         name = ""; // unknown label: read it as UTF-8, repairing what is not
     }
     if (name[0] == '\0') {
-        utf8_repair(s, n, out);
+        if (valid || utf8_is_valid(s, n)) {
+            buf_put(out, s, n);
+        } else {
+            utf8_repair(s, n, out);
+        }
         return "utf-8";
     }
     char *in = (char *)s;

@@ -16,6 +16,8 @@
  * preformatted text with its line breaks. Whitespace inside a block is collapsed to one space.
  *
  * The tree walk is iterative: a page nested a million elements deep cannot overflow the stack.
+ * Before parsing, html_blank.h removes what only script, style, iframe, SVG and comment nodes
+ * would hold (the same text comes out, faster); HtmlOptions.plain = 1 parses the page as is.
  */
 #ifndef LLMC_HTML_TEXT_H
 #define LLMC_HTML_TEXT_H
@@ -25,12 +27,14 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "html_blank.h"
 
 #define HTML_FURNITURE_PROSE 2000 // non-link characters that make a furniture element content
 
 typedef struct {
     double link_density; // drop blocks with more link text than this fraction (> 1: keep all)
     int keep_boilerplate; // 1: do not drop nav/header/footer/aside/forms (extraction off)
+    int plain;            // 1: parse the page as is, without the html_blank.h pre-pass
 } HtmlOptions;
 
 // Gumbo allocates every node, string and vector through these: a bump arena per thread makes
@@ -40,6 +44,7 @@ typedef struct {
     char **blocks;
     size_t n_blocks, cap_blocks;
     size_t used, size; // in the last block
+    Buf blanked;       // the page after html_blank()
 } HtmlArena;
 
 #define HTML_ARENA_BLOCK (4u << 20)
@@ -88,6 +93,7 @@ static void html_arena_free(HtmlArena *a) {
         free(a->blocks[i]);
     }
     free(a->blocks);
+    free(a->blanked.data);
     memset(a, 0, sizeof(*a));
 }
 
@@ -151,70 +157,83 @@ static int html_judges_density_(GumboTag t) {
            t != GUMBO_TAG_ARTICLE && t != GUMBO_TAG_HR;
 }
 
-// Word-ish match of a boilerplate name inside an id or class value ("site-nav", "navbar").
+// Word-ish match of a boilerplate name inside an id or class value ("site-nav", "navbar"): a
+// name starting the value or following '-', '_' or ' ', in any case, within its first 255 bytes.
 static int html_boilerplate_name_(const char *v) {
     static const char *const names[] = {"nav", "menu", "footer", "sidebar", "breadcrumb", "cookie",
                                         "banner", "masthead", "skip-link", "share", "social"};
-    char low[256];
-    size_t n = strlen(v);
-    if (n >= sizeof(low)) {
-        n = sizeof(low) - 1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        low[i] = (v[i] >= 'A' && v[i] <= 'Z') ? (char)(v[i] + 32) : v[i];
-    }
-    low[n] = '\0';
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        const char *p = strstr(low, names[i]);
-        // at a word start: "nav" in "site-nav" and "navbar", not in "canvas"
-        if (p && (p == low || p[-1] == '-' || p[-1] == '_' || p[-1] == ' ')) {
-            return 1;
+    for (size_t i = 0; v[i] && i < 255; i++) {
+        if (i > 0 && v[i - 1] != '-' && v[i - 1] != '_' && v[i - 1] != ' ') {
+            continue; // not at a word start: "nav" in "site-nav" and "navbar", not in "canvas"
+        }
+        char c = (char)(v[i] | 0x20);
+        if (c != 'n' && c != 'm' && c != 'f' && c != 's' && c != 'b' && c != 'c') {
+            continue;
+        }
+        for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+            const char *w = names[k];
+            size_t j = 0;
+            while (w[j] && i + j < 255 && v[i + j] && (v[i + j] | (v[i + j] >= 'A' && v[i + j] <= 'Z' ? 0x20 : 0)) == w[j]) {
+                j++;
+            }
+            if (w[j] == '\0') {
+                return 1;
+            }
         }
     }
     return 0;
 }
 
-static int html_is_hidden_(GumboElement *el) {
-    GumboAttribute *a;
-    if (gumbo_get_attribute(&el->attributes, "hidden")) {
-        return 1;
-    }
-    if ((a = gumbo_get_attribute(&el->attributes, "aria-hidden")) && strcasecmp(a->value, "true") == 0) {
-        return 1;
-    }
-    if ((a = gumbo_get_attribute(&el->attributes, "style"))) {
-        const char *v = a->value;
-        const char *p = strstr(v, "display");
-        if (p && strstr(p, "none")) {
-            return 1;
-        }
-    }
-    return 0;
-}
+// What the walk needs from an element's attributes, read in one pass over them.
+enum { HTML_HIDDEN = 1, HTML_FURNITURE = 2, HTML_HREF = 4 };
 
-// Page furniture by tag, role, id or class (nav, header, footer, sidebar, cookie banner, ...).
-static int html_is_furniture_(GumboElement *el) {
-    GumboAttribute *a;
-    if (html_is_furniture_tag_(el->tag)) {
-        return 1;
-    }
-    if ((a = gumbo_get_attribute(&el->attributes, "role"))) {
-        const char *v = a->value;
-        if (!strcasecmp(v, "navigation") || !strcasecmp(v, "banner") || !strcasecmp(v, "contentinfo") ||
-            !strcasecmp(v, "complementary") || !strcasecmp(v, "menu") || !strcasecmp(v, "search")) {
-            return 1;
+static int html_attr_flags_(GumboElement *el) {
+    int flags = 0;
+    int named = el->tag != GUMBO_TAG_BODY && el->tag != GUMBO_TAG_HTML; // id/class count below the body
+    GumboVector *attrs = &el->attributes;
+    for (unsigned i = 0; i < attrs->length; i++) {
+        const GumboAttribute *a = (const GumboAttribute *)attrs->data[i];
+        const char *k = a->name, *v = a->value;
+        // Gumbo lowercases attribute names; the first letter picks the few we read
+        switch (k[0]) {
+        case 'h':
+            if (strcmp(k, "hidden") == 0) {
+                flags |= HTML_HIDDEN;
+            } else if (strcmp(k, "href") == 0) {
+                flags |= HTML_HREF;
+            }
+            break;
+        case 'a':
+            if (strcmp(k, "aria-hidden") == 0 && strcasecmp(v, "true") == 0) {
+                flags |= HTML_HIDDEN;
+            }
+            break;
+        case 's':
+            if (strcmp(k, "style") == 0) {
+                const char *p = strstr(v, "display");
+                if (p && strstr(p, "none")) {
+                    flags |= HTML_HIDDEN;
+                }
+            }
+            break;
+        case 'r':
+            if (strcmp(k, "role") == 0 &&
+                (!strcasecmp(v, "navigation") || !strcasecmp(v, "banner") || !strcasecmp(v, "contentinfo") ||
+                 !strcasecmp(v, "complementary") || !strcasecmp(v, "menu") || !strcasecmp(v, "search"))) {
+                flags |= HTML_FURNITURE;
+            }
+            break;
+        case 'i':
+        case 'c':
+            if (named && (strcmp(k, "id") == 0 || strcmp(k, "class") == 0) && html_boilerplate_name_(v)) {
+                flags |= HTML_FURNITURE;
+            }
+            break;
         }
     }
-    if (el->tag == GUMBO_TAG_BODY || el->tag == GUMBO_TAG_HTML) {
-        return 0;
-    }
-    if ((a = gumbo_get_attribute(&el->attributes, "id")) && html_boilerplate_name_(a->value)) {
-        return 1;
-    }
-    if ((a = gumbo_get_attribute(&el->attributes, "class")) && html_boilerplate_name_(a->value)) {
-        return 1;
-    }
-    return 0;
+    // gumbo_get_attribute returns the first of repeated names, and so does the tokenizer, which
+    // drops the repeats: one pass sees each name once
+    return flags;
 }
 
 static void html_newline_(HtmlWalk_ *w) {
@@ -290,6 +309,10 @@ static void html_extract(const char *html, size_t n, const HtmlOptions *opt, Htm
     go.allocator = html_arena_alloc_;
     go.deallocator = html_arena_free_;
     go.userdata = arena;
+    if (!opt->plain && html_blank(html, n, &arena->blanked)) {
+        html = arena->blanked.data;
+        n = arena->blanked.len;
+    }
     GumboOutput *doc = gumbo_parse_with_options(&go, html, n);
     buf_clear(out);
     HtmlWalk_ w;
@@ -303,7 +326,8 @@ static void html_extract(const char *html, size_t n, const HtmlOptions *opt, Htm
             // entering an element
             GumboElement *el = &node->v.element;
             GumboTag t = el->tag;
-            if (html_is_skipped_tag_(t) || html_is_hidden_(el)) {
+            int attr = html_attr_flags_(el);
+            if (html_is_skipped_tag_(t) || (attr & HTML_HIDDEN)) {
                 if (html_is_block_tag_(t)) {
                     html_newline_(&w);
                 } else {
@@ -329,7 +353,7 @@ static void html_extract(const char *html, size_t n, const HtmlOptions *opt, Htm
                 f->block = 1;
                 f->out_len = w.out->len;
             }
-            if (!opt->keep_boilerplate && html_is_furniture_(el)) {
+            if (!opt->keep_boilerplate && (html_is_furniture_tag_(t) || (attr & HTML_FURNITURE))) {
                 html_newline_(&w);
                 f->furniture = 1;
                 f->out_len = w.out->len;
@@ -338,7 +362,7 @@ static void html_extract(const char *html, size_t n, const HtmlOptions *opt, Htm
             }
             // only real links count: DocBook's XHTML writes <a id="x"/>, which HTML5 parsing
             // leaves open around the heading that follows
-            if (t == GUMBO_TAG_A && gumbo_get_attribute(&el->attributes, "href")) {
+            if (t == GUMBO_TAG_A && (attr & HTML_HREF)) {
                 w.in_anchor++;
                 f->anchor = 1;
             }
@@ -360,8 +384,10 @@ static void html_extract(const char *html, size_t n, const HtmlOptions *opt, Htm
             if (c->type == GUMBO_NODE_TEXT || c->type == GUMBO_NODE_CDATA ||
                 (c->type == GUMBO_NODE_WHITESPACE && (w.in_pre || w.out->len))) {
                 html_text_(&w, c->v.text.text);
-            } else if (c->type == GUMBO_NODE_ELEMENT || c->type == GUMBO_NODE_TEMPLATE) {
+            } else if (c->type == GUMBO_NODE_ELEMENT) {
                 html_push_(&w, c);
+            } else if (c->type == GUMBO_NODE_TEMPLATE) {
+                w.space = 1; // inert content, never shown (Gumbo types <template> apart from elements)
             }
             continue;
         }
@@ -396,6 +422,10 @@ static void html_extract(const char *html, size_t n, const HtmlOptions *opt, Htm
     free(w.stack);
     (void)doc;
     html_arena_reset(arena); // the whole tree at once
+    if (arena->blanked.cap > HTML_ARENA_BLOCK) { // a huge page's copy does not stay resident
+        free(arena->blanked.data);
+        memset(&arena->blanked, 0, sizeof(arena->blanked));
+    }
     // trim each line's ends and drop empty lines
     size_t r = 0, wpos = 0;
     char *s = out->data;

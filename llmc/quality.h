@@ -82,7 +82,6 @@ typedef struct {
     uint64_t *wh;       // per-word hashes
     uint64_t *ng;       // per-position n-gram hashes
     uint32_t *wc;       // per-word character counts
-    unsigned char *covered;
     size_t cap;
     Buf tmp;
 } QualityScratch;
@@ -93,7 +92,6 @@ static inline void quality_scratch_free(QualityScratch *q) {
     free(q->wh);
     free(q->ng);
     free(q->wc);
-    free(q->covered);
     free(q->tmp.data);
     memset(q, 0, sizeof(*q));
 }
@@ -188,11 +186,9 @@ static inline void quality_reserve_(QualityScratch *q, size_t n) {
         free(q->wh);
         free(q->ng);
         free(q->wc);
-        free(q->covered);
         q->wc = (uint32_t *)malloc_check(q->cap * sizeof(uint32_t));
         q->wh = (uint64_t *)malloc_check(q->cap * sizeof(uint64_t));
         q->ng = (uint64_t *)malloc_check(q->cap * sizeof(uint64_t));
-        q->covered = (unsigned char *)malloc_check(q->cap);
     }
 }
 
@@ -286,15 +282,14 @@ static inline const char *gopher_repetition(QualityScratch *q, const char *text,
         for (size_t i = 0; i < count; i++) {
             u64map_add(&q->map, ng[i]);
         }
-        memset(q->covered, 0, w->n);
-        for (size_t i = 0; i < count; i++) {
-            if (u64map_get(&q->map, ng[i]) > 1) {
-                memset(q->covered + i, 1, g);
-            }
-        }
-        size_t dup = 0;
+        // word i is covered when a repeated g-gram starts in [i - g + 1, i]: the latest such
+        // start sets how far the cover reaches
+        size_t dup = 0, until = 0;
         for (size_t i = 0; i < w->n; i++) {
-            dup += q->covered[i] ? q->wc[i] : 0;
+            if (i < count && u64map_get(&q->map, ng[i]) > 1) {
+                until = i + g;
+            }
+            dup += i < until ? q->wc[i] : 0;
         }
         m->dup_ngram_frac[g - 5] = (double)dup / (double)word_chars;
     }

@@ -71,7 +71,13 @@ static inline uint32_t u64map_get(const U64Map *m, uint64_t key) {
 }
 
 static inline void u64map_clear(U64Map *m) {
-    if (m->n) {
+    if (m->cap > 4096 && m->n * 8 < m->cap) {
+        // sized by a far bigger key set: clearing all of it for a small one costs more than
+        // growing again (the per-page maps of quality.h after a huge page)
+        free(m->keys);
+        free(m->counts);
+        memset(m, 0, sizeof(*m));
+    } else if (m->n) {
         memset(m->keys, 0, m->cap * sizeof(uint64_t));
         memset(m->counts, 0, m->cap * sizeof(uint32_t));
         m->n = 0;

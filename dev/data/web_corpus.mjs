@@ -15,6 +15,8 @@
 //   OUTDIR/sample.json      the URLs of the plain sample pages, and the record counts per file
 // --full takes every Debian-reference and Python 3.11 HTML page (the benchmark corpus) and plants
 // nothing but the main sample.
+// Both also write the same pages dressed as a crawl page (crawlPage below): OUTDIR/crawl.warc.gz
+// with --full, a sample of 40 as OUTDIR/crawl/*.html otherwise.
 import { createRequire } from "node:module";
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -93,6 +95,66 @@ function listPages(dir, re) {
   };
   walk(dir);
   return outList;
+}
+
+// ---- crawl-style pages -------------------------------------------------------------------------
+// Documentation pages carry almost no script, style or SVG (about 1% of their bytes); pages from a
+// web crawl carry much more: inline CSS, analytics and framework scripts, JSON-LD, SVG icons,
+// navigation, cookie banners, comments. crawlPage() wraps a page's body in such furniture built
+// from real files that python3.11-doc depends on (jQuery, Underscore and Sphinx's scripts, CSS and
+// SVG icons), cut at deterministic offsets, so the same text sits in a page that is about half
+// script, style and SVG. The mix is ours, not measured on Common Crawl (no network here): it
+// stands for a script-heavy CMS page, the other end from the documentation pages.
+const STATIC = path.join(PY, "_static");
+const JS = ["/usr/share/javascript/jquery/jquery.js", "/usr/share/javascript/underscore/underscore.js",
+  path.join(STATIC, "searchtools.js"), path.join(STATIC, "doctools.js"), path.join(STATIC, "sidebar.js"),
+  path.join(STATIC, "sphinx_highlight.js")].filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f, "utf8"));
+const CSS = ["basic.css", "classic.css", "pydoctheme.css", "pygments.css"].map((f) => path.join(STATIC, f))
+  .filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f, "utf8"));
+const SVG = ["py.svg", "caret-down.svg"].map((f) => path.join(STATIC, f)).filter((f) => fs.existsSync(f))
+  .map((f) => fs.readFileSync(f, "utf8").replace(/<\?xml[^>]*>\s*/, ""));
+function crawlPage(html, seed) {
+  let x = (seed * 2654435761) >>> 0 || 1;
+  const rnd = (n) => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x % n; };
+  const slice = (text, min, max) => { // a piece of a real file, whole lines
+    const len = Math.min(text.length, min + rnd(max - min));
+    const at = rnd(Math.max(1, text.length - len));
+    return text.slice(text.lastIndexOf("\n", at) + 1, at + len);
+  };
+  const script = (min, max) => `<script>\n${slice(JS[rnd(JS.length)], min, max)}\n</script>\n`;
+  const scripts = (budget) => { // inline scripts of 5-40 KB until `budget` bytes
+    let out = "";
+    while (out.length < budget) out += script(5000, Math.max(5001, Math.min(40000, budget - out.length)));
+    return out;
+  };
+  const styles = (budget) => {
+    let out = "";
+    while (out.length < budget) out += slice(CSS[rnd(CSS.length)], 2000, 15000) + "\n";
+    return `<style>\n${out}</style>\n`;
+  };
+  const icon = () => SVG[rnd(SVG.length)];
+  const s = html.toString("utf8");
+  const title = (s.match(/<title>([^<]*)<\/title>/i) || ["", "Page"])[1];
+  const body = (s.match(/<body[^>]*>([\s\S]*)<\/body>/i) || ["", s])[1];
+  const n = body.length; // script and style in proportion: about half the page
+  const links = (n, cls) => `<ul class="${cls}">` + Array.from({ length: n }, (_, i) =>
+    `<li><a href="/section/${i}/">Section ${i}</a></li>`).join("") + "</ul>\n";
+  const head = [`<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n<title>${title}</title>\n`,
+    '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
+    `<meta property="og:title" content="${title.replace(/"/g, "&quot;")}">\n`,
+    "<!-- Global site tag: analytics -->\n", script(1000, 3000), styles(0.15 * n),
+    `<script type="application/ld+json">{"@context":"https://schema.org","@type":"Article","headline":` +
+    `${JSON.stringify(title)},"publisher":{"@type":"Organization","name":"Example"}}</script>\n`,
+    scripts(0.3 * n), "</head>\n"].join("");
+  const top = `<body class="page">\n<!-- header -->\n<header class="site-header"><a class="logo" href="/">${icon()}</a>\n` +
+    `<nav class="main-nav">${links(25, "menu")}</nav><button class="search">${icon()}</button></header>\n` +
+    `<div id="cookie-banner" class="cookie">We use cookies to improve your experience. <a href="/privacy">Learn more</a>` +
+    `<button>Accept</button></div>\n<main>\n`;
+  const bottom = `</main>\n<aside class="sidebar">${links(12, "related")}</aside>\n` +
+    `<footer class="site-footer">${icon()}${icon()}${icon()}${links(10, "footer-links")}<p>Copyright Example</p></footer>\n` +
+    scripts(0.45 * n) + script(1000, 5000) +
+    `<noscript><iframe src="https://tracker.example/ns.html" height="0" width="0"></iframe></noscript>\n</body></html>\n`;
+  return Buffer.from(head + top + body + bottom, "utf8");
 }
 
 const expected = {};
@@ -225,6 +287,20 @@ if (!full) {
 }
 fs.writeFileSync(path.join(out, "main.warc.gz"), Buffer.concat(parts));
 counts["main.warc.gz"] = { records, responses };
+
+// the same pages as crawl pages: all of them in crawl.warc.gz (--full), or 40 as files
+if (full) {
+  const crawl = [await warcinfo("crawl.warc.gz")];
+  for (let i = 0; i < samplePaths.length; i++) {
+    crawl.push(await response(sampleUrls[i].replace("docs.example.org", "www.example.com"), crawlPage(read(samplePaths[i]), i + 1)));
+  }
+  fs.writeFileSync(path.join(out, "crawl.warc.gz"), Buffer.concat(crawl));
+} else {
+  fs.mkdirSync(path.join(out, "crawl"), { recursive: true });
+  for (let i = 0; i < samplePaths.length; i += Math.max(1, Math.floor(samplePaths.length / 40))) {
+    fs.writeFileSync(path.join(out, "crawl", `page${String(i).padStart(3, "0")}.html`), crawlPage(read(samplePaths[i]), i + 1));
+  }
+}
 
 if (!full) {
   // ---- damaged.warc.gz: a member cut in half, then a malformed WARC header -------------------

@@ -1,21 +1,38 @@
 // fuzz_warc.c: libFuzzer harness for webclean's record readers: the WARC reader (plain and gzip,
 // llmc/warc.h), the HTTP response parser and dechunker, charset conversion (llmc/charset.h) and
-// the HTML text extraction (llmc/html_text.h), on one memory buffer.
+// the HTML text extraction (llmc/html_text.h), on one memory buffer; and, differentially, the
+// extraction with and without the parse pre-pass (llmc/html_blank.h), on each page and on the
+// input itself taken as a page: the two texts must be equal.
 //
 //   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. dev/fuzz/fuzz_warc.c -lgumbo -lz \
 //       -o build/fuzz_warc && build/fuzz_warc -max_total_time=60 build/test/webclean/corpus/
 #define _GNU_SOURCE // memmem
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "llmc/charset.h"
 #include "llmc/html_text.h"
 #include "llmc/warc.h"
 
+static HtmlArena arena;
+static Buf text, text_plain;
+
+// html_extract with and without the pre-pass: a difference is a bug in html_blank.h
+static void extract_both(const char *html, size_t n) {
+    HtmlOptions ho = {0.5, 0, 0}, plain = {0.5, 0, 1};
+    html_extract(html, n, &ho, &arena, &text);
+    html_extract(html, n, &plain, &arena, &text_plain);
+    if (text.len != text_plain.len || (text.len && memcmp(text.data, text_plain.data, text.len) != 0)) {
+        fprintf(stderr, "html_blank.h: the pre-pass changed the extracted text\n");
+        abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static Charset cs;
-    static HtmlArena arena;
-    static Buf raw, utf8, text;
+    static Buf raw, utf8;
     WarcReader r;
     warc_open_mem(&r, data, size, 1 << 20);
     WarcRecord rec;
@@ -35,9 +52,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             len = raw.len;
         }
         charset_to_utf8(&cs, h.charset, p, len, &utf8);
-        HtmlOptions ho = {0.5, 0};
-        html_extract(utf8.data ? utf8.data : "", utf8.len, &ho, &arena, &text);
+        extract_both(utf8.data ? utf8.data : "", utf8.len);
     }
     warc_close(&r);
+    charset_to_utf8(&cs, "utf-8", (const char *)data, size, &utf8); // the input itself as a page
+    extract_both(utf8.data ? utf8.data : "", utf8.len);
     return 0;
 }

@@ -78,6 +78,38 @@ run --skip url,extract,lang,gopher-rep,gopher,c4,fineweb,exact,near,pii "$C/main
     --stats "$TMP/main_stats.json"
 py_checks reader "$TMP/main_stats.json" "$RECORDS" "$RESPONSES"
 
+# ---- the parse pre-pass (llmc/html_blank.h) changes no text -------------------------------------
+# on the crawl-style pages (about half script, style and SVG), a sample of the documentation
+# pages, and generated malformed pages; and the whole pipeline's output with and without it
+if make -s build/test/html_blank_test > "$TMP/blank_build.log" 2>&1; then
+    out=$(build/test/html_blank_test --fuzz 4000 --seed "${WEBCLEAN_SEED:-1}" --min-removed 20 "$C/crawl" \
+        /usr/share/debian-reference/ch02.en.html /usr/share/doc/python3.11/html/tutorial 2>&1)
+    rc=$?
+    printf '%s\n' "$out" | grep -E '^(ok|not ok) '
+    [ $rc -eq 0 ] || notok html_blank_test "exit $rc: $(printf '%s' "$out" | grep -v '^ok' | head -n 2 | tr '\n' '|')"
+else
+    notok html_blank_build "$(tail -n 3 "$TMP/blank_build.log" | tr '\n' '|')"
+fi
+# a page whose text follows from the HTML standard by hand: a script hiding markup in a string
+# and behind "<!--<script>", a comment, SVG text, <template> content and a <style> that <select>
+# ignores all stay out; the four paragraphs come out, with the pre-pass and without
+mkdir -p "$TMP/tricky"
+printf '%s' '<!DOCTYPE html><html><head><title>t</title></head><body><p>one</p>' \
+    '<script>var s = "</scr" + "ipt><p>no</p>";</script><p>two</p><!-- <p>no</p> -->' \
+    '<svg viewBox="0 0 1 1"><title>no</title><text>no</text></svg><p>three</p>' \
+    '<script><!--<script>x</script><p>no</p>--></script><template><p>no</p></template>' \
+    '<select><style>no</style><option>no</option></select><p>four</p></body></html>' > "$TMP/tricky/page.html"
+for mode in "" --plain-parse; do
+    "$WC" --quiet --force $mode --skip url,lang,gopher-rep,gopher,c4,fineweb,exact,near,pii "$TMP/tricky" \
+        -o "$TMP/tricky.jsonl"
+    check "tricky_page_text${mode:+_plain}" "text is not one..four: $(head -c 200 "$TMP/tricky.jsonl")" "$PY" -c "
+import json, sys
+t = json.loads(open(sys.argv[1]).readline())['text']
+sys.exit(t != 'one\\ntwo\\nthree\\nfour')" "$TMP/tricky.jsonl"
+done
+run --plain-parse --threads 2 "${WARCS[@]}" -o "$TMP/out_plain.jsonl"
+check same_output_plain_parse "--plain-parse changes the output" cmp -s "$TMP/out.jsonl" "$TMP/out_plain.jsonl"
+
 # ---- determinism, zstd, shards ------------------------------------------------------------------
 run --threads 1 "${WARCS[@]}" -o "$TMP/out1.jsonl"
 check same_output_1_and_2_threads "--threads 1 and --threads 2 outputs differ" cmp -s "$TMP/out.jsonl" "$TMP/out1.jsonl"

@@ -86,7 +86,8 @@ rl: train_gpt2.c
 TEST_CFLAGS = $(CFLAGS) -Werror -Wno-unused-function
 # (the x86 variants of the matmul test, cpu_matmul_test_{avx512,avx2,portable}, are built by
 # t_cpu_matmul where the machine is x86-64)
-TEST_PROGRAMS = dataloader_test tok_api_test tok_classes chat_kv_test cpu_matmul_test_native rl_tasks_test
+TEST_PROGRAMS = dataloader_test tok_api_test tok_classes chat_kv_test cpu_matmul_test_native rl_tasks_test \
+                cpu_bf16_test gpt2_bf16_test
 TEST_BINS = $(addprefix build/test/,$(TEST_PROGRAMS))
 
 build/test/%: dev/test/%.c $(HEADERS) $(FLAGS_STAMP)
@@ -287,7 +288,7 @@ fuzz: $(FUZZ_BINS)
 
 # ---- tests -------------------------------------------------------------------------------------
 # Groups that need no GPU and no nvcc: the SAN suite runs these.
-CPU_GROUPS = cpu_matmul dataloader gpt2_cpu train tinyshakespeare tokenizer fuzz
+CPU_GROUPS = cpu_matmul dataloader gpt2_cpu train tinyshakespeare tokenizer fuzz cpu_bf16
 
 # Builds what the tests need up front (in parallel under -j), then runs every group; ends with
 # "N passed, N failed". The '+' hands make's job slots to the groups' own `make` calls.

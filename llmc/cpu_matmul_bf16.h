@@ -18,7 +18,7 @@
  *   avx512bf16  AVX512_BF16 dot products (VDPBF16PS): 6 x 64 in 24 zmm, one k pair per FMA.
  *   avx2        AVX2+FMA, no bf16 instructions: bf16 -> fp32 in registers (a shift or a mask:
  *               bf16 is the top half of an fp32) and the fp32 FMA micro-kernel of
- *               cpu_matmul.h, 6 x 16 in 12 ymm.
+ *               cpu_matmul.h, 5 x 16 in 10 ymm.
  *   ref         plain C, 4 x 16: correct anywhere, the one nvcc sees.
  * amx and avx512bf16 flush subnormal inputs and outputs to zero (Intel: DAZ, FTZ); the others
  * keep them. Only ref and avx2 have run on the machine this was written on (AMD Zen 3): the
@@ -77,11 +77,6 @@ typedef struct {
     int bf16;
 } Bf16mmOperand;
 
-static inline uint16_t bf16mm_get(const Bf16mmOperand *x, size_t i, size_t j) {
-    size_t o = i * x->rs + j * x->cs;
-    return x->bf16 ? ((const uint16_t *)x->p)[o] : float_to_bf16(((const float *)x->p)[o]);
-}
-
 typedef enum {
     BF16MM_A_F32,   // ap[k*MR + r] = fp32 value of the rounded A[r][k]
     BF16MM_A_PAIRS, // ap[(k/2)*MR*2 + r*2 + k%2] = bf16 A[r][k]: one 32-bit pair per row and k pair
@@ -129,41 +124,40 @@ static void bf16mm_kernel_ref(size_t kc, const void *ap, const uint16_t *bp, siz
 #if BF16MM_X86
 // AVX2+FMA: a 32-bit lane of a packed B row holds the pair (B[k][j], B[k+1][j]), low half
 // first; as fp32, B[k][j] is the lane shifted left by 16, B[k+1][j] the lane with its low half
-// cleared. 6 x 16 in 12 ymm accumulators, k in order, as cpu_matmul.h's kernel.
+// cleared (two shifts: a mask would take a register). 5 x 16: 10 ymm accumulators, 4 for the
+// two B rows in fp32 and one broadcast fit the 16 registers (6 rows, as cpu_matmul.h's fp32
+// kernel has, spill here). k in order.
+#define BF16MM_AVX2_MR 5
 __attribute__((target("avx2,fma"))) static void bf16mm_kernel_avx2(size_t kc, const void *ap, const uint16_t *bp,
                                                                    size_t pstride, float *Cm, size_t ldc) {
     (void)pstride;
     const float *a = (const float *)ap;
-    const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
-    __m256 c[6][2];
+    __m256 c[BF16MM_AVX2_MR][2];
     BF16MM_UNROLL
-    for (int r = 0; r < 6; r++) {
+    for (int r = 0; r < BF16MM_AVX2_MR; r++) {
         c[r][0] = _mm256_loadu_ps(Cm + r * ldc);
         c[r][1] = _mm256_loadu_ps(Cm + r * ldc + 8);
     }
-    for (size_t k = 0; k < kc; k += 2, a += 12, bp += 32) {
+    for (size_t k = 0; k < kc; k += 2, a += 2 * BF16MM_AVX2_MR, bp += 32) {
         __m256 even[2], odd[2]; // B[k][0:16], B[k+1][0:16] as fp32
         BF16MM_UNROLL
         for (int v = 0; v < 2; v++) {
             __m256i w = _mm256_loadu_si256((const __m256i *)(bp + 16 * v));
             even[v] = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
-            odd[v] = _mm256_castsi256_ps(_mm256_and_si256(w, high));
+            odd[v] = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_srli_epi32(w, 16), 16));
         }
         BF16MM_UNROLL
-        for (int r = 0; r < 6; r++) {
+        for (int r = 0; r < BF16MM_AVX2_MR; r++) {
             __m256 x = _mm256_broadcast_ss(a + r);
             c[r][0] = _mm256_fmadd_ps(x, even[0], c[r][0]);
             c[r][1] = _mm256_fmadd_ps(x, even[1], c[r][1]);
-        }
-        BF16MM_UNROLL
-        for (int r = 0; r < 6; r++) {
-            __m256 x = _mm256_broadcast_ss(a + 6 + r);
-            c[r][0] = _mm256_fmadd_ps(x, odd[0], c[r][0]);
-            c[r][1] = _mm256_fmadd_ps(x, odd[1], c[r][1]);
+            __m256 y = _mm256_broadcast_ss(a + BF16MM_AVX2_MR + r);
+            c[r][0] = _mm256_fmadd_ps(y, odd[0], c[r][0]);
+            c[r][1] = _mm256_fmadd_ps(y, odd[1], c[r][1]);
         }
     }
     BF16MM_UNROLL
-    for (int r = 0; r < 6; r++) {
+    for (int r = 0; r < BF16MM_AVX2_MR; r++) {
         _mm256_storeu_ps(Cm + r * ldc, c[r][0]);
         _mm256_storeu_ps(Cm + r * ldc + 8, c[r][1]);
     }
@@ -254,7 +248,7 @@ enum { BF16MM_REF, BF16MM_AVX2, BF16MM_AVX512BF16, BF16MM_AMX, BF16MM_NUM_VARIAN
 static const Bf16mmVariant BF16MM_VARIANTS[BF16MM_NUM_VARIANTS] = {
     {"ref", 4, 16, BF16MM_A_F32, bf16mm_kernel_ref, NULL, NULL},
 #if BF16MM_X86
-    {"avx2", 6, 16, BF16MM_A_F32, bf16mm_kernel_avx2, NULL, NULL},
+    {"avx2", BF16MM_AVX2_MR, 16, BF16MM_A_F32, bf16mm_kernel_avx2, NULL, NULL},
     {"avx512bf16", 6, 64, BF16MM_A_PAIRS, bf16mm_kernel_avx512bf16, NULL, NULL},
     {"amx", 32, 32, BF16MM_A_ROWS, bf16mm_kernel_amx, bf16mm_amx_begin, bf16mm_amx_end},
 #else
@@ -325,17 +319,34 @@ static const Bf16mmVariant *bf16mm_best(void) {
 // ----------------------------------------------------------------------------
 // packing
 
+// out[t] = bf16 of x's element at offset o + t*step, t < n, and zeros up to npad: one row or
+// column of an operand. The loops are plain so they vectorize when step is 1.
+static void bf16mm_gather(uint16_t *out, const Bf16mmOperand *x, size_t o, size_t step, size_t n, size_t npad) {
+    if (x->bf16) {
+        const uint16_t *p = (const uint16_t *)x->p + o;
+        if (step == 1) memcpy(out, p, n * sizeof(uint16_t));
+        else for (size_t t = 0; t < n; t++) out[t] = p[t * step];
+    } else {
+        const float *p = (const float *)x->p + o;
+        if (step == 1) for (size_t t = 0; t < n; t++) out[t] = float_to_bf16(p[t]);
+        else for (size_t t = 0; t < n; t++) out[t] = float_to_bf16(p[t * step]);
+    }
+    for (size_t t = n; t < npad; t++) out[t] = 0;
+}
+
 // B[pc:pc+kc, jc:jc+nc] into panels of 16 pair-interleaved columns (see the top), zero-padded
-// to kcp rows (a multiple of BF16MM_KB) and npanels * 16 columns.
+// to kcp rows (a multiple of BF16MM_KB) and npanels * 16 columns: each column is gathered,
+// then its k pairs (32 bits each) go to their rows.
 static void bf16mm_pack_b(uint16_t *bp, const Bf16mmOperand *B, size_t pc, size_t kc, size_t kcp, size_t jc,
                           size_t nc, size_t npanels) {
+    uint16_t col[BF16MM_KC];
     for (size_t q = 0; q < npanels; q++) {
         uint16_t *dst = bp + q * kcp * BF16MM_PW;
         for (size_t j = 0; j < BF16MM_PW; j++) {
             size_t n = q * BF16MM_PW + j;
-            for (size_t k = 0; k < kcp; k++) {
-                dst[(k / 2) * 2 * BF16MM_PW + j * 2 + k % 2] = (n < nc && k < kc) ? bf16mm_get(B, pc + k, jc + n) : 0;
-            }
+            if (n < nc) bf16mm_gather(col, B, pc * B->rs + (jc + n) * B->cs, B->rs, kc, kcp);
+            else memset(col, 0, kcp * sizeof(uint16_t));
+            for (size_t p = 0; p < kcp / 2; p++) memcpy(dst + p * 2 * BF16MM_PW + 2 * j, col + 2 * p, 4);
         }
     }
 }
@@ -343,14 +354,18 @@ static void bf16mm_pack_b(uint16_t *bp, const Bf16mmOperand *B, size_t pc, size_
 // A[ic:ic+mr, pc:pc+kc] as one MR-row strip in layout `lay`, zero-padded to MR rows, kcp columns.
 static void bf16mm_pack_a(void *ap, Bf16mmALayout lay, int MR, const Bf16mmOperand *A, size_t ic, size_t mr,
                           size_t pc, size_t kc, size_t kcp) {
-    for (size_t k = 0; k < kcp; k++) {
-        for (size_t r = 0; r < (size_t)MR; r++) {
-            uint16_t h = (r < mr && k < kc) ? bf16mm_get(A, ic + r, pc + k) : 0;
-            switch (lay) {
-            case BF16MM_A_F32: ((float *)ap)[k * MR + r] = bf16_to_float(h); break;
-            case BF16MM_A_PAIRS: ((uint16_t *)ap)[(k / 2) * MR * 2 + r * 2 + k % 2] = h; break;
-            case BF16MM_A_ROWS: ((uint16_t *)ap)[r * kcp + k] = h; break;
-            }
+    uint16_t row[BF16MM_KC];
+    for (size_t r = 0; r < (size_t)MR; r++) {
+        if (r < mr) bf16mm_gather(row, A, (ic + r) * A->rs + pc * A->cs, A->cs, kc, kcp);
+        else memset(row, 0, kcp * sizeof(uint16_t));
+        switch (lay) {
+        case BF16MM_A_F32:
+            for (size_t k = 0; k < kcp; k++) ((float *)ap)[k * MR + r] = bf16_to_float(row[k]);
+            break;
+        case BF16MM_A_PAIRS:
+            for (size_t p = 0; p < kcp / 2; p++) memcpy((uint16_t *)ap + p * MR * 2 + r * 2, row + 2 * p, 4);
+            break;
+        case BF16MM_A_ROWS: memcpy((uint16_t *)ap + r * kcp, row, kcp * sizeof(uint16_t)); break;
         }
     }
 }

@@ -105,6 +105,12 @@ MATMUL_ARCH_portable = -march=x86-64
 # AVX-512 whatever this CPU has: built everywhere (the kernel must compile), run where it can
 MATMUL_ARCH_avx512 = -march=x86-64-v4
 
+# llmc/cpu_matmul_bf16.h picks its kernels at run time: a baseline x86-64 build (no AVX2 at
+# compile time) must find and pass the same ones (built by t_cpu_bf16 on x86-64)
+build/test/cpu_bf16_test_portable: dev/test/cpu_bf16_test.c $(HEADERS) $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -march=x86-64 -I. -o $@ $< $(LDLIBS)
+
 # llmc/dist.h under MPI, and the CPU trainer built for several processes: with OpenMPI's mpicc,
 # only by their group (t_dist skips without MPI)
 build/test/train_gpt2_mpi: train_gpt2.c $(HEADERS) $(FLAGS_STAMP)

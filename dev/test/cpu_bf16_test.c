@@ -128,12 +128,19 @@ static double gemm_error(const float *got, const float *init0, const float *bias
                          size_t N, size_t K, size_t *wi, size_t *wj) {
     const double u = ldexp(1.0, -24);
     double n = (double)K + 2.0, gamma = n * u / (1.0 - n * u), worst = 0.0;
+    double *a = (double *)malloc_check((M * K + 1) * sizeof(double)), *b = (double *)malloc_check((K * N + 1) * sizeof(double));
+    for (size_t i = 0; i < M; i++) {
+        for (size_t k = 0; k < K; k++) a[i * K + k] = mat_at(A, i, k);
+    }
+    for (size_t k = 0; k < K; k++) {
+        for (size_t j = 0; j < N; j++) b[k * N + j] = mat_at(B, k, j);
+    }
     for (size_t i = 0; i < M; i++) {
         for (size_t j = 0; j < N; j++) {
             double start = init0 ? init0[i * N + j] : bias ? bias[j] : 0.0;
             double exact = start, mag = fabs(start);
             for (size_t k = 0; k < K; k++) {
-                double t = mat_at(A, i, k) * mat_at(B, k, j);
+                double t = a[i * K + k] * b[k * N + j];
                 exact += t;
                 mag += fabs(t);
             }
@@ -146,6 +153,8 @@ static double gemm_error(const float *got, const float *init0, const float *bias
             }
         }
     }
+    free(a);
+    free(b);
     return worst;
 }
 

@@ -14,8 +14,16 @@ tmpdir cpu_bf16
 make -s train_gpt2 build/test/cpu_bf16_test build/test/gpt2_bf16_test ||
     { notok build "make train_gpt2 cpu_bf16_test gpt2_bf16_test failed"; finish; }
 
-# 1. kernels
+# 1. kernels; on x86-64 also from a baseline (-march=x86-64) build, which must dispatch the same
 build/test/cpu_bf16_test || fails=$((fails + 1))
+if [ "$(uname -m)" = x86_64 ]; then
+  if make -s build/test/cpu_bf16_test_portable > "$TMP/portable_build.log" 2>&1; then
+    build/test/cpu_bf16_test_portable | sed "s/^\(not \)\{0,1\}ok /&[baseline x86-64 build] /"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || fails=$((fails + 1))
+  else
+    notok cpu_bf16_test_portable_build "$(grep -m 3 -E 'error|warning' "$TMP/portable_build.log" | tr '\n' ' ')"
+  fi
+fi
 
 # 2. against PyTorch (train_gpt2.py writes the model and its fp32 debug state)
 shapes=(

@@ -1010,7 +1010,7 @@ static void eval_cpu_free(EvalCPU *e) {
 
 // Bytes a model of this shape needs for training at B x T: parameters, gradients, AdamW m and v,
 // and the activations gpt2_alloc_activations allocates (counted by the same formula).
-static size_t training_bytes(const GPT2Config *c, int B, int T, int nthreads) {
+static size_t training_bytes(const GPT2Config *c, int B, int T, int nthreads, int bf16) {
     size_t sizes[NUM_PARAMETER_TENSORS];
     size_t n = gpt2_param_sizes(c, sizes);
     size_t L = (size_t)c->num_layers, C = (size_t)c->channels, NH = (size_t)c->num_heads;
@@ -1019,7 +1019,8 @@ static size_t training_bytes(const GPT2Config *c, int B, int T, int nthreads) {
     size_t grads = BT * C * 4 + BT * 3 * C + BT * 8 * C;
     size_t per_thread = attention_scratch_floats(T, (int)C, (int)NH);
     if (per_thread < 2 * C) per_thread = 2 * C;
-    return (4 * n + acts + grads + (size_t)nthreads * per_thread) * sizeof(float);
+    size_t bf16_copy = bf16 ? n * sizeof(uint16_t) : 0; // --precision bf16: the weights' bf16 copy
+    return (4 * n + acts + grads + (size_t)nthreads * per_thread) * sizeof(float) + bf16_copy;
 }
 
 // Memory the kernel can give without swapping (MemAvailable), or 0 if unknown.
@@ -1036,11 +1037,11 @@ static size_t available_ram_bytes(void) {
 }
 
 // Refuses a run that would not fit in RAM, before allocating, naming the largest B that fits.
-static void check_memory(const GPT2Config *c, int B, int T, int nthreads) {
-    size_t avail = available_ram_bytes(), need = training_bytes(c, B, T, nthreads);
+static void check_memory(const GPT2Config *c, int B, int T, int nthreads, int bf16) {
+    size_t avail = available_ram_bytes(), need = training_bytes(c, B, T, nthreads, bf16);
     if (avail == 0 || need <= avail) return;
     int fit = 0;
-    while (fit < B && training_bytes(c, fit + 1, T, nthreads) <= avail) fit++;
+    while (fit < B && training_bytes(c, fit + 1, T, nthreads, bf16) <= avail) fit++;
     die("flag -b: training needs %.1f GiB at B=%d T=%d but %.1f GiB are available; the largest B that fits is %d%s",
         need / 1073741824.0, B, T, avail / 1073741824.0, fit, fit == 0 ? " (none: try a smaller -t or model)" : "");
 }
@@ -1090,7 +1091,7 @@ int main(int argc, char **argv) {
 #ifdef _OPENMP
     nthreads = omp_get_max_threads();
 #endif
-    check_memory(&config, B, T, nthreads);
+    check_memory(&config, B, T, nthreads, strcmp(o.precision, "bf16") == 0);
     GPT2 model;
     if (is_random) gpt2_build_from_random(&model, &config, (uint64_t)o.seed);
     else gpt2_build_from_checkpoint(&model, load);

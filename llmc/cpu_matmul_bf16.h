@@ -203,7 +203,7 @@ __attribute__((target("avx512f,avx512bf16"))) static void bf16mm_kernel_avx512bf
 // tmm4, 5: rows 0-15 and 16-31 of A (16 x 32 bf16); tmm6, 7: panels 0 and 1 of B (16 k pairs x
 // 16 columns). Every tile is 16 rows of 64 bytes. NOT RUN on the machine it was written on.
 __attribute__((target("amx-tile"))) static void bf16mm_amx_begin(void) {
-    unsigned char cfg[64];
+    unsigned char cfg[64] __attribute__((aligned(64)));
     memset(cfg, 0, sizeof(cfg));
     cfg[0] = 1;
     for (int t = 0; t < 8; t++) {
@@ -222,6 +222,8 @@ __attribute__((target("amx-tile,amx-bf16"))) static void bf16mm_kernel_amx(size_
                                                                            float *Cm, size_t ldc) {
     const uint16_t *a = (const uint16_t *)ap;
     size_t cs = ldc * sizeof(float), as = kc * sizeof(uint16_t);
+    // GCC's tile intrinsics are asm statements that do not tell the compiler they touch memory
+    __asm__ volatile("" ::: "memory");
     _tile_loadd(0, Cm, cs);
     _tile_loadd(1, Cm + 16, cs);
     _tile_loadd(2, Cm + 16 * ldc, cs);
@@ -240,6 +242,7 @@ __attribute__((target("amx-tile,amx-bf16"))) static void bf16mm_kernel_amx(size_
     _tile_stored(1, Cm + 16, cs);
     _tile_stored(2, Cm + 16 * ldc, cs);
     _tile_stored(3, Cm + 16 * ldc + 16, cs);
+    __asm__ volatile("" ::: "memory");
 }
 #endif // BF16MM_X86
 
@@ -283,7 +286,7 @@ static int bf16mm_supported(int v) {
     }
     if (v == BF16MM_AVX512BF16) {
         // AVX512F (leaf 7 ebx 16), AVX512_BF16 (leaf 7 subleaf 1 eax 5); opmask, ZMM state saved
-        if (!__get_cpuid_count(7, 1, &a71, &b71, &c71, &d71)) return 0;
+        if (a7 < 1 || !__get_cpuid_count(7, 1, &a71, &b71, &c71, &d71)) return 0; // a7: last subleaf
         return (b7 & (1u << 16)) && (a71 & (1u << 5)) && (xcr0 & 0xe6) == 0xe6;
     }
     if (v == BF16MM_AMX) {
@@ -379,7 +382,7 @@ static void bf16mm_gemm_tile(const Bf16mmVariant *v, float *Cm, size_t ldc, cons
                              size_t m1, size_t n0, size_t n1) {
 #if defined(__GNUC__)
     uint16_t bp[BF16MM_KC * BF16MM_NC] __attribute__((aligned(64)));
-    float ap[BF16MM_MAXMR * BF16MM_KC] __attribute__((aligned(64))); // largest: 6 rows of fp32
+    float ap[BF16MM_MAXMR * BF16MM_KC] __attribute__((aligned(64))); // one A strip: at most 32 x 256
     float edge[BF16MM_MAXMR * BF16MM_MAXNR] __attribute__((aligned(64)));
 #else
     uint16_t bp[BF16MM_KC * BF16MM_NC];

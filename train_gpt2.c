@@ -5,6 +5,8 @@
  * GPU kernel, see doc/cpu_layers.md), the model (parameters from the table in llmc/gpt2.h,
  * activations, forward, backward, AdamW), then the training loop. Backward functions accumulate
  * (+=) into every gradient they write. OpenMP splits the work when compiled with -fopenmp.
+ * --precision bf16 runs the matmuls on bf16 weights and activations with fp32 master weights
+ * (the "bf16 mixed precision" block below, llmc/cpu_matmul_bf16.h, doc/cpu_bf16.md).
  *
  * This file also compiles as C++ (test_gpt2.c and dev/cuda include it with TESTING defined to get
  * the layers without main), hence the explicit casts of allocations.

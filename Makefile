@@ -86,7 +86,8 @@ rl: train_gpt2.c
 TEST_CFLAGS = $(CFLAGS) -Werror -Wno-unused-function
 # (the x86 variants of the matmul test, cpu_matmul_test_{avx512,avx2,portable}, are built by
 # t_cpu_matmul where the machine is x86-64)
-TEST_PROGRAMS = dataloader_test tok_api_test tok_classes chat_kv_test cpu_matmul_test_native rl_tasks_test
+TEST_PROGRAMS = dataloader_test tok_api_test tok_classes chat_kv_test cpu_matmul_test_native rl_tasks_test \
+                cpu_bf16_test gpt2_bf16_test
 TEST_BINS = $(addprefix build/test/,$(TEST_PROGRAMS))
 
 build/test/%: dev/test/%.c $(HEADERS) $(FLAGS_STAMP)
@@ -103,6 +104,12 @@ MATMUL_ARCH_avx2 = -mno-avx512f
 MATMUL_ARCH_portable = -march=x86-64
 # AVX-512 whatever this CPU has: built everywhere (the kernel must compile), run where it can
 MATMUL_ARCH_avx512 = -march=x86-64-v4
+
+# llmc/cpu_matmul_bf16.h picks its kernels at run time: a baseline x86-64 build (no AVX2 at
+# compile time) must find and pass the same ones (built by t_cpu_bf16 on x86-64)
+build/test/cpu_bf16_test_portable: dev/test/cpu_bf16_test.c $(HEADERS) $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -march=x86-64 -I. -o $@ $< $(LDLIBS)
 
 # llmc/dist.h under MPI, and the CPU trainer built for several processes: with OpenMPI's mpicc,
 # only by their group (t_dist skips without MPI)
@@ -297,7 +304,7 @@ fuzz: $(FUZZ_BINS)
 
 # ---- tests -------------------------------------------------------------------------------------
 # Groups that need no GPU and no nvcc: the SAN suite runs these.
-CPU_GROUPS = cpu_matmul dataloader gpt2_cpu train tinyshakespeare tokenizer fuzz
+CPU_GROUPS = cpu_matmul dataloader gpt2_cpu train tinyshakespeare tokenizer fuzz cpu_bf16
 
 # Builds what the tests need up front (in parallel under -j), then runs every group; ends with
 # "N passed, N failed". The '+' hands make's job slots to the groups' own `make` calls.

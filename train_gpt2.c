@@ -5,6 +5,8 @@
  * GPU kernel, see doc/cpu_layers.md), the model (parameters from the table in llmc/gpt2.h,
  * activations, forward, backward, AdamW), then the training loop. Backward functions accumulate
  * (+=) into every gradient they write. OpenMP splits the work when compiled with -fopenmp.
+ * --precision bf16 runs the matmuls on bf16 weights and activations with fp32 master weights
+ * (the "bf16 mixed precision" block below, llmc/cpu_matmul_bf16.h, doc/cpu_bf16.md).
  *
  * This file also compiles as C++ (test_gpt2.c and dev/cuda include it with TESTING defined to get
  * the layers without main), hence the explicit casts of allocations.
@@ -26,6 +28,7 @@
 
 #include "llmc/adamw_settings.h"
 #include "llmc/cpu_matmul.h"
+#include "llmc/cpu_matmul_bf16.h"
 #include "llmc/gpt2.h"
 #include "llmc/rand.h"
 
@@ -586,6 +589,8 @@ typedef struct {
     float *scratch;    // per thread: attention blocks (attention_scratch_floats) or LayerNorm partials
     float mean_loss;   // of the last forward with targets: mean over the counted (>= 0) targets
     int num_counted;   // targets of the last forward that were not -1 (ignored)
+    int bf16;          // --precision bf16: the matmuls use bf16 weights and activations
+    uint16_t *params_bf16; // (num_parameters) bf16 copy of params for the matmuls (bf16 only)
 } GPT2;
 
 // Pointer to layer l's slice of parameter tensor i (in params or grads).
@@ -706,6 +711,54 @@ void gpt2_alloc_activations(GPT2 *model, int B, int T) {
     model->max_T = T;
 }
 
+// ---- bf16 mixed precision (--precision bf16; llmc/cpu_matmul_bf16.h) ----
+// params stay the fp32 master weights (AdamW, gradients, norms and checkpoints are fp32 as
+// ever); the matmuls read a bf16 copy of them, refreshed by gpt2_sync_bf16 after every change.
+// Activations and activation gradients stay stored in fp32 and are rounded to bf16 as a matmul
+// packs them, so every matmul input is bf16 (as in the GPU trainer's bf16 build) while
+// LayerNorm, attention, GELU, softmax and the residual stream keep computing in fp32 (as
+// PyTorch's CPU autocast does). Products are summed in fp32.
+
+// Rounds the parameters into the bf16 copy (after init, load, an update or an all-gather).
+void gpt2_sync_bf16(GPT2 *model) {
+    if (!model->bf16) return;
+    const float *p = model->params;
+    uint16_t *h = model->params_bf16;
+    long long n = (long long)model->num_parameters;
+#pragma omp parallel for schedule(static)
+    for (long long i = 0; i < n; i++) h[i] = float_to_bf16(p[i]);
+}
+
+// Switches the model's matmuls to bf16 (1) or back to fp32 (0).
+void gpt2_set_bf16(GPT2 *model, int bf16) {
+    free(model->params_bf16);
+    model->params_bf16 = bf16 ? (uint16_t *)malloc_check(model->num_parameters * sizeof(uint16_t)) : NULL;
+    model->bf16 = bf16;
+    gpt2_sync_bf16(model);
+}
+
+// The model's linear layers: matmul_forward / matmul_backward, or with bf16 their bf16 twins on
+// the bf16 copy of the same weight (weight points into model->params).
+static void gpt2_matmul_forward(const GPT2 *model, float *out, const float *inp, const float *weight, const float *bias,
+                                int N, int C, int OC) {
+    if (!model->bf16) {
+        matmul_forward(out, inp, weight, bias, N, C, OC);
+        return;
+    }
+    const uint16_t *w = model->params_bf16 + (weight - model->params);
+    matmul_forward_bf16(out, inp, w, bias, (size_t)N, (size_t)C, (size_t)OC);
+}
+static void gpt2_matmul_backward(const GPT2 *model, float *dinp, float *dweight, float *dbias, const float *dout,
+                                 const float *inp, const float *weight, int N, int C, int OC) {
+    if (!model->bf16) {
+        matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+        return;
+    }
+    const uint16_t *w = model->params_bf16 + (weight - model->params);
+    matmul_backward_bf16(dinp, dweight, dbias, dout, inp, w, (size_t)N, (size_t)C, (size_t)OC);
+}
+// ---- end of bf16 mixed precision ----
+
 // Forward pass on inputs (B,T). With targets (B,T), also the per-token losses and their mean
 // over the targets that count (model->mean_loss; a target of -1 is ignored, and a batch with
 // none counted has mean loss 0); without, only the logits (mean_loss = -1).
@@ -733,19 +786,19 @@ void gpt2_forward(GPT2 *model, const int *inputs, const int *targets, int B, int
         float *fch = a->fch + l * NC * 4, *fch_gelu = a->fch_gelu + l * NC * 4, *residual3 = a->residual3 + l * NC;
 
         layernorm_forward(ln1, ln1_mean, ln1_rstd, residual, param_slice(model, P, PARAM_LN1W, l), param_slice(model, P, PARAM_LN1B, l), N, C);
-        matmul_forward(qkv, ln1, param_slice(model, P, PARAM_QKVW, l), param_slice(model, P, PARAM_QKVB, l), N, C, 3 * C);
+        gpt2_matmul_forward(model, qkv, ln1, param_slice(model, P, PARAM_QKVW, l), param_slice(model, P, PARAM_QKVB, l), N, C, 3 * C);
         attention_forward(atty, att_lse, model->scratch, qkv, B, T, C, NH);
-        matmul_forward(model->proj_out, atty, param_slice(model, P, PARAM_ATTPROJW, l), param_slice(model, P, PARAM_ATTPROJB, l), N, C, C);
+        gpt2_matmul_forward(model, model->proj_out, atty, param_slice(model, P, PARAM_ATTPROJW, l), param_slice(model, P, PARAM_ATTPROJB, l), N, C, C);
         residual_forward(residual2, residual, model->proj_out, NC);
         layernorm_forward(ln2, ln2_mean, ln2_rstd, residual2, param_slice(model, P, PARAM_LN2W, l), param_slice(model, P, PARAM_LN2B, l), N, C);
-        matmul_forward(fch, ln2, param_slice(model, P, PARAM_FCW, l), param_slice(model, P, PARAM_FCB, l), N, C, 4 * C);
+        gpt2_matmul_forward(model, fch, ln2, param_slice(model, P, PARAM_FCW, l), param_slice(model, P, PARAM_FCB, l), N, C, 4 * C);
         gelu_forward(fch_gelu, fch, NC * 4);
-        matmul_forward(model->proj_out, fch_gelu, param_slice(model, P, PARAM_FCPROJW, l), param_slice(model, P, PARAM_FCPROJB, l), N, 4 * C, C);
+        gpt2_matmul_forward(model, model->proj_out, fch_gelu, param_slice(model, P, PARAM_FCPROJW, l), param_slice(model, P, PARAM_FCPROJB, l), N, 4 * C, C);
         residual_forward(residual3, residual2, model->proj_out, NC);
     }
     const float *last = a->residual3 + (size_t)(L - 1) * NC;
     layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, P + model->param_offsets[PARAM_LNFW], P + model->param_offsets[PARAM_LNFB], N, C);
-    matmul_forward(a->logits, a->lnf, P + model->param_offsets[PARAM_WTE], NULL, N, C, Vp);  // tied head
+    gpt2_matmul_forward(model, a->logits, a->lnf, P + model->param_offsets[PARAM_WTE], NULL, N, C, Vp);  // tied head
     model->mean_loss = -1.0f;
     if (targets != NULL) {
         classifier_forward(a->losses, a->lse, a->logits, targets, N, V, Vp);
@@ -787,7 +840,7 @@ void gpt2_backward_weighted(GPT2 *model, const int *inputs, const int *targets, 
     }
     classifier_backward(a->logits, a->lse, targets, weights, dloss, N, V, Vp);  // logits now hold dlogits
     memset(d->dln, 0, NC * sizeof(float));
-    matmul_backward(d->dln, G + model->param_offsets[PARAM_WTE], NULL, a->logits, a->lnf, P + model->param_offsets[PARAM_WTE], N, C, Vp);
+    gpt2_matmul_backward(model, d->dln, G + model->param_offsets[PARAM_WTE], NULL, a->logits, a->lnf, P + model->param_offsets[PARAM_WTE], N, C, Vp);
     memset(d->dresidual, 0, NC * sizeof(float));
     const float *last = a->residual3 + (size_t)(L - 1) * NC;
     layernorm_backward(d->dresidual, G + model->param_offsets[PARAM_LNFW], G + model->param_offsets[PARAM_LNFB], model->scratch,
@@ -805,23 +858,23 @@ void gpt2_backward_weighted(GPT2 *model, const int *inputs, const int *targets, 
 
         // MLP branch: residual3 = residual2 + fcproj(gelu(fc(ln2(residual2))))
         memset(d->dfch, 0, NC * 4 * sizeof(float));
-        matmul_backward(d->dfch, param_slice(model, G, PARAM_FCPROJW, l), param_slice(model, G, PARAM_FCPROJB, l),
+        gpt2_matmul_backward(model, d->dfch, param_slice(model, G, PARAM_FCPROJW, l), param_slice(model, G, PARAM_FCPROJB, l),
                         d->dresidual, fch_gelu, param_slice(model, P, PARAM_FCPROJW, l), N, 4 * C, C);
         memset(d->dfch_pre, 0, NC * 4 * sizeof(float));
         gelu_backward(d->dfch_pre, fch, d->dfch, NC * 4);
         memset(d->dln, 0, NC * sizeof(float));
-        matmul_backward(d->dln, param_slice(model, G, PARAM_FCW, l), param_slice(model, G, PARAM_FCB, l),
+        gpt2_matmul_backward(model, d->dln, param_slice(model, G, PARAM_FCW, l), param_slice(model, G, PARAM_FCB, l),
                         d->dfch_pre, ln2, param_slice(model, P, PARAM_FCW, l), N, C, 4 * C);
         layernorm_backward(d->dresidual, param_slice(model, G, PARAM_LN2W, l), param_slice(model, G, PARAM_LN2B, l), model->scratch,
                            d->dln, residual2, param_slice(model, P, PARAM_LN2W, l), ln2_mean, ln2_rstd, N, C);
         // attention branch: residual2 = residual + attproj(attention(qkv(ln1(residual))))
         memset(d->datty, 0, NC * sizeof(float));
-        matmul_backward(d->datty, param_slice(model, G, PARAM_ATTPROJW, l), param_slice(model, G, PARAM_ATTPROJB, l),
+        gpt2_matmul_backward(model, d->datty, param_slice(model, G, PARAM_ATTPROJW, l), param_slice(model, G, PARAM_ATTPROJB, l),
                         d->dresidual, atty, param_slice(model, P, PARAM_ATTPROJW, l), N, C, C);
         memset(d->dqkv, 0, NC * 3 * sizeof(float));
         attention_backward(d->dqkv, model->scratch, d->datty, qkv, atty, att_lse, B, T, C, NH);
         memset(d->dln, 0, NC * sizeof(float));
-        matmul_backward(d->dln, param_slice(model, G, PARAM_QKVW, l), param_slice(model, G, PARAM_QKVB, l),
+        gpt2_matmul_backward(model, d->dln, param_slice(model, G, PARAM_QKVW, l), param_slice(model, G, PARAM_QKVB, l),
                         d->dqkv, ln1, param_slice(model, P, PARAM_QKVW, l), N, C, 3 * C);
         layernorm_backward(d->dresidual, param_slice(model, G, PARAM_LN1W, l), param_slice(model, G, PARAM_LN1B, l), model->scratch,
                            d->dln, residual, param_slice(model, P, PARAM_LN1W, l), ln1_mean, ln1_rstd, N, C);
@@ -884,6 +937,7 @@ void gpt2_free(GPT2 *model) {
     free(model->dacts.dresidual); // the start of the gradient block
     free(model->proj_out);
     free(model->scratch);
+    free(model->params_bf16);
     memset(model, 0, sizeof(*model));
 }
 
@@ -958,7 +1012,7 @@ static void eval_cpu_free(EvalCPU *e) {
 
 // Bytes a model of this shape needs for training at B x T: parameters, gradients, AdamW m and v,
 // and the activations gpt2_alloc_activations allocates (counted by the same formula).
-static size_t training_bytes(const GPT2Config *c, int B, int T, int nthreads) {
+static size_t training_bytes(const GPT2Config *c, int B, int T, int nthreads, int bf16) {
     size_t sizes[NUM_PARAMETER_TENSORS];
     size_t n = gpt2_param_sizes(c, sizes);
     size_t L = (size_t)c->num_layers, C = (size_t)c->channels, NH = (size_t)c->num_heads;
@@ -967,7 +1021,8 @@ static size_t training_bytes(const GPT2Config *c, int B, int T, int nthreads) {
     size_t grads = BT * C * 4 + BT * 3 * C + BT * 8 * C;
     size_t per_thread = attention_scratch_floats(T, (int)C, (int)NH);
     if (per_thread < 2 * C) per_thread = 2 * C;
-    return (4 * n + acts + grads + (size_t)nthreads * per_thread) * sizeof(float);
+    size_t bf16_copy = bf16 ? n * sizeof(uint16_t) : 0; // --precision bf16: the weights' bf16 copy
+    return (4 * n + acts + grads + (size_t)nthreads * per_thread) * sizeof(float) + bf16_copy;
 }
 
 // Memory the kernel can give without swapping (MemAvailable), or 0 if unknown.
@@ -984,11 +1039,11 @@ static size_t available_ram_bytes(void) {
 }
 
 // Refuses a run that would not fit in RAM, before allocating, naming the largest B that fits.
-static void check_memory(const GPT2Config *c, int B, int T, int nthreads) {
-    size_t avail = available_ram_bytes(), need = training_bytes(c, B, T, nthreads);
+static void check_memory(const GPT2Config *c, int B, int T, int nthreads, int bf16) {
+    size_t avail = available_ram_bytes(), need = training_bytes(c, B, T, nthreads, bf16);
     if (avail == 0 || need <= avail) return;
     int fit = 0;
-    while (fit < B && training_bytes(c, fit + 1, T, nthreads) <= avail) fit++;
+    while (fit < B && training_bytes(c, fit + 1, T, nthreads, bf16) <= avail) fit++;
     die("flag -b: training needs %.1f GiB at B=%d T=%d but %.1f GiB are available; the largest B that fits is %d%s",
         need / 1073741824.0, B, T, avail / 1073741824.0, fit, fit == 0 ? " (none: try a smaller -t or model)" : "");
 }
@@ -1038,7 +1093,7 @@ int main(int argc, char **argv) {
 #ifdef _OPENMP
     nthreads = omp_get_max_threads();
 #endif
-    check_memory(&config, B, T, nthreads);
+    check_memory(&config, B, T, nthreads, strcmp(o.precision, "bf16") == 0);
     GPT2 model;
     if (is_random) gpt2_build_from_random(&model, &config, (uint64_t)o.seed);
     else gpt2_build_from_checkpoint(&model, load);
@@ -1075,12 +1130,14 @@ int main(int argc, char **argv) {
                          model.opt_count, o.zero_stage, &train, &sample_rng, dist.rank, dist.world);
         printf("resumed from step %d in %s (model and shape from %s)\n", resumed_at, dir, load);
     }
+    gpt2_set_bf16(&model, strcmp(o.precision, "bf16") == 0); // after every load: the copy starts from the final params
     Tokenizer tokenizer;
     int have_tok = tokenizer_try_init(&tokenizer, o.tokenizer_path);
 
     gpt2_alloc_activations(&model, B, T);
     train_plan_print_head(&o, 0, c, model.num_parameters);
     printf("| %-21s | %d\n", "threads", nthreads);
+    if (model.bf16) printf("| %-21s | bf16 matmuls (%s kernel), fp32 master weights\n", "precision", bf16mm_best()->name);
     dist_print_plan(&dist, n_params, o.zero_stage, 4, 4, 0);
     train_plan_print(&plan, plan.eval_only ? 0 : dataloader_num_batches(&train));
     printf(TABLE_RULE);
@@ -1156,6 +1213,7 @@ int main(int argc, char **argv) {
             if (step_guard_accept(&guard, loss, norm, skipped, sizeof(skipped))) { // the same verdict on every rank
                 gpt2_update(&model, &adamw, lr, norm, step + 1);
                 if (o.zero_stage == 1) dist_allgather(&dist, model.params, n_params, "parameter all-gather");
+                gpt2_sync_bf16(&model); // bf16: the matmuls' copy of the new params
             }
             double dt = now_seconds() - t0;
             step_timer_add(&timer, dt);

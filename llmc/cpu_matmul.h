@@ -462,6 +462,26 @@ static void matmul_forward_cpu(float *out, const float *inp, const float *weight
     cpumm_gemm(out, OC, inp, C, 1, weight, 1, C, BT, OC, C, bias, 0);
 }
 
+// dbias (OC) += column sums of dout (BT, OC): columns split over threads in chunks of 64, rows
+// summed in order (deterministic). Also the bf16 path's (llmc/cpu_matmul_bf16.h).
+static void cpumm_dbias(float *dbias, const float *dout, size_t BT, size_t OC) {
+    long long nchunks = (long long)((OC + 63) / 64);
+#pragma omp parallel for if (BT * OC > 65536)
+    for (long long ch = 0; ch < nchunks; ch++) {
+        size_t o0 = (size_t)ch * 64, o1 = o0 + 64 < OC ? o0 + 64 : OC;
+        float sum[64] = {0};
+        for (size_t i = 0; i < BT; i++) {
+            const float *g = dout + i * OC;
+            for (size_t o = o0; o < o1; o++) {
+                sum[o - o0] += g[o];
+            }
+        }
+        for (size_t o = o0; o < o1; o++) {
+            dbias[o] += sum[o - o0];
+        }
+    }
+}
+
 // Accumulates (+=) the three gradients of out = inp @ weight^T + bias, given dout (BT, OC):
 //   dinp (BT, C)     += dout @ weight          (a plain GEMM, K = OC)
 //   dweight (OC, C)  += dout^T @ inp           (K = BT, split over the output, deterministic)
@@ -472,22 +492,7 @@ static void matmul_backward_cpu(float *dinp, float *dweight, float *dbias, const
     cpumm_gemm(dinp, C, dout, OC, 1, weight, C, 1, BT, C, OC, NULL, 1);
     cpumm_gemm(dweight, C, dout, 1, OC, inp, C, 1, OC, C, BT, NULL, 1);
     if (dbias != NULL) {
-        // columns split over threads in chunks of 64; rows summed in order (deterministic)
-        long long nchunks = (long long)((OC + 63) / 64);
-#pragma omp parallel for if (BT * OC > 65536)
-        for (long long ch = 0; ch < nchunks; ch++) {
-            size_t o0 = (size_t)ch * 64, o1 = o0 + 64 < OC ? o0 + 64 : OC;
-            float sum[64] = {0};
-            for (size_t i = 0; i < BT; i++) {
-                const float *g = dout + i * OC;
-                for (size_t o = o0; o < o1; o++) {
-                    sum[o - o0] += g[o];
-                }
-            }
-            for (size_t o = o0; o < o1; o++) {
-                dbias[o] += sum[o - o0];
-            }
-        }
+        cpumm_dbias(dbias, dout, BT, OC);
     }
 }
 

@@ -78,10 +78,12 @@ typedef struct {
     int fuse_bwd;
     int fuse_adamw;
     int cuda_graph;
+    // CPU only: matmul precision (the GPU trainer's is chosen at build time, make PRECISION=)
+    const char *precision;
 } TrainOptions;
 
 typedef enum { OPT_INT, OPT_LONG, OPT_FLOAT, OPT_STRING } OptType;
-typedef enum { FOR_BOTH, FOR_GPU } OptScope;
+typedef enum { FOR_BOTH, FOR_GPU, FOR_CPU } OptScope;
 
 typedef struct {
     const char *flag;
@@ -148,6 +150,7 @@ static const TrainFlag TRAIN_FLAGS[] = {
     {"--fuse_bwd", OPT_INT, OPT_FIELD(fuse_bwd), "0", 0, 1, NULL, FOR_GPU, "backward GEMM epilogues: GELU gradient and bias gradients inside cuBLASLt, no zeroing of the buffers they overwrite"},
     {"--fuse_adamw", OPT_INT, OPT_FIELD(fuse_adamw), "0", 0, 1, NULL, FOR_GPU, "AdamW over all tensors in one launch; on one GPU without -sl/-sg it is queued without waiting for the norm"},
     {"--cuda_graph", OPT_INT, OPT_FIELD(cuda_graph), "0", 0, 1, NULL, FOR_GPU, "replay each micro-step's forward and backward as one captured CUDA graph (one GPU, no --profile)"},
+    {"--precision", OPT_STRING, OPT_FIELD(precision), "fp32", 0, 0, "fp32|bf16", FOR_CPU, "matmul precision: fp32, or bf16 (weights and activations rounded to bf16 in the matmuls; fp32 master weights, AdamW state, accumulation and checkpoints)"},
 };
 #undef OPT_FIELD
 #define NUM_TRAIN_FLAGS (sizeof(TRAIN_FLAGS) / sizeof(TRAIN_FLAGS[0]))
@@ -184,7 +187,7 @@ static inline void train_options_usage(FILE *out, const char *prog, int is_gpu) 
     fprintf(out, "usage: %s [flags]   (every flag takes one value)\n\n", prog);
     for (size_t i = 0; i < NUM_TRAIN_FLAGS; i++) {
         const TrainFlag *f = &TRAIN_FLAGS[i];
-        if (f->scope == FOR_GPU && !is_gpu) continue;
+        if ((f->scope == FOR_GPU && !is_gpu) || (f->scope == FOR_CPU && is_gpu)) continue;
         fprintf(out, "  %-20s %s", f->flag, f->help);
         if (f->choices) fprintf(out, " (%s)", f->choices);
         fprintf(out, " [default: %s]\n", f->def[0] ? f->def : "\"\"");
@@ -192,7 +195,8 @@ static inline void train_options_usage(FILE *out, const char *prog, int is_gpu) 
 }
 
 // Fills o from the defaults and argv; prints --help and exits 0; dies on any unknown flag,
-// missing value, value out of range, or a GPU-only flag given to the CPU trainer.
+// missing value, value out of range, or a flag of the other trainer (GPU-only to the CPU one, or
+// CPU-only to the GPU one).
 static inline void train_options_parse(TrainOptions *o, int argc, char **argv, int is_gpu) {
     memset(o, 0, sizeof(*o));
     for (size_t i = 0; i < NUM_TRAIN_FLAGS; i++) train_flag_set(o, &TRAIN_FLAGS[i], TRAIN_FLAGS[i].def);
@@ -208,6 +212,9 @@ static inline void train_options_parse(TrainOptions *o, int argc, char **argv, i
         }
         if (f == NULL) die("unknown flag '%s' (see %s --help)", argv[a], argv[0]);
         if (f->scope == FOR_GPU && !is_gpu) die("flag %s applies to the GPU trainer only", f->flag);
+        if (f->scope == FOR_CPU && is_gpu) {
+            die("flag %s applies to the CPU trainer only (the GPU trainer's precision is chosen at build time: make PRECISION=BF16 or FP32)", f->flag);
+        }
         if (a + 1 >= argc) die("flag %s needs a value", f->flag);
         train_flag_set(o, f, argv[++a]);
     }
@@ -217,7 +224,7 @@ static inline void train_options_parse(TrainOptions *o, int argc, char **argv, i
 static inline void train_options_print(const TrainOptions *o, int is_gpu) {
     for (size_t i = 0; i < NUM_TRAIN_FLAGS; i++) {
         const TrainFlag *f = &TRAIN_FLAGS[i];
-        if (f->scope == FOR_GPU && !is_gpu) continue;
+        if ((f->scope == FOR_GPU && !is_gpu) || (f->scope == FOR_CPU && is_gpu)) continue;
         const char *base = (const char *)o + f->offset;
         printf("| %-21s | ", f->flag);
         switch (f->type) {

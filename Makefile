@@ -125,7 +125,7 @@ build/test/cxx_%: dev/test/cxx_%.cpp $(HEADERS)
 	$(CXX) $(or $(CXX_OPT_cxx_$*),-O0) $(CXXFLAGS_CHECK) -o $@ $< $(LDLIBS)
 
 # ---- benchmarks (build/bench/) ----------------------------------------------------------------
-BENCH_PROGRAMS = fma_peak matmul_bench tokenizer_bench dist_plan chat_bench
+BENCH_PROGRAMS = fma_peak matmul_bench tokenizer_bench dist_plan chat_bench cpu_profile
 build/bench/%: dev/bench/%.c $(HEADERS) $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Wno-unused-function -I. -o $@ $< $(LDLIBS)
@@ -334,6 +334,7 @@ webclean-clean:
 chat: train_gpt2.c
 build/test/chat_kv_test: train_gpt2.c
 build/bench/chat_bench: train_gpt2.c
+build/bench/cpu_profile: train_gpt2.c
 .PHONY: bench-chat
 bench-chat: chat build/bench/chat_bench
 	bash dev/bench/chat_bench.sh

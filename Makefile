@@ -25,6 +25,10 @@ CFLAGS += -std=c11 -D_DEFAULT_SOURCE
 # Nothing reads errno after a math call; without this, sqrtf cannot vectorize (AdamW).
 # It changes no results.
 CFLAGS += -fno-math-errno
+# Nothing tests floating-point exception flags; without this GCC keeps the branch of a select
+# after a float compare (exp_vec: GELU, softmax, attention) and, lacking AVX-512's masks, leaves
+# those loops scalar on AVX2. It changes no results either.
+CFLAGS += -fno-trapping-math
 LDLIBS = -lm -pthread
 
 # -march=native where the compiler takes it (not on every ARM/Apple toolchain). ARCH is its own

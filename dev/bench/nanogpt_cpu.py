@@ -16,7 +16,9 @@ dev/bench/cpu_vs_pytorch parses both alike.
 
   dev/bench/nanogpt_cpu.py --model model.bin --input_bin shard.bin -b 4 -t 64 -x 10
   --autocast bf16   runs forward and backward under torch.autocast("cpu", torch.bfloat16)
-                    (fp32 master weights and AdamW state; PyTorch's own CPU mixed precision)
+                    (fp32 master weights and AdamW state; PyTorch's own CPU mixed precision);
+                    exits with status 3 and a line "not supported: ..." where this PyTorch
+                    cannot run it
 """
 import argparse
 import math
@@ -30,6 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 MODEL_MAGIC, SHARD_MAGIC = 20240326, 20240520
+UNSUPPORTED = 3  # exit status of --autocast bf16 where PyTorch cannot run it (dev/bench/cpu_vs_pytorch)
 
 
 def die(msg):
@@ -149,6 +152,24 @@ def load_shard(path, V):
     return tokens.astype(np.int64)
 
 
+def bf16_probe():
+    """Exits with UNSUPPORTED, one line saying why, if this PyTorch cannot run CPU bf16 autocast."""
+    why = None
+    if not hasattr(torch, "autocast"):
+        why = "torch.autocast is missing (PyTorch >= 1.10 has it)"
+    else:
+        try:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                y = F.linear(torch.ones(4, 8), torch.ones(16, 8))
+            if y.dtype != torch.bfloat16:
+                why = f"autocast left a linear layer in {y.dtype}"
+        except (RuntimeError, TypeError) as e:
+            why = str(e).splitlines()[0]
+    if why:
+        print(f"not supported: bf16 autocast on the CPU: {why}", flush=True)
+        sys.exit(UNSUPPORTED)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True)
@@ -179,8 +200,8 @@ def main():
               {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
     opt = torch.optim.AdamW(groups, lr=a.lr, betas=(a.beta1, a.beta2), eps=a.eps)
     amp = a.autocast == "bf16"
-    if amp and not hasattr(torch, "autocast"):
-        die("--autocast bf16 needs torch.autocast (PyTorch >= 1.10)")
+    if amp:
+        bf16_probe()
     print(f"nanoGPT-style PyTorch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"autocast {a.autocast}, B={B} T={T}", flush=True)
     for step in range(1, a.x + 1):

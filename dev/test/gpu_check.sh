@@ -82,6 +82,10 @@ mkdir -p "$LOGS"
 # PREBUILT=1: use the binaries already in the checkout (built elsewhere for GPU_ARCHS) and skip
 # the builds, to save GPU-machine time
 PREBUILT=${PREBUILT:-0}
+# gpu_prebuild.sh packs its binaries into prebuilt.tar.gz (one carried path): unpack it first
+if [[ $PREBUILT == 1 && -f prebuilt.tar.gz ]]; then
+    tar -xzf prebuilt.tar.gz || { echo "gpu_check: prebuilt.tar.gz: cannot unpack" >&2; exit 1; }
+fi
 PY=${PY:-python3}
 GPU_ARCHS=${GPU_ARCHS:-90}
 BUDGET=${BUDGET:-470}

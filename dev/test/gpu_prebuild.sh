@@ -12,8 +12,8 @@
 # kernel checks build/cuda/BF16 (with attention's cuDNN variant) and build/cuda/FP32
 # (DEV_CUDA="BF16" builds one precision, DEV_CUDA=0 none: run_all.sh builds what is missing on the
 # GPU machine). The step fusions (gpu_check's FUSE part) are runtime flags of the default
-# binaries: nothing extra to build. Prints the paths to carry to the GPU machine and their size (the device tool
-# carries at most 64 MiB: sm_90-only trainers are ~4 MB each, the kernel checks ~3 MB each).
+# binaries: nothing extra to build. Packs all of it into prebuilt.tar.gz, the one path to carry to the GPU
+# machine, and prints its size (the device tool carries at most 64 MiB in at most 8 paths: sm_90-only trainers are ~4 MB each, the kernel checks ~3 MB each).
 # Exit status: 0 when every build succeeded.
 set -u -o pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
@@ -67,7 +67,13 @@ if [[ $DEV_CUDA != 0 ]]; then
         carry+=("build/cuda/$prec")
     done
 fi
-mib=$(du -cm "${carry[@]}" 2>/dev/null | tail -1 | cut -f1)
-echo "carry: ${carry[*]} (${mib} MiB)"
+# One file to carry: the device tool takes at most 8 carried paths, and this list is longer.
+# gpu_check.sh (PREBUILT=1) unpacks prebuilt.tar.gz over the checkout before it looks for binaries.
+existing=()
+for p in "${carry[@]}"; do [[ -e $p ]] && existing+=("$p"); done
+tar -czf prebuilt.tar.gz "${existing[@]}" || fails=$((fails + 1))
+mib=$(du -m prebuilt.tar.gz | cut -f1)
+echo "packed into prebuilt.tar.gz: ${existing[*]}"
+echo "carry: prebuilt.tar.gz (${mib} MiB)"
 ((mib > 64)) && echo "note: over the device tool's 64 MiB; build fewer (DEV_CUDA=BF16 or 0) and let the GPU machine build the rest"
 ((fails == 0))

@@ -68,8 +68,54 @@ __device__ __forceinline__ float adamw_step_one(float p, float g, float &m, floa
     return p - s.step_size * __fdiv_rn(mi, denom);
 }
 
-// Thread owns elements [i0, i0 + x128::size). VEC: all pointers 16-byte aligned, 16-byte accesses
-// (floatX in one x128, fp32 arrays in x128::size/4 float4s); the partial last chunk is scalar.
+// One 16-byte chunk at i0 (all pointers 16-byte aligned; floatX in one x128, fp32 arrays in
+// x128::size/4 float4s). sr0: the stochastic-rounding index of element i0 (its offset in its tensor).
+__device__ __forceinline__ void adamw_chunk(floatX *params, float *master, const floatX *grads, float *m, float *v,
+                                            size_t i0, float gscale, const AdamWScalars &s, unsigned int seed,
+                                            size_t sr0) {
+    constexpr int NF = x128::size / f128::size; // float4s per chunk (2 for bf16, 1 for fp32)
+    x128 g = load128cs(grads + i0);
+    x128 pin = load128(params + i0);
+    f128 mm[NF], vv[NF], pm[NF];
+#pragma unroll
+    for (int j = 0; j < NF; j++) {
+        mm[j] = load128cs(m + i0 + j * f128::size);
+        vv[j] = load128cs(v + i0 + j * f128::size);
+        if (master != NULL) pm[j] = load128cs(master + i0 + j * f128::size);
+    }
+    x128 pout;
+#pragma unroll
+    for (int k = 0; k < x128::size; k++) {
+        const int j = k / f128::size, e = k % f128::size;
+        float p = master != NULL ? pm[j][e] : to_float(pin[k]);
+        p = adamw_step_one(p, to_float(g[k]) * gscale, mm[j][e], vv[j][e], s);
+        pm[j][e] = p;
+        pout[k] = stochastic_round(p, seed, sr0 + k);
+    }
+#pragma unroll
+    for (int j = 0; j < NF; j++) {
+        store128cs(m + i0 + j * f128::size, mm[j]);
+        store128cs(v + i0 + j * f128::size, vv[j]);
+        if (master != NULL) store128cs(master + i0 + j * f128::size, pm[j]);
+    }
+    store128(params + i0, pout);
+}
+
+// One element i (the scalar path: unaligned arrays, the partial last chunk); sr: as sr0 above.
+__device__ __forceinline__ void adamw_element(floatX *params, float *master, const floatX *grads, float *m, float *v,
+                                              size_t i, float gscale, const AdamWScalars &s, unsigned int seed,
+                                              size_t sr) {
+    float p = master != NULL ? master[i] : to_float(params[i]);
+    float mi = m[i], vi = v[i];
+    p = adamw_step_one(p, to_float(grads[i]) * gscale, mi, vi, s);
+    m[i] = mi;
+    v[i] = vi;
+    if (master != NULL) master[i] = p;
+    params[i] = stochastic_round(p, seed, sr);
+}
+
+// Thread owns elements [i0, i0 + x128::size). VEC: all pointers 16-byte aligned, 16-byte accesses;
+// the partial last chunk is scalar.
 template <bool VEC>
 __global__ void adamw_kernel(floatX *params, float *master, const floatX *grads, float *m, float *v, size_t n,
                              AdamWScalars s, const float *global_norm_sq, unsigned int seed) {
@@ -77,43 +123,10 @@ __global__ void adamw_kernel(floatX *params, float *master, const floatX *grads,
     if (i0 >= n) return;
     const float gscale = adamw_grad_scale(global_norm_sq, s.grad_clip, s.extra_grad_scale);
     if (VEC && i0 + x128::size <= n) {
-        constexpr int NF = x128::size / f128::size; // float4s per chunk (2 for bf16, 1 for fp32)
-        x128 g = load128cs(grads + i0);
-        x128 pin = load128(params + i0);
-        f128 mm[NF], vv[NF], pm[NF];
-#pragma unroll
-        for (int j = 0; j < NF; j++) {
-            mm[j] = load128cs(m + i0 + j * f128::size);
-            vv[j] = load128cs(v + i0 + j * f128::size);
-            if (master != NULL) pm[j] = load128cs(master + i0 + j * f128::size);
-        }
-        x128 pout;
-#pragma unroll
-        for (int k = 0; k < x128::size; k++) {
-            const int j = k / f128::size, e = k % f128::size;
-            float p = master != NULL ? pm[j][e] : to_float(pin[k]);
-            p = adamw_step_one(p, to_float(g[k]) * gscale, mm[j][e], vv[j][e], s);
-            pm[j][e] = p;
-            pout[k] = stochastic_round(p, seed, i0 + k);
-        }
-#pragma unroll
-        for (int j = 0; j < NF; j++) {
-            store128cs(m + i0 + j * f128::size, mm[j]);
-            store128cs(v + i0 + j * f128::size, vv[j]);
-            if (master != NULL) store128cs(master + i0 + j * f128::size, pm[j]);
-        }
-        store128(params + i0, pout);
+        adamw_chunk(params, master, grads, m, v, i0, gscale, s, seed, i0);
     } else {
         const size_t end = i0 + x128::size < n ? i0 + x128::size : n;
-        for (size_t i = i0; i < end; i++) {
-            float p = master != NULL ? master[i] : to_float(params[i]);
-            float mi = m[i], vi = v[i];
-            p = adamw_step_one(p, to_float(grads[i]) * gscale, mi, vi, s);
-            m[i] = mi;
-            v[i] = vi;
-            if (master != NULL) master[i] = p;
-            params[i] = stochastic_round(p, seed, i);
-        }
+        for (size_t i = i0; i < end; i++) adamw_element(params, master, grads, m, v, i, gscale, s, seed, i);
     }
 }
 
@@ -183,32 +196,7 @@ __global__ void adamw_multi_kernel(floatX *params, float *master, const floatX *
         const AdamWPiece pc = tab.piece[k0];
         AdamWScalars sk = s;
         sk.decay = pc.decay;
-        constexpr int NF = x128::size / f128::size;
-        x128 g = load128cs(grads + i0);
-        x128 pin = load128(params + i0);
-        f128 mm[NF], vv[NF], pm[NF];
-#pragma unroll
-        for (int j = 0; j < NF; j++) {
-            mm[j] = load128cs(m + i0 + j * f128::size);
-            vv[j] = load128cs(v + i0 + j * f128::size);
-            if (master != NULL) pm[j] = load128cs(master + i0 + j * f128::size);
-        }
-        x128 pout;
-#pragma unroll
-        for (int k = 0; k < x128::size; k++) {
-            const int j = k / f128::size, e = k % f128::size;
-            float p = master != NULL ? pm[j][e] : to_float(pin[k]);
-            p = adamw_step_one(p, to_float(g[k]) * gscale, mm[j][e], vv[j][e], sk);
-            pm[j][e] = p;
-            pout[k] = stochastic_round(p, pc.seed, i0 + k - pc.start);
-        }
-#pragma unroll
-        for (int j = 0; j < NF; j++) {
-            store128cs(m + i0 + j * f128::size, mm[j]);
-            store128cs(v + i0 + j * f128::size, vv[j]);
-            if (master != NULL) store128cs(master + i0 + j * f128::size, pm[j]);
-        }
-        store128(params + i0, pout);
+        adamw_chunk(params, master, grads, m, v, i0, gscale, sk, pc.seed, i0 - pc.start);
         return;
     }
     const size_t end = i0 + x128::size < n ? i0 + x128::size : n;
@@ -217,13 +205,7 @@ __global__ void adamw_multi_kernel(floatX *params, float *master, const floatX *
         if (k < 0) continue;
         AdamWScalars sk = s;
         sk.decay = tab.piece[k].decay;
-        float p = master != NULL ? master[i] : to_float(params[i]);
-        float mi = m[i], vi = v[i];
-        p = adamw_step_one(p, to_float(grads[i]) * gscale, mi, vi, sk);
-        m[i] = mi;
-        v[i] = vi;
-        if (master != NULL) master[i] = p;
-        params[i] = stochastic_round(p, tab.piece[k].seed, i - tab.piece[k].start);
+        adamw_element(params, master, grads, m, v, i, gscale, sk, tab.piece[k].seed, i - tab.piece[k].start);
     }
 }
 

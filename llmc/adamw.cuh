@@ -130,21 +130,28 @@ __global__ void adamw_kernel(floatX *params, float *master, const floatX *grads,
     }
 }
 
-static void adamw_update(floatX *params, float *master_params, const floatX *grads, float *m, float *v, size_t n,
-                         float lr, float beta1, float beta2, int t, float eps, float weight_decay,
-                         const float *global_norm_sq, float grad_clip, float extra_grad_scale, unsigned int seed,
-                         cudaStream_t stream) {
-    if (n == 0) return;
+// The step's scalars (decay: 1 - lr * weight_decay). As the CPU reference: bias corrections in
+// double, then float.
+static AdamWScalars adamw_scalars(float lr, float beta1, float beta2, int t, float eps, float weight_decay,
+                                  float grad_clip, float extra_grad_scale) {
     AdamWScalars s;
     s.beta1 = beta1;
     s.beta2 = beta2;
     s.eps = eps;
-    // as the CPU reference: bias corrections in double, then float
     s.step_size = (float)(lr / (1.0 - pow((double)beta1, t)));
     s.bc2_sqrt = (float)sqrt(1.0 - pow((double)beta2, t));
     s.decay = 1.0f - lr * weight_decay;
     s.grad_clip = grad_clip;
     s.extra_grad_scale = extra_grad_scale;
+    return s;
+}
+
+static void adamw_update(floatX *params, float *master_params, const floatX *grads, float *m, float *v, size_t n,
+                         float lr, float beta1, float beta2, int t, float eps, float weight_decay,
+                         const float *global_norm_sq, float grad_clip, float extra_grad_scale, unsigned int seed,
+                         cudaStream_t stream) {
+    if (n == 0) return;
+    const AdamWScalars s = adamw_scalars(lr, beta1, beta2, t, eps, weight_decay, grad_clip, extra_grad_scale);
     const int block = 256;
     const size_t chunks = ceil_div_sz(n, (size_t)x128::size);
     const unsigned grid = (unsigned)ceil_div_sz(chunks, block);
@@ -226,15 +233,7 @@ static void adamw_update_multi(floatX *params, float *master_params, const float
         if (tab.piece[k].end > n) n = tab.piece[k].end;
     }
     if (n == 0) return;
-    AdamWScalars s;
-    s.beta1 = beta1;
-    s.beta2 = beta2;
-    s.eps = eps;
-    s.step_size = (float)(lr / (1.0 - pow((double)beta1, t)));
-    s.bc2_sqrt = (float)sqrt(1.0 - pow((double)beta2, t));
-    s.decay = 1.0f; // per piece
-    s.grad_clip = grad_clip;
-    s.extra_grad_scale = extra_grad_scale;
+    const AdamWScalars s = adamw_scalars(lr, beta1, beta2, t, eps, 0.0f, grad_clip, extra_grad_scale); // decay per piece
     const int block = 256;
     const unsigned grid = (unsigned)ceil_div_sz(ceil_div_sz(n, (size_t)x128::size), block);
     const bool vec = is_aligned16(params) && is_aligned16(grads) && is_aligned16(m) && is_aligned16(v) &&

@@ -386,6 +386,19 @@ static void cpumm_gemm_tile(float *Cm, size_t ldc, const float *A, size_t ars, s
 // read once per nc columns, its columns of B packed once). The 4 : 1 weight is measured, not
 // derived: on the GPT-2 shapes at 2 threads (dev/bench/matmul_bench.c) it picks the faster split
 // in every case that differs by more than the noise; in words, split M unless N > 4 M.
+// Thread t's tile (t / tn, t % tn) of a tm x tn grid over the M x N output, boundaries in whole
+// MR x NR blocks: rows [m0, m1), columns [n0, n1) (empty when the grid is finer than the blocks).
+static void cpumm_thread_tile(int t, int tm, int tn, size_t M, size_t N, size_t MR, size_t NR, size_t *m0,
+                              size_t *m1, size_t *n0, size_t *n1) {
+    size_t mb = (M + MR - 1) / MR, nb = (N + NR - 1) / NR;
+    size_t ti = (size_t)(t / tn), tj = (size_t)(t % tn);
+    size_t r1 = mb * (ti + 1) / (size_t)tm * MR, c1 = nb * (tj + 1) / (size_t)tn * NR;
+    *m0 = mb * ti / (size_t)tm * MR;
+    *n0 = nb * tj / (size_t)tn * NR;
+    *m1 = r1 < M ? r1 : M;
+    *n1 = c1 < N ? c1 : N;
+}
+
 static void cpumm_split(size_t M, size_t N, size_t K, int nthreads, int *tm_out, int *tn_out) {
     size_t mb = (M + CPUMM_MR - 1) / CPUMM_MR, nb = (N + CPUMM_NR - 1) / CPUMM_NR;
     double best = -1.0;
@@ -432,7 +445,6 @@ static void cpumm_gemm(float *Cm, size_t ldc, const float *A, size_t ars, size_t
 #endif
     int tm = 1, tn = 1;
     cpumm_split(M, N, K, nthreads, &tm, &tn);
-    size_t mb = (M + CPUMM_MR - 1) / CPUMM_MR, nb = (N + CPUMM_NR - 1) / CPUMM_NR;
 #pragma omp parallel num_threads(tm * tn) if (tm * tn > 1)
     {
 #ifdef _OPENMP
@@ -440,12 +452,8 @@ static void cpumm_gemm(float *Cm, size_t ldc, const float *A, size_t ars, size_t
 #else
         int t = 0;
 #endif
-        // tile (t / tn, t % tn); boundaries in whole MR / NR blocks
-        size_t ti = (size_t)(t / tn), tj = (size_t)(t % tn);
-        size_t m0 = mb * ti / (size_t)tm * CPUMM_MR, m1 = mb * (ti + 1) / (size_t)tm * CPUMM_MR;
-        size_t n0 = nb * tj / (size_t)tn * CPUMM_NR, n1 = nb * (tj + 1) / (size_t)tn * CPUMM_NR;
-        m1 = m1 < M ? m1 : M;
-        n1 = n1 < N ? n1 : N;
+        size_t m0, m1, n0, n1;
+        cpumm_thread_tile(t, tm, tn, M, N, CPUMM_MR, CPUMM_NR, &m0, &m1, &n0, &n1);
         if (m0 < m1 && n0 < n1) {
             cpumm_gemm_tile(Cm, ldc, A, ars, acs, B, brs, bcs, K, bias, accumulate, m0, m1, n0,
                             n1, nc_max, kc_max);

@@ -439,7 +439,6 @@ static void bf16mm_gemm(const Bf16mmVariant *v, float *Cm, size_t ldc, Bf16mmOpe
     int tm = 1, tn = 1;
     cpumm_split(M, N, K, nthreads, &tm, &tn);
     size_t MR = (size_t)v->mr, NR = (size_t)v->nr;
-    size_t mb = (M + MR - 1) / MR, nb = (N + NR - 1) / NR;
 #pragma omp parallel num_threads(tm * tn) if (tm * tn > 1)
     {
 #ifdef _OPENMP
@@ -449,11 +448,8 @@ static void bf16mm_gemm(const Bf16mmVariant *v, float *Cm, size_t ldc, Bf16mmOpe
 #endif
         // tile t = (t / tn, t % tn), in whole MR / NR blocks; a loop, in case fewer threads came
         for (int t = t0; t < tm * tn; t += step) {
-            size_t ti = (size_t)(t / tn), tj = (size_t)(t % tn);
-            size_t m0 = mb * ti / (size_t)tm * MR, m1 = mb * (ti + 1) / (size_t)tm * MR;
-            size_t n0 = nb * tj / (size_t)tn * NR, n1 = nb * (tj + 1) / (size_t)tn * NR;
-            m1 = m1 < M ? m1 : M;
-            n1 = n1 < N ? n1 : N;
+            size_t m0, m1, n0, n1;
+            cpumm_thread_tile(t, tm, tn, M, N, MR, NR, &m0, &m1, &n0, &n1);
             if (m0 < m1 && n0 < n1) {
                 if (v->thread_begin) v->thread_begin();
                 bf16mm_gemm_tile(v, Cm, ldc, &A, &B, K, bias, accumulate, m0, m1, n0, n1);

@@ -333,7 +333,8 @@ tinystories: tokenize gpt2_tokenizer.bin
 # ---- webclean: web pages (WARC / HTML) to clean JSON lines ------------------------------------
 # Needs libgumbo-dev, libcld2-dev, libzstd-dev, zlib1g-dev (iconv is glibc's). CLD2 is C++:
 # its shim is the one C++ file, compiled on its own and linked with g++'s runtime.
-WEBCLEAN_HEADERS = llmc/buf.h llmc/charset.h llmc/html_blank.h llmc/html_text.h llmc/json_write.h llmc/langid.h \
+WEBCLEAN_HEADERS = llmc/buf.h llmc/charset.h llmc/html_blank.h llmc/html_fast.h llmc/html_text.h llmc/html_walk.h \
+                   llmc/json_write.h llmc/langid.h \
                    llmc/minhash.h llmc/pii.h llmc/quality.h llmc/u64map.h llmc/urlfilter.h \
                    llmc/warc.h llmc/words.h llmc/utils.h
 CXX ?= g++
@@ -343,7 +344,7 @@ build/cld2_shim.o: llmc/cld2_shim.cpp llmc/langid.h
 webclean: webclean.c build/cld2_shim.o $(WEBCLEAN_HEADERS)
 	$(CC) -O2 -std=gnu11 -Wall -Wextra -Wno-unused-function $(filter -march=native,$(CFLAGS)) -pthread -o $@ webclean.c \
 	    build/cld2_shim.o -lgumbo -lcld2 -lzstd -lz -lstdc++ -lm
-# the text extraction with and without html_blank.h's pre-pass, for equality (t_webclean runs it)
+# the text extraction with and without the pre-pass and the fast path, for equality (t_webclean runs it)
 build/test/html_blank_test: dev/test/html_blank_test.c $(WEBCLEAN_HEADERS)
 	@mkdir -p $(@D)
 	$(CC) -O2 -std=gnu11 -Wall -Wextra -Werror -Wno-unused-function -I. -o $@ $< -lgumbo

@@ -166,7 +166,7 @@ static const OptSpec OPTIONS[] = {
     {"--max-record-mb", "N", O_LONG, &opt.max_record_mb, 0, 0, 1, 1024, "skip records larger than this (default 16)"},
     {"--batch-mb", "N", O_LONG, &opt.batch_mb, 0, 0, 1, 1024, "pages handed to the workers at a time, two batches in memory (default 32)"},
     {"--link-density", "X", O_DBL, &opt.link_density, 0, 0, 0, 1, "drop blocks with more link text than this (default 0.5)"},
-    {"--plain-parse", NULL, O_FLAG, &opt.plain_parse, 0, 0, 0, 0, "hand Gumbo the whole page (no script/style/svg/comment pre-pass; same text, slower)"},
+    {"--plain-parse", NULL, O_FLAG, &opt.plain_parse, 0, 0, 0, 0, "hand Gumbo the whole page (no script/style/svg/comment pre-pass, no streaming fast path; same text, slower)"},
     {"--gopher-dup-line-frac", "X", O_DBL, Q(dup_line_frac), 0, 0, 0, 1, "max duplicate-line fraction (0.3)"},
     {"--gopher-dup-para-frac", "X", O_DBL, Q(dup_para_frac), 0, 0, 0, 1, "max duplicate-paragraph fraction (0.3)"},
     {"--gopher-dup-line-char-frac", "X", O_DBL, Q(dup_line_char_frac), 0, 0, 0, 1, "max chars in duplicate lines (0.2)"},
@@ -588,7 +588,7 @@ static void process_doc(Scratch *s, const Batch *b, Doc *d) {
     }
     if (looks_binary(p, n)) DROP(ST_EXTRACT, "extract_binary");
     const char *cs = charset_to_utf8(&s->cs, d->charset, p, n, &s->utf8);
-    HtmlOptions ho = {opt.link_density, opt.skip_stage[ST_EXTRACT], opt.plain_parse};
+    HtmlOptions ho = {opt.link_density, opt.skip_stage[ST_EXTRACT], opt.plain_parse, opt.plain_parse};
     html_extract(s->utf8.data ? s->utf8.data : "", s->utf8.len, &ho, &s->arena, &s->text);
     if (s->text.len == 0) DROP(ST_EXTRACT, "extract_empty");
     // language

@@ -61,12 +61,42 @@ static inline size_t hb_past_gt_(const char *s, size_t n, size_t i) {
     return g ? (size_t)(g - s) + 1 : n;
 }
 
+// A tag's attributes as byte ranges of the source: name [ns, ne), value [vs, ve) (no quotes;
+// vs == ve when it has none). Filled by hb_tag_ when asked (html_fast.h reads them).
+typedef struct {
+    size_t ns, ne, vs, ve;
+} HbAttr;
+
+typedef struct {
+    HbAttr *a;
+    size_t cap, n; // n > cap: there were more than cap (the first cap are recorded)
+    int closed;    // the tag ended in '>' (not cut off by the end of input)
+} HbAttrs;
+
+static inline void hb_attr_start_(HbAttrs *at, size_t j) {
+    if (at) {
+        if (at->n < at->cap) {
+            at->a[at->n] = (HbAttr){j, j, j, j};
+        }
+        at->n++;
+    }
+}
+
+static inline HbAttr *hb_attr_last_(HbAttrs *at) {
+    return at && at->n && at->n <= at->cap ? &at->a[at->n - 1] : NULL;
+}
+
 // A tag from its name's first letter at `i` (after "<" or "</"): its name [i, *name_end), the
 // index after its '>' (or n: cut off by the end of input, so Gumbo drops it), and whether it
 // ends in "/>" (the self-closing flag). Gumbo's tag, attribute-name and attribute-value states.
-static size_t hb_tag_(const char *s, size_t n, size_t i, size_t *name_end, int *self_closing) {
+// `at` (may be NULL) receives the attributes and whether the tag was closed.
+static size_t hb_tag_(const char *s, size_t n, size_t i, size_t *name_end, int *self_closing, HbAttrs *at) {
     enum { BEFORE_NAME, NAME, AFTER_NAME, BEFORE_VALUE, DQ, SQ, UNQUOTED, AFTER_QUOTED, SELF_CLOSING };
     *self_closing = 0;
+    if (at) {
+        at->n = 0;
+        at->closed = 0;
+    }
     size_t j = i;
     while (j < n && !hb_ws_((unsigned char)s[j]) && s[j] != '/' && s[j] != '>') {
         j++;
@@ -77,8 +107,12 @@ static size_t hb_tag_(const char *s, size_t n, size_t i, size_t *name_end, int *
     }
     int st = s[j] == '/' ? SELF_CLOSING : BEFORE_NAME;
     if (s[j] == '>') {
+        if (at) {
+            at->closed = 1;
+        }
         return j + 1;
     }
+    HbAttr *a;
     for (j++; j < n; j++) {
         unsigned char c = (unsigned char)s[j];
         switch (st) {
@@ -88,14 +122,20 @@ static size_t hb_tag_(const char *s, size_t n, size_t i, size_t *name_end, int *
             } else if (c == '/') {
                 st = SELF_CLOSING;
             } else if (c == '>') {
-                return j + 1;
+                goto closed;
             } else if (c == '=' && st == AFTER_NAME) {
                 st = BEFORE_VALUE;
             } else {
                 st = NAME; // '=' '"' '\'' '<' start a name here
+                hb_attr_start_(at, j);
             }
             break;
         case NAME:
+            if (hb_ws_(c) || c == '/' || c == '=' || c == '>') {
+                if ((a = hb_attr_last_(at)) != NULL) {
+                    a->ne = a->vs = a->ve = j;
+                }
+            }
             if (hb_ws_(c)) {
                 st = AFTER_NAME;
             } else if (c == '/') {
@@ -103,7 +143,7 @@ static size_t hb_tag_(const char *s, size_t n, size_t i, size_t *name_end, int *
             } else if (c == '=') {
                 st = BEFORE_VALUE;
             } else if (c == '>') {
-                return j + 1;
+                goto closed;
             }
             break;
         case BEFORE_VALUE:
@@ -113,9 +153,12 @@ static size_t hb_tag_(const char *s, size_t n, size_t i, size_t *name_end, int *
             } else if (c == '\'') {
                 st = SQ;
             } else if (c == '>') {
-                return j + 1;
+                goto closed;
             } else {
                 st = UNQUOTED;
+                if ((a = hb_attr_last_(at)) != NULL) {
+                    a->vs = a->ve = j;
+                }
             }
             break;
         case DQ:
@@ -124,22 +167,31 @@ static size_t hb_tag_(const char *s, size_t n, size_t i, size_t *name_end, int *
             if (q == NULL) {
                 return n;
             }
+            if ((a = hb_attr_last_(at)) != NULL) {
+                a->vs = j;
+                a->ve = (size_t)(q - s);
+            }
             j = (size_t)(q - s);
             st = AFTER_QUOTED;
             break;
         }
         case UNQUOTED:
+            if (hb_ws_(c) || c == '>') {
+                if ((a = hb_attr_last_(at)) != NULL) {
+                    a->ve = j;
+                }
+            }
             if (hb_ws_(c)) {
                 st = BEFORE_NAME;
             } else if (c == '>') {
-                return j + 1;
+                goto closed;
             }
             break;
         case AFTER_QUOTED:
         case SELF_CLOSING:
             if (c == '>') {
                 *self_closing = st == SELF_CLOSING;
-                return j + 1;
+                goto closed;
             }
             if (st == AFTER_QUOTED && hb_ws_(c)) {
                 st = BEFORE_NAME;
@@ -153,6 +205,11 @@ static size_t hb_tag_(const char *s, size_t n, size_t i, size_t *name_end, int *
         }
     }
     return n;
+closed:
+    if (at) {
+        at->closed = 1;
+    }
+    return j + 1;
 }
 
 // Where RAWTEXT / RCDATA content opened by <name> ends: the '<' of "</name" followed by
@@ -464,7 +521,7 @@ static int html_blank(const char *s, size_t n, Buf *out) {
         }
         size_t tag_at = i, name = i + 1 + (size_t)end, name_end;
         int self_closing;
-        size_t e = hb_tag_(s, n, name, &name_end, &self_closing);
+        size_t e = hb_tag_(s, n, name, &name_end, &self_closing, NULL);
         size_t len = name_end - name;
         const char *nm = s + name;
         if (ctx == FOREIGN) {

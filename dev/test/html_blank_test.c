@@ -1,13 +1,17 @@
-// html_blank_test.c: the pre-pass of llmc/html_blank.h changes no extracted text. Every page is
-// extracted twice, with Gumbo parsing the page as is and the page after html_blank(), and the
-// two texts must be equal byte for byte: on real pages (files and directories named on the
-// command line) and on generated malformed ones: token soup from the constructs the pre-pass has
-// to get right (script escapes, comments ending in "--!>", quotes hiding '>', CDATA, SVG
-// integration points and breakouts, <select>, uppercase, CR, NUL), and real pages mutated with
-// the same tokens. The removed share is reported, and must be non-zero (a pass that removes
-// nothing would pass trivially).
+// html_blank_test.c: the two shortcuts of llmc/html_text.h change no extracted text: the
+// pre-pass of llmc/html_blank.h, and the streaming tree construction of llmc/html_fast.h. Every
+// page is extracted four ways and must give the reference's text byte for byte: the reference
+// (Gumbo on the page as is), Gumbo after the pre-pass, html_fast.h on the page as is, and
+// html_fast.h after the pre-pass (the default). On real pages (files and directories named on
+// the command line) and on generated malformed ones: token soup from the constructs either
+// shortcut has to get right (script escapes, comments ending in "--!>", quotes hiding '>',
+// CDATA, SVG integration points and breakouts, <select>, tables and their implied elements,
+// formatting elements closed out of order, lists, forms, headings, character references,
+// doctypes, hidden and furniture attributes, uppercase, CR, NUL), and real pages mutated with
+// the same tokens. The removed share and the share of pages the fast path took are reported,
+// and must reach --min-removed and --min-fast (shortcuts that never act would pass trivially).
 //
-//   build/test/html_blank_test [--fuzz N] [--seed S] [--min-removed PCT] PATH...
+//   build/test/html_blank_test [--fuzz N] [--seed S] [--min-removed PCT] [--min-fast PCT] PATH...
 // A mismatch writes the page to build/test/html_blank_mismatch.html and exits 1.
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -18,28 +22,39 @@
 #include "llmc/html_text.h"
 
 static HtmlArena arena;
-static Buf text_plain, text_blank, scratch;
-static size_t n_pages, bytes_in, bytes_removed;
+static Buf text_ref, text_alt, scratch;
+static size_t n_pages, bytes_in, bytes_removed, n_fast;
 
 static void check_page(const char *html, size_t n, const char *what) {
-    HtmlOptions plain = {0.5, 0, 1}, fast = {0.5, 0, 0};
+    // {plain, gumbo}: the reference first
+    static const int ways[4][2] = {{1, 1}, {0, 1}, {1, 0}, {0, 0}};
+    static const char *const names[4] = {"", "Gumbo after the pre-pass", "the fast path on the page as is",
+                                          "the fast path after the pre-pass"};
     for (int keep = 0; keep < 2; keep++) { // with the furniture rules and without
-        plain.keep_boilerplate = fast.keep_boilerplate = keep;
-        html_extract(html, n, &plain, &arena, &text_plain);
-        html_extract(html, n, &fast, &arena, &text_blank);
-        if (text_plain.len != text_blank.len || (text_plain.len && memcmp(text_plain.data, text_blank.data, text_plain.len) != 0)) {
-            FILE *f = fopen("build/test/html_blank_mismatch.html", "wb");
-            if (f) {
-                fwrite(html, 1, n, f);
-                fclose(f);
+        for (int k = 0; k < 4; k++) {
+            HtmlOptions o = {0.5, keep, ways[k][0], ways[k][1]};
+            int fast = html_extract(html, n, &o, &arena, k == 0 ? &text_ref : &text_alt);
+            if (k == 3 && keep == 0) {
+                n_fast += (size_t)fast;
             }
-            size_t k = 0;
-            while (k < text_plain.len && k < text_blank.len && text_plain.data[k] == text_blank.data[k]) {
-                k++;
+            if (k == 0) {
+                continue;
             }
-            fprintf(stderr, "not ok html_blank_equal: %s: texts differ at byte %zu (plain %zu bytes, pre-pass %zu); "
-                    "page in build/test/html_blank_mismatch.html\n", what, k, text_plain.len, text_blank.len);
-            exit(1);
+            if (text_ref.len != text_alt.len || (text_ref.len && memcmp(text_ref.data, text_alt.data, text_ref.len) != 0)) {
+                FILE *f = fopen("build/test/html_blank_mismatch.html", "wb");
+                if (f) {
+                    fwrite(html, 1, n, f);
+                    fclose(f);
+                }
+                size_t j = 0;
+                while (j < text_ref.len && j < text_alt.len && text_ref.data[j] == text_alt.data[j]) {
+                    j++;
+                }
+                fprintf(stderr, "not ok html_shortcuts_equal: %s: %s%s differs from Gumbo's text at byte %zu "
+                        "(Gumbo %zu bytes, shortcut %zu); page in build/test/html_blank_mismatch.html\n", what,
+                        names[k], keep ? " (furniture kept)" : "", j, text_ref.len, text_alt.len);
+                exit(1);
+            }
         }
     }
     n_pages++;
@@ -126,6 +141,26 @@ static const char *const TOKENS[] = {
     "hello", "world", "text", "more words here", "x", "y", "<img alt='>'>", "<a title=\"</script>\">",
     "<!---->", "<!--a--!>", "<!--a---->", "<!--a--b-->", "<!-- <!-- -->", "</scr", "ipt>", "<scr",
     "\x00", "é", "日本", "<br/>", "<hr>", "<isindex>", "<image>", "<body onload=x>",
+    // tree construction and references (html_fast.h)
+    "<tbody>", "</tbody>", "<thead>", "<tfoot>", "<th>", "</th>", "</tr>", "<caption>", "</caption>",
+    "<colgroup>", "<col>", "</colgroup>", "<i>", "</i>", "<em>", "</em>", "<code>", "</code>", "<nobr>",
+    "<u>", "</u>", "<li>", "</li>", "<ol>", "</ol>", "</ul>", "<dl>", "<dt>", "<dd>", "</dd>", "</dt>",
+    "<form>", "</form>", "<button>", "</button>", "</option>", "<h2>", "</h2>", "<h3 class=nav>",
+    "<a id=\"x\"/>", "<a name=y>", "<address>", "<listing>", "</listing>", "<center>", "<marquee>",
+    "</marquee>", "<object>", "</object>", "<applet>", "</br>", "<blockquote>", "</blockquote>",
+    "<section>", "</section>", "<header>", "</header>", "<footer>", "<aside>", "<main>", "<article>",
+    "<div hidden>", "<p style=\"color:red; display: none\">", "<div class=\"site-nav\">",
+    "<span aria-hidden=TRUE>", "<div role=navigation>", "<div class=x class=nav>", "<div id=\"menu&#x2d;a\">",
+    "<ul class=\"&amp;nav\">", "<div CLASS=\"footer\">", "<a HREF=z>", "<td hidden>", "<table class=nav>",
+    "&copy;", "&#169;", "&#xA9;", "&#x41;", "&#65", "&#0;", "&#128;", "&#x110000;", "&#xD800;", "&bogus;",
+    "&amp", "&copy", "AT&T", "& ", "&#;", "&#x;", "&nbsp;", "&hellip;", "&#10;", "&#13;",
+    "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Transitional//EN\" \"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd\">",
+    "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01 Transitional//EN\">", "<!DOCTYPE html SYSTEM \"about:legacy-compat\">",
+    "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.1//EN\" \"http://www.w3.org/TR/xhtml11/DTD/xhtml11.dtd\">",
+    "<!DOCTYPE html PUBLIC \"-//W3O//DTD W3 HTML Strict 3.0//EN//\">", "<!doctype html>", "<!DOCTYPE svg>",
+    "<p><table>", "<table><p>", "<wbr>", "<param>", "<meta charset=utf-8>", "<link rel=x>", "<base href=/>",
+    "<menuitem>", "<tt>", "<custom-el>", "</custom-el>", "</other-el>", "<ruby>", "<rt>", "\xef\xbb\xbf",
+    "\xc2\x85", "\x01", "\x7f", "\xff", "\xe2\x82", "\xef\xb7\x90",
 };
 #define N_TOKENS (sizeof(TOKENS) / sizeof(TOKENS[0]))
 
@@ -174,7 +209,7 @@ static void mutate(Buf *b, const char *page, size_t n) {
 
 int main(int argc, char **argv) {
     long fuzz = 0;
-    double min_removed = 0.0;
+    double min_removed = 0.0, min_fast = 0.0;
     char **files = NULL;
     size_t n_files = 0, cap = 0;
     for (int i = 1; i < argc; i++) {
@@ -184,6 +219,8 @@ int main(int argc, char **argv) {
             rng_state ^= strtoull(argv[++i], NULL, 10) * 0x9E3779B97F4A7C15ull;
         } else if (strcmp(argv[i], "--min-removed") == 0 && i + 1 < argc) {
             min_removed = atof(argv[++i]);
+        } else if (strcmp(argv[i], "--min-fast") == 0 && i + 1 < argc) {
+            min_fast = atof(argv[++i]);
         } else {
             walk(argv[i], &files, &n_files, &cap);
         }
@@ -191,9 +228,15 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < n_files; i++) {
         check_file(files[i]);
     }
-    size_t real_pages = n_pages, real_in = bytes_in, real_removed = bytes_removed;
-    printf("ok html_blank_real_pages: %zu pages, %.1f MB, same text with and without the pre-pass; "
-           "%.1f%% of the bytes removed\n", real_pages, real_in / 1e6, real_in ? 100.0 * real_removed / real_in : 0.0);
+    size_t real_pages = n_pages, real_in = bytes_in, real_removed = bytes_removed, real_fast = n_fast;
+    printf("ok html_blank_real_pages: %zu pages, %.1f MB, same text as Gumbo's with and without each shortcut; "
+           "%.1f%% of the bytes removed, %.1f%% of the pages taken by the fast path\n", real_pages, real_in / 1e6,
+           real_in ? 100.0 * real_removed / real_in : 0.0, real_pages ? 100.0 * real_fast / real_pages : 0.0);
+    if (real_pages && 100.0 * real_fast / real_pages < min_fast) {
+        printf("not ok html_fast_coverage: the fast path took %.1f%% of the real pages, expected at least %.1f%%\n",
+               100.0 * real_fast / real_pages, min_fast);
+        return 1;
+    }
     Buf page = {0}, orig = {0};
     for (long k = 0; k < fuzz; k++) {
         char what[64];
@@ -221,8 +264,9 @@ int main(int argc, char **argv) {
     }
     size_t f_pages = n_pages - real_pages, f_in = bytes_in - real_in, f_removed = bytes_removed - real_removed;
     if (fuzz) {
-        printf("ok html_blank_malformed: %zu generated pages (%.1f MB), same text; %.1f%% of the bytes removed\n",
-               f_pages, f_in / 1e6, f_in ? 100.0 * f_removed / f_in : 0.0);
+        printf("ok html_blank_malformed: %zu generated pages (%.1f MB), same text; %.1f%% of the bytes removed, "
+               "%.1f%% of the pages taken by the fast path\n", f_pages, f_in / 1e6, f_in ? 100.0 * f_removed / f_in : 0.0,
+               f_pages ? 100.0 * (n_fast - real_fast) / f_pages : 0.0);
     }
     if (bytes_in == 0 || 100.0 * bytes_removed / bytes_in < min_removed) {
         printf("not ok html_blank_removes: %.2f%% of the bytes removed, expected at least %.2f%%\n",
@@ -230,7 +274,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     html_arena_free(&arena);
-    free(text_plain.data), free(text_blank.data), free(scratch.data), free(page.data), free(orig.data);
+    free(text_ref.data), free(text_alt.data), free(scratch.data), free(page.data), free(orig.data);
     for (size_t i = 0; i < n_files; i++) {
         free(files[i]);
     }

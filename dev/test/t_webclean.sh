@@ -78,12 +78,13 @@ run --skip url,extract,lang,gopher-rep,gopher,c4,fineweb,exact,near,pii "$C/main
     --stats "$TMP/main_stats.json"
 py_checks reader "$TMP/main_stats.json" "$RECORDS" "$RESPONSES"
 
-# ---- the parse pre-pass (llmc/html_blank.h) changes no text -------------------------------------
+# ---- the parse shortcuts (llmc/html_blank.h's pre-pass, llmc/html_fast.h) change no text --------
 # on the crawl-style pages (about half script, style and SVG), a sample of the documentation
-# pages, and generated malformed pages; and the whole pipeline's output with and without it
+# pages, and generated malformed pages; and the whole pipeline's output with and without them
 if make -s build/test/html_blank_test > "$TMP/blank_build.log" 2>&1; then
-    out=$(build/test/html_blank_test --fuzz 4000 --seed "${WEBCLEAN_SEED:-1}" --min-removed 20 "$C/crawl" \
-        /usr/share/debian-reference/ch02.en.html /usr/share/doc/python3.11/html/tutorial 2>&1)
+    out=$(build/test/html_blank_test --fuzz 6000 --seed "${WEBCLEAN_SEED:-1}" --min-removed 20 --min-fast 60 "$C/crawl" \
+        /usr/share/debian-reference/ch02.en.html /usr/share/debian-reference/apa.de.html \
+        /usr/share/doc/python3.11/html/tutorial 2>&1)
     rc=$?
     printf '%s\n' "$out" | grep -E '^(ok|not ok) '
     [ $rc -eq 0 ] || notok html_blank_test "exit $rc: $(printf '%s' "$out" | grep -v '^ok' | head -n 2 | tr '\n' '|')"

@@ -113,6 +113,7 @@ typedef struct {
     Reasons languages;    // written documents per language
     uint64_t records_total, documents, written, written_bytes, emails, ips;
     uint64_t n_inputs, html_bytes, bad_gzip, bad_header, truncated;
+    uint64_t html_fast; // pages whose tree html_fast.h built (the rest: Gumbo)
 } Stats;
 
 // ----------------------------------------------------------------------------
@@ -459,6 +460,7 @@ typedef struct {
     char charset[64], encoding[32];
     int chunked;
     // result
+    int fast;            // html_extract took the streaming fast path
     int stage;           // stage that dropped it, or N_STAGES when kept
     const char *reason;
     DedupKeys keys;
@@ -589,7 +591,7 @@ static void process_doc(Scratch *s, const Batch *b, Doc *d) {
     if (looks_binary(p, n)) DROP(ST_EXTRACT, "extract_binary");
     const char *cs = charset_to_utf8(&s->cs, d->charset, p, n, &s->utf8);
     HtmlOptions ho = {opt.link_density, opt.skip_stage[ST_EXTRACT], opt.plain_parse, opt.plain_parse};
-    html_extract(s->utf8.data ? s->utf8.data : "", s->utf8.len, &ho, &s->arena, &s->text);
+    d->fast = html_extract(s->utf8.data ? s->utf8.data : "", s->utf8.len, &ho, &s->arena, &s->text);
     if (s->text.len == 0) DROP(ST_EXTRACT, "extract_empty");
     // language
     LangResult lr = {"", 0, 0};
@@ -842,6 +844,7 @@ static void batch_finish(void) {
     for (size_t i = 0; i < b->n; i++) {
         Doc *d = &b->docs[i];
         st.documents++;
+        st.html_fast += (uint64_t)d->fast;
         int stage = d->stage;
         if (stage == N_STAGES) {
             // duplicates are decided here, in order, so the first copy wins in every run
@@ -1023,6 +1026,8 @@ static void write_stats(const char *path, double seconds, double cpu_seconds, lo
     json_num(&o, (double)total_input_bytes);
     buf_puts(&o, ", \"html_bytes\":");
     json_num(&o, (double)st.html_bytes);
+    buf_puts(&o, ", \"html_fast_pages\":");
+    json_num(&o, (double)st.html_fast);
     buf_puts(&o, ",\n  \"records\":{\"total\":");
     json_num(&o, (double)st.records_total);
     buf_puts(&o, ",\"skipped\":");

@@ -13,12 +13,13 @@
  * stack. Modelled, following Gumbo 0.10.1 (not today's spec, where they differ): the insertion
  * modes initial to in-body, tables (in table, table body, row, cell, caption, column group),
  * implied end tags, p / li / dd / dt / heading closing, the scopes, "any other end tag",
- * formatting elements (reconstruction, markers, the adoption agency when no special element is
- * inside the formatting element), the form pointer, raw text / RCDATA / script data, the newline
- * dropped after <pre>, <listing> and <textarea>, quirks mode for <table> inside <p>, CR/LF,
- * numeric and common named character references. Anything else returns 0 before the caller
- * trusts anything: foster parenting (text or elements misplaced in a table), the adoption agency
- * moving nodes, <template>, <select>, <frameset>, foreign content (an <svg> or <math> with
+ * formatting elements (reconstruction, markers, the adoption agency: popping, and moving nodes
+ * when all that moves is what the walk looks through, such as DocBook's unclosed <a id="x"/>),
+ * the form pointer, raw text / RCDATA / script data, the newline dropped after <pre>, <listing>
+ * and <textarea>, quirks mode for <table> inside <p>, CR/LF, numeric and common named character
+ * references. Anything else returns 0 before the caller trusts anything: foster parenting (text
+ * or elements misplaced in a table), the adoption agency moving elements the walk acts on,
+ * <template>, <select>, <frameset>, foreign content (an <svg> or <math> with
  * children), <plaintext>, ruby, <html>/<body> attributes merged, an unknown named character
  * reference, a forbidden code point or invalid UTF-8 (Gumbo replaces those), and nesting deeper
  * than HF_MAX_DEPTH. dev/test/html_blank_test.c compares the text against Gumbo's on real and
@@ -237,7 +238,14 @@ static void hf_void_(HtmlFast *p, GumboTag t, int flags) {
     }
 }
 
-static int hf_all_ws_(const char *s, size_t n);
+static int hf_all_ws_(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (!hb_ws_((unsigned char)s[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
 
 static void hf_text_out_(HtmlFast *p, const char *s, size_t n) {
     if (n && p->pending < 2) {
@@ -627,16 +635,6 @@ static int hf_valid_(const char *s, size_t n) {
 }
 
 // ---- tree construction -------------------------------------------------------------------------
-
-// Text in the current insertion mode (s is decoded; *ws_only tells whether it is all whitespace).
-static int hf_all_ws_(const char *s, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        if (!hb_ws_((unsigned char)s[i])) {
-            return 0;
-        }
-    }
-    return 1;
-}
 
 static size_t hf_ws_prefix_(const char *s, size_t n) {
     size_t i = 0;

@@ -10,8 +10,8 @@
  * comes from one of two places, with the same result: html_fast.h, which runs Gumbo's tree
  * construction as a stream for the pages where it is simple (most generated pages), or Gumbo
  * itself for everything else. Before either, html_blank.h removes what only script, style,
- * iframe, SVG and comment nodes would hold. HtmlOptions.plain = 1 parses the page as is;
- * .gumbo = 1 always hands it to Gumbo; both set is the reference the tests compare against.
+ * iframe, SVG and comment nodes would hold. HtmlOptions.plain = 1 skips the pre-pass; .gumbo = 1
+ * skips the fast path; both set is the reference the tests compare against.
  * The Gumbo tree walk is iterative: a page nested a million elements deep cannot overflow the stack.
  */
 #ifndef LLMC_HTML_TEXT_H
@@ -138,10 +138,7 @@ static int html_extract(const char *html, size_t n, const HtmlOptions *opt, Html
     buf_clear(out);
     int fast = !opt->gumbo && html_fast_walk(html, n, opt, &w, &arena->decoded);
     if (!fast) { // not a simple page: what the fast path wrote is discarded
-        buf_clear(out);
-        w.depth = 0;
-        w.chars = w.links = 0;
-        w.in_anchor = w.in_pre = w.space = 0;
+        html_walk_reset(&w);
         GumboOptions go = kGumboDefaultOptions;
         go.max_errors = 0; // we never read parse errors: do not record them
         go.allocator = html_arena_alloc_;

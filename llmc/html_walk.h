@@ -333,6 +333,14 @@ static void html_walk_leave(HtmlWalk *w, const HtmlOptions *opt) {
     }
 }
 
+// Back to the start (a producer gave up half way): output and counters cleared, stack kept.
+static void html_walk_reset(HtmlWalk *w) {
+    buf_clear(w->out);
+    w->chars = w->links = 0;
+    w->in_anchor = w->in_pre = w->space = 0;
+    w->depth = 0;
+}
+
 // The end: each line's ends trimmed, empty lines dropped; the walk's stack freed.
 static void html_walk_finish(HtmlWalk *w) {
     free(w->stack);

@@ -994,6 +994,14 @@ static void hf_body_end_(HtmlFast *p, GumboTag g) {
     }
 }
 
+static void hf_in_body_(HtmlFast *p, const HfTag *t, int end) {
+    if (end) {
+        hf_body_end_(p, t->tag);
+    } else {
+        hf_body_start_(p, t);
+    }
+}
+
 // The clears of the table modes: pop until one of the given context elements (or <html>).
 static void hf_clear_to_(HtmlFast *p, GumboTag a, GumboTag b, GumboTag c) {
     while (p->depth > 1) {
@@ -1122,11 +1130,7 @@ static int hf_tag_(HtmlFast *p, const HfTag *t, int end) {
         p->mode = HF_IN_BODY;
         return 1;
     case HF_IN_BODY:
-        if (end) {
-            hf_body_end_(p, g);
-        } else {
-            hf_body_start_(p, t);
-        }
+        hf_in_body_(p, t, end);
         return 0;
     case HF_IN_TABLE:
         if (!end) {
@@ -1275,11 +1279,7 @@ static int hf_tag_(HtmlFast *p, const HfTag *t, int end) {
             hf_close_cell_(p);
             return 1;
         }
-        if (end) {
-            hf_body_end_(p, g);
-        } else {
-            hf_body_start_(p, t);
-        }
+        hf_in_body_(p, t, end);
         return 0;
     case HF_IN_CAPTION:
         if ((end && (g == GUMBO_TAG_CAPTION || g == GUMBO_TAG_TABLE)) || (!end && hf_is_table_part_(g))) {
@@ -1297,11 +1297,7 @@ static int hf_tag_(HtmlFast *p, const HfTag *t, int end) {
         if (end && (g == GUMBO_TAG_BODY || g == GUMBO_TAG_HTML || (hf_is_table_part_(g) && g != GUMBO_TAG_CAPTION))) {
             return 0;
         }
-        if (end) {
-            hf_body_end_(p, g);
-        } else {
-            hf_body_start_(p, t);
-        }
+        hf_in_body_(p, t, end);
         return 0;
     case HF_IN_COLGROUP:
         if ((!end && (g == GUMBO_TAG_HTML || g == GUMBO_TAG_TEMPLATE)) || (end && g == GUMBO_TAG_TEMPLATE)) {

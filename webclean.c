@@ -591,7 +591,9 @@ static void process_doc(Scratch *s, const Batch *b, Doc *d) {
     if (looks_binary(p, n)) DROP(ST_EXTRACT, "extract_binary");
     const char *cs = charset_to_utf8(&s->cs, d->charset, p, n, &s->utf8);
     HtmlOptions ho = {opt.link_density, opt.skip_stage[ST_EXTRACT], opt.plain_parse, opt.plain_parse};
-    d->fast = html_extract(s->utf8.data ? s->utf8.data : "", s->utf8.len, &ho, &s->arena, &s->text);
+    int how = html_extract(s->utf8.data ? s->utf8.data : "", s->utf8.len, &ho, &s->arena, &s->text);
+    if (how < 0) DROP(ST_EXTRACT, "extract_parser_error"); // libgumbo failed an assertion
+    d->fast = how;
     if (s->text.len == 0) DROP(ST_EXTRACT, "extract_empty");
     // language
     LangResult lr = {"", 0, 0};

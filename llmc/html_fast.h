@@ -417,11 +417,10 @@ static void hf_adoption_(HtmlFast *p, GumboTag t) {
             }
             long fi = hf_fmt_index_(p, p->stack[node].id);
             if (j > 3 && fi >= 0) {
-                hf_fmt_remove_(p, (size_t)fi);
-                if ((size_t)fi < bookmark) {
-                    bookmark--;
-                }
-                continue; // it stays on the stack; the next step looks below it
+                // Gumbo drops it from the list but leaves it on the stack, no longer an ancestor
+                // of what follows: a later insertion there would put text out of order
+                HF_FAIL(p);
+                return;
             }
             if (fi < 0) { // off the stack (it stays in the tree, out of the way)
                 memmove(&p->stack[node], &p->stack[node + 1], (p->depth - node - 1) * sizeof(HfElem));

@@ -23,7 +23,7 @@
 
 static HtmlArena arena;
 static Buf text_ref, text_alt, scratch;
-static size_t n_pages, bytes_in, bytes_removed, n_fast;
+static size_t n_pages, bytes_in, bytes_removed, n_fast, n_gumbo_failed;
 
 static void check_page(const char *html, size_t n, const char *what) {
     // {plain, gumbo}: the reference first
@@ -33,9 +33,16 @@ static void check_page(const char *html, size_t n, const char *what) {
     for (int keep = 0; keep < 2; keep++) { // with the furniture rules and without
         for (int k = 0; k < 4; k++) {
             HtmlOptions o = {0.5, keep, ways[k][0], ways[k][1]};
-            int fast = html_extract(html, n, &o, &arena, k == 0 ? &text_ref : &text_alt);
+            int how = html_extract(html, n, &o, &arena, k == 0 ? &text_ref : &text_alt);
+            if (how < 0) { // libgumbo failed an assertion (html_text.h): no reference to compare
+                n_gumbo_failed += keep == 0;
+                if (k == 0) {
+                    break;
+                }
+                continue;
+            }
             if (k == 3 && keep == 0) {
-                n_fast += (size_t)fast;
+                n_fast += (size_t)how;
             }
             if (k == 0) {
                 continue;
@@ -283,8 +290,9 @@ int main(int argc, char **argv) {
     size_t f_pages = n_pages - real_pages, f_in = bytes_in - real_in, f_removed = bytes_removed - real_removed;
     if (fuzz) {
         printf("ok html_blank_malformed: %zu generated pages (%.1f MB), same text; %.1f%% of the bytes removed, "
-               "%.1f%% of the pages taken by the fast path\n", f_pages, f_in / 1e6, f_in ? 100.0 * f_removed / f_in : 0.0,
-               f_pages ? 100.0 * (n_fast - real_fast) / f_pages : 0.0);
+               "%.1f%% of the pages taken by the fast path; libgumbo failed an assertion on %zu (skipped, not fatal)\n",
+               f_pages, f_in / 1e6, f_in ? 100.0 * f_removed / f_in : 0.0,
+               f_pages ? 100.0 * (n_fast - real_fast) / f_pages : 0.0, n_gumbo_failed);
     }
     if (bytes_in == 0 || 100.0 * bytes_removed / bytes_in < min_removed) {
         printf("not ok html_blank_removes: %.2f%% of the bytes removed, expected at least %.2f%%\n",

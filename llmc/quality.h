@@ -81,7 +81,7 @@ typedef struct {
     U64Map map;
     uint64_t *wh;       // per-word hashes
     uint64_t *ng;       // per-position n-gram hashes
-    uint32_t *wc;       // per-word character counts
+    uint32_t *cand;     // positions whose n-gram may repeat (gopher_repetition)
     size_t cap;
     Buf tmp;
 } QualityScratch;
@@ -91,7 +91,7 @@ static inline void quality_scratch_free(QualityScratch *q) {
     u64map_free(&q->map);
     free(q->wh);
     free(q->ng);
-    free(q->wc);
+    free(q->cand);
     free(q->tmp.data);
     memset(q, 0, sizeof(*q));
 }
@@ -185,8 +185,8 @@ static inline void quality_reserve_(QualityScratch *q, size_t n) {
         q->cap = n * 2;
         free(q->wh);
         free(q->ng);
-        free(q->wc);
-        q->wc = (uint32_t *)malloc_check(q->cap * sizeof(uint32_t));
+        free(q->cand);
+        q->cand = (uint32_t *)malloc_check(q->cap * sizeof(uint32_t));
         q->wh = (uint64_t *)malloc_check(q->cap * sizeof(uint64_t));
         q->ng = (uint64_t *)malloc_check(q->cap * sizeof(uint64_t));
     }
@@ -195,7 +195,11 @@ static inline void quality_reserve_(QualityScratch *q, size_t n) {
 // Fraction of items (lines or paragraphs) that repeat an earlier one, by count and by characters.
 static inline void dup_fracs_(QualityScratch *q, const char *text, size_t n, int para, double *frac,
                               double *char_frac, size_t *dup_chars_out) {
-    u64map_clear(&q->map);
+    size_t max_items = 1; // lines (or paragraphs) are at most newlines + 1
+    for (size_t i = 0; i < n; i++) {
+        max_items += text[i] == '\n';
+    }
+    u64map_reset(&q->map, max_items);
     size_t items = 0, dups = 0, dup_chars = 0;
     size_t pos = 0;
     while (pos < n) {
@@ -230,81 +234,98 @@ static inline void dup_fracs_(QualityScratch *q, const char *text, size_t n, int
     }
 }
 
-// Gopher repetition; returns the failed rule's name or NULL.
+// Gopher repetition; returns the failed rule's name or NULL. The rules are checked in the
+// order below as their measures are computed, and the first that fails ends the work: a dropped
+// page's measures after that rule are left at 0 (nothing reads them; a kept page has them all).
 static inline const char *gopher_repetition(QualityScratch *q, const char *text, size_t n, const QualityOptions *o,
                                             QualityMeasures *m) {
+    memset(m->top_ngram_frac, 0, sizeof(m->top_ngram_frac));
+    memset(m->dup_ngram_frac, 0, sizeof(m->dup_ngram_frac));
     dup_fracs_(q, text, n, 0, &m->dup_line_frac, &m->dup_line_char_frac, NULL);
     dup_fracs_(q, text, n, 1, &m->dup_para_frac, &m->dup_para_char_frac, NULL);
+    if (m->dup_line_frac > o->dup_line_frac) return "gopher_dup_line_frac";
+    if (m->dup_para_frac > o->dup_para_frac) return "gopher_dup_para_frac";
+    if (m->dup_line_char_frac > o->dup_line_char_frac) return "gopher_dup_line_char_frac";
+    if (m->dup_para_char_frac > o->dup_para_char_frac) return "gopher_dup_para_char_frac";
     Words *w = &q->w;
     words_split(text, n, w);
     quality_reserve_(q, w->n + 1);
     // With one character per word (Chinese, Japanese), short character n-grams repeat in any
     // normal text: the n-gram rules assume spaced words, so they measure nothing here.
     int spaced = w->cjk * 2 < w->n;
+    const uint32_t *wc = w->chars; // characters, not bytes, as the published rules count
     size_t word_chars = 0;
     for (size_t i = 0; i < w->n; i++) {
         q->wh[i] = hash_bytes(text + w->off[i], w->len[i], 0x5bd1e995);
-        q->wc[i] = (uint32_t)utf8_chars(text + w->off[i], w->len[i]); // characters, not bytes
-        word_chars += q->wc[i];
+        word_chars += wc[i];
     }
-    memset(m->top_ngram_frac, 0, sizeof(m->top_ngram_frac));
-    memset(m->dup_ngram_frac, 0, sizeof(m->dup_ngram_frac));
-    // ng[i]: hash of the g-gram starting at word i, extended by one word per g (g = 1..10)
-    uint64_t *ng = q->ng;
-    memcpy(ng, q->wh, w->n * sizeof(uint64_t));
-    for (size_t g = 2; g <= 10; g++) {
-        if (!spaced || w->n < g || word_chars == 0) {
-            break;
-        }
-        size_t count = w->n - g + 1;
-        for (size_t i = 0; i < count; i++) {
-            ng[i] = hash_mix(ng[i], q->wh[i + g - 1]);
-        }
-        u64map_clear(&q->map);
-        if (g <= 4) { // the most frequent g-gram's share of characters
-            uint32_t best = 0;
-            size_t best_i = 0;
-            for (size_t i = 0; i < count; i++) {
-                uint32_t cnt = u64map_add(&q->map, ng[i]);
-                if (cnt > best) {
-                    best = cnt;
-                    best_i = i;
-                }
-            }
-            size_t c = 0;
-            for (size_t j = 0; j < g; j++) {
-                c += q->wc[best_i + j];
-            }
-            m->top_ngram_frac[g - 2] = best > 1 ? (double)c * best / (double)word_chars : 0.0;
-            continue;
-        }
-        // the share of characters inside g-grams that occur twice or more
-        for (size_t i = 0; i < count; i++) {
-            u64map_add(&q->map, ng[i]);
-        }
-        // word i is covered when a repeated g-gram starts in [i - g + 1, i]: the latest such
-        // start sets how far the cover reaches
-        size_t dup = 0, until = 0;
-        for (size_t i = 0; i < w->n; i++) {
-            if (i < count && u64map_get(&q->map, ng[i]) > 1) {
-                until = i + g;
-            }
-            dup += i < until ? q->wc[i] : 0;
-        }
-        m->dup_ngram_frac[g - 5] = (double)dup / (double)word_chars;
+    if (!spaced || word_chars == 0) {
+        return NULL;
     }
-    if (m->dup_line_frac > o->dup_line_frac) return "gopher_dup_line_frac";
-    if (m->dup_para_frac > o->dup_para_frac) return "gopher_dup_para_frac";
-    if (m->dup_line_char_frac > o->dup_line_char_frac) return "gopher_dup_line_char_frac";
-    if (m->dup_para_char_frac > o->dup_para_char_frac) return "gopher_dup_para_char_frac";
     static const char *const top_names[3] = {"gopher_top_2gram", "gopher_top_3gram", "gopher_top_4gram"};
-    for (int k = 0; k < 3; k++) {
-        if (m->top_ngram_frac[k] > o->top_ngram_frac[k]) return top_names[k];
-    }
     static const char *const dup_names[6] = {"gopher_dup_5gram", "gopher_dup_6gram", "gopher_dup_7gram",
                                              "gopher_dup_8gram", "gopher_dup_9gram", "gopher_dup_10gram"};
-    for (int k = 0; k < 6; k++) {
-        if (m->dup_ngram_frac[k] > o->dup_ngram_frac[k]) return dup_names[k];
+    // ng[i]: hash of the g-gram starting at word i, extended by one word per g (g = 1..10).
+    // A g-gram that occurs twice has a (g-1)-gram prefix that occurs twice at the same starts, so
+    // only the starts whose (g-1)-gram repeated (cand) can hold a repeated g-gram: the others are
+    // unique and count 1. Counting the candidates alone gives every repeated g-gram its full
+    // count, in the same order, so the top g-gram and the repeated cover come out as over all
+    // starts, with far fewer map operations as g grows.
+    uint64_t *ng = q->ng;
+    uint32_t *cand = q->cand;
+    memcpy(ng, q->wh, w->n * sizeof(uint64_t));
+    size_t nc = w->n;
+    for (size_t i = 0; i < nc; i++) {
+        cand[i] = (uint32_t)i;
+    }
+    for (size_t g = 2; g <= 10 && w->n >= g; g++) {
+        size_t count = w->n - g + 1; // g-grams in the text
+        size_t k = 0;
+        for (size_t c = 0; c < nc; c++) {
+            size_t i = cand[c];
+            if (i < count) {
+                ng[i] = hash_mix(ng[i], q->wh[i + g - 1]);
+                cand[k++] = (uint32_t)i;
+            }
+        }
+        nc = k;
+        u64map_reset(&q->map, nc);
+        uint32_t best = 0;
+        size_t best_i = 0;
+        for (size_t c = 0; c < nc; c++) {
+            uint32_t cnt = u64map_add(&q->map, ng[cand[c]]);
+            if (cnt > best) {
+                best = cnt;
+                best_i = cand[c];
+            }
+        }
+        // keep the starts whose g-gram repeats; for g >= 5, the share of characters inside them:
+        // word j is covered when a repeated g-gram starts in [j - g + 1, j]
+        size_t dup = 0, until = 0;
+        k = 0;
+        for (size_t c = 0; c < nc; c++) {
+            size_t i = cand[c];
+            if (u64map_get(&q->map, ng[i]) < 2) {
+                continue;
+            }
+            cand[k++] = (uint32_t)i;
+            for (size_t j = i > until ? i : until; g >= 5 && j < i + g; j++) {
+                dup += wc[j];
+            }
+            until = i + g;
+        }
+        nc = k;
+        if (g <= 4) { // the most frequent g-gram's share of characters
+            size_t c = 0;
+            for (size_t j = 0; j < g; j++) {
+                c += wc[best_i + j];
+            }
+            m->top_ngram_frac[g - 2] = best > 1 ? (double)c * best / (double)word_chars : 0.0;
+            if (m->top_ngram_frac[g - 2] > o->top_ngram_frac[g - 2]) return top_names[g - 2];
+        } else {
+            m->dup_ngram_frac[g - 5] = (double)dup / (double)word_chars;
+            if (m->dup_ngram_frac[g - 5] > o->dup_ngram_frac[g - 5]) return dup_names[g - 5];
+        }
     }
     return NULL;
 }
@@ -344,9 +365,9 @@ static inline const char *gopher_quality(QualityScratch *q, const char *text, si
         alpha += word_has_letter_(s, len);
         if (!word_is_symbol_only_(s, len)) {
             words++;
-            chars += utf8_chars(s, len);
+            chars += w->chars[i];
         }
-        for (size_t k = 0; k < 8; k++) {
+        for (size_t k = 0; len >= 2 && len <= 4 && k < 8; k++) { // the stop words have 2..4 letters
             if (strlen(stop[k]) == len && strncasecmp(s, stop[k], len) == 0) {
                 stops++;
                 break;
@@ -433,7 +454,7 @@ static inline const char *c4_filter(QualityScratch *q, char *text, size_t *n, co
             words_split(l.s, l.n, w);
             drop = (int)w->n < o->c4_min_line_words;
             for (size_t i = 0; !drop && i < w->n; i++) {
-                drop = (int)utf8_chars(l.s + w->off[i], w->len[i]) > o->c4_max_word_len;
+                drop = (int)w->chars[i] > o->c4_max_word_len;
             }
         }
         if (!drop && o->c4_terminal_punct) {

@@ -5,6 +5,7 @@
  *
  *   U64Map m = {0};  uint32_t c = u64map_add(&m, key);   // count after adding (1: first time)
  *   u64map_get(&m, key);  u64map_clear(&m);  u64map_free(&m);
+ *   u64map_reset(&m, n);   // empty, sized for n keys: no growing while they are added
  */
 #ifndef LLMC_U64MAP_H
 #define LLMC_U64MAP_H
@@ -19,6 +20,7 @@ typedef struct {
     uint64_t *keys;
     uint32_t *counts;
     size_t cap, n;
+    size_t alloc; // slots allocated (>= cap: u64map_reset may use a smaller table in them)
 } U64Map;
 
 static inline size_t u64map_slot_(const U64Map *m, uint64_t key) {
@@ -37,6 +39,7 @@ static inline void u64map_grow_(U64Map *m) {
     m->cap = old_cap ? old_cap * 2 : 1024;
     m->keys = (uint64_t *)calloc_check(m->cap, sizeof(uint64_t));
     m->counts = (uint32_t *)calloc_check(m->cap, sizeof(uint32_t));
+    m->alloc = m->cap;
     for (size_t i = 0; i < old_cap; i++) {
         if (old_keys[i]) {
             size_t j = u64map_slot_(m, old_keys[i]);
@@ -84,13 +87,37 @@ static inline void u64map_clear(U64Map *m) {
     }
 }
 
+// Empties the map and sizes its table for `expected` keys (load <= 1/2, so nothing grows while
+// they are added; a power of two, at least 1024). Only that table is cleared: the per-page maps
+// of quality.h hold a few hundred lines one moment and every word of a long page the next, and
+// clearing (or freeing and faulting in) the largest table each time costs more than the counting.
+// Allocations far beyond the need are given back, so one huge page does not pin its table.
+static inline void u64map_reset(U64Map *m, size_t expected) {
+    size_t cap = 1024;
+    while (cap < 2 * (expected + 1)) {
+        cap *= 2;
+    }
+    if (cap > m->alloc || (m->alloc > 8 * cap && m->alloc > ((size_t)1 << 20))) {
+        free(m->keys);
+        free(m->counts);
+        m->keys = (uint64_t *)calloc_check(cap, sizeof(uint64_t));
+        m->counts = (uint32_t *)calloc_check(cap, sizeof(uint32_t));
+        m->alloc = cap;
+    } else {
+        memset(m->keys, 0, cap * sizeof(uint64_t));
+        memset(m->counts, 0, cap * sizeof(uint32_t));
+    }
+    m->cap = cap;
+    m->n = 0;
+}
+
 static inline void u64map_free(U64Map *m) {
     free(m->keys);
     free(m->counts);
     memset(m, 0, sizeof(*m));
 }
 
-static inline size_t u64map_bytes(const U64Map *m) { return m->cap * (sizeof(uint64_t) + sizeof(uint32_t)); }
+static inline size_t u64map_bytes(const U64Map *m) { return m->alloc * (sizeof(uint64_t) + sizeof(uint32_t)); }
 
 // 64-bit hash of bytes (FNV-1a folded through a murmur finalizer): fast, well mixed.
 static inline uint64_t hash_bytes(const void *p, size_t n, uint64_t seed) {

@@ -77,11 +77,13 @@ typedef struct {
 
 // Scratch space one worker reuses for every document.
 typedef struct {
-    Words w;
+    Words w;            // words of the text last split (or of one line, in c4_filter)
+    uint64_t w_key;     // quality_words_'s key of the text in w; 0: w holds no whole text
     U64Map map;
     uint64_t *wh;       // per-word hashes
     uint64_t *ng;       // per-position n-gram hashes
     uint32_t *cand;     // positions whose n-gram may repeat (gopher_repetition)
+    uint32_t *slot;     // where each candidate's n-gram is counted in `map`
     size_t cap;
     Buf tmp;
 } QualityScratch;
@@ -92,6 +94,7 @@ static inline void quality_scratch_free(QualityScratch *q) {
     free(q->wh);
     free(q->ng);
     free(q->cand);
+    free(q->slot);
     free(q->tmp.data);
     memset(q, 0, sizeof(*q));
 }
@@ -180,26 +183,53 @@ static inline int starts_bullet_(const char *s, size_t n) {
     return 0;
 }
 
+// The words of text[0..n) in q->w. Gopher quality runs on the text Gopher repetition just split,
+// so the split is kept, keyed by the text's length and a hash of its bytes (a few times cheaper
+// than splitting again): the same bytes at any address reuse it, any other text is split anew.
+static inline Words *quality_words_(QualityScratch *q, const char *text, size_t n) {
+    uint64_t key = hash_bytes_fast(text, n, 0x776f726473ull) | 1; // odd: never the 0 of "none"
+    if (key != q->w_key) {
+        words_split(text, n, &q->w);
+        q->w_key = key;
+    }
+    return &q->w;
+}
+
 static inline void quality_reserve_(QualityScratch *q, size_t n) {
     if (n > q->cap) {
         q->cap = n * 2;
         free(q->wh);
         free(q->ng);
         free(q->cand);
+        free(q->slot);
         q->cand = (uint32_t *)malloc_check(q->cap * sizeof(uint32_t));
+        q->slot = (uint32_t *)malloc_check(q->cap * sizeof(uint32_t));
         q->wh = (uint64_t *)malloc_check(q->cap * sizeof(uint64_t));
         q->ng = (uint64_t *)malloc_check(q->cap * sizeof(uint64_t));
     }
 }
 
+// '\n' bytes in s[0..n), 8 at a time (a byte of x ^ "\n\n..." is zero exactly where s has '\n').
+static inline size_t count_newlines_(const char *s, size_t n) {
+    const uint64_t lo7 = 0x7F7F7F7F7F7F7F7Full;
+    size_t c = 0, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        x ^= 0x0A0A0A0A0A0A0A0Aull;
+        uint64_t nonzero = ((x & lo7) + lo7) | x; // bit 7 of each byte: set where the byte is not 0
+        c += (size_t)__builtin_popcountll(~nonzero & ~lo7);
+    }
+    for (; i < n; i++) {
+        c += s[i] == '\n';
+    }
+    return c;
+}
+
 // Fraction of items (lines or paragraphs) that repeat an earlier one, by count and by characters.
 static inline void dup_fracs_(QualityScratch *q, const char *text, size_t n, int para, double *frac,
                               double *char_frac, size_t *dup_chars_out) {
-    size_t max_items = 1; // lines (or paragraphs) are at most newlines + 1
-    for (size_t i = 0; i < n; i++) {
-        max_items += text[i] == '\n';
-    }
-    u64map_reset(&q->map, max_items);
+    u64map_reset(&q->map, count_newlines_(text, n) + 1); // lines (or paragraphs): at most newlines + 1
     size_t items = 0, dups = 0, dup_chars = 0;
     size_t pos = 0;
     while (pos < n) {
@@ -221,7 +251,7 @@ static inline void dup_fracs_(QualityScratch *q, const char *text, size_t n, int
             continue;
         }
         items++;
-        if (u64map_add(&q->map, hash_bytes(l.s, l.n, 0)) > 1) {
+        if (u64map_add(&q->map, hash_bytes_fast(l.s, l.n, 0)) > 1) {
             dups++;
             dup_chars += utf8_chars(l.s, l.n); // characters, as the published rules count
         }
@@ -247,8 +277,7 @@ static inline const char *gopher_repetition(QualityScratch *q, const char *text,
     if (m->dup_para_frac > o->dup_para_frac) return "gopher_dup_para_frac";
     if (m->dup_line_char_frac > o->dup_line_char_frac) return "gopher_dup_line_char_frac";
     if (m->dup_para_char_frac > o->dup_para_char_frac) return "gopher_dup_para_char_frac";
-    Words *w = &q->w;
-    words_split(text, n, w);
+    Words *w = quality_words_(q, text, n);
     quality_reserve_(q, w->n + 1);
     // With one character per word (Chinese, Japanese), short character n-grams repeat in any
     // normal text: the n-gram rules assume spaced words, so they measure nothing here.
@@ -256,7 +285,7 @@ static inline const char *gopher_repetition(QualityScratch *q, const char *text,
     const uint32_t *wc = w->chars; // characters, not bytes, as the published rules count
     size_t word_chars = 0;
     for (size_t i = 0; i < w->n; i++) {
-        q->wh[i] = hash_bytes(text + w->off[i], w->len[i], 0x5bd1e995);
+        q->wh[i] = hash_bytes_fast(text + w->off[i], w->len[i], 0x5bd1e995);
         word_chars += wc[i];
     }
     if (!spaced || word_chars == 0) {
@@ -293,7 +322,9 @@ static inline const char *gopher_repetition(QualityScratch *q, const char *text,
         uint32_t best = 0;
         size_t best_i = 0;
         for (size_t c = 0; c < nc; c++) {
-            uint32_t cnt = u64map_add(&q->map, ng[cand[c]]);
+            size_t at;
+            uint32_t cnt = u64map_add_slot(&q->map, ng[cand[c]], &at);
+            q->slot[c] = (uint32_t)at; // the map holds < 2^32 slots: nc < 2^31 words
             if (cnt > best) {
                 best = cnt;
                 best_i = cand[c];
@@ -305,7 +336,7 @@ static inline const char *gopher_repetition(QualityScratch *q, const char *text,
         k = 0;
         for (size_t c = 0; c < nc; c++) {
             size_t i = cand[c];
-            if (u64map_get(&q->map, ng[i]) < 2) {
+            if (q->map.counts[q->slot[c]] < 2) {
                 continue;
             }
             cand[k++] = (uint32_t)i;
@@ -351,12 +382,23 @@ static inline int word_has_letter_(const char *s, size_t n) {
     return 0;
 }
 
+// s[0..n) equals the lower-case ASCII word `lower` ignoring ASCII case (strncasecmp in the C
+// locale, without the call: c | 0x20 is a lower-case letter only for that letter's two cases).
+static inline int ascii_eq_lower_(const char *s, const char *lower, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (((unsigned char)s[i] | 0x20) != (unsigned char)lower[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 // Gopher quality; `english` turns on the stop-word rule. Returns the failed rule or NULL.
 static inline const char *gopher_quality(QualityScratch *q, const char *text, size_t n, int english,
                                          const QualityOptions *o, QualityMeasures *m) {
-    Words *w = &q->w;
-    words_split(text, n, w);
+    Words *w = quality_words_(q, text, n);
     static const char *const stop[] = {"the", "be", "to", "of", "and", "that", "have", "with"};
+    static const size_t stop_len[] = {3, 2, 2, 2, 3, 4, 4, 4};
     size_t words = 0, chars = 0, alpha = 0, symbols = 0;
     int stops = 0;
     for (size_t i = 0; i < w->n; i++) {
@@ -368,7 +410,7 @@ static inline const char *gopher_quality(QualityScratch *q, const char *text, si
             chars += w->chars[i];
         }
         for (size_t k = 0; len >= 2 && len <= 4 && k < 8; k++) { // the stop words have 2..4 letters
-            if (strlen(stop[k]) == len && strncasecmp(s, stop[k], len) == 0) {
+            if (stop_len[k] == len && ascii_eq_lower_(s, stop[k], len)) {
                 stops++;
                 break;
             }
@@ -441,7 +483,8 @@ static inline const char *c4_filter(QualityScratch *q, char *text, size_t *n, co
     buf_clear(out);
     size_t pos = 0, removed = 0, sentences = 0;
     Span_ l;
-    Words *w = &q->w;
+    Words *w = &q->w; // one line at a time
+    q->w_key = 0;
     while (next_line_(text, *n, &pos, &l)) {
         if (span_blank_(l)) {
             continue;
@@ -529,13 +572,11 @@ static inline const char *fineweb_quality(QualityScratch *q, const char *text, s
         punct += ends_terminal_(l.s, l.n);
         shorts += (long)utf8_chars(l.s, l.n) <= o->fw_short_line_len;
     }
-    for (size_t i = 0; i < n; i++) {
-        newlines += text[i] == '\n';
-    }
+    newlines = count_newlines_(text, n);
     double frac, char_frac;
     size_t dup_chars = 0;
     dup_fracs_(q, text, n, 0, &frac, &char_frac, &dup_chars);
-    words_split(text, n, &q->w);
+    quality_words_(q, text, n);
     m->fw_line_punct = lines ? (double)punct / (double)lines : 0.0;
     m->fw_short_lines = lines ? (double)shorts / (double)lines : 0.0;
     m->fw_dup_line_chars = char_frac;

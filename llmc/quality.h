@@ -457,10 +457,14 @@ static inline const char *gopher_quality(QualityScratch *q, const char *text, si
     return NULL;
 }
 
+// Does s[0..n) contain the lower-case `needle` (2+ bytes), ignoring ASCII case? The first two
+// bytes are checked inline (c | 32 matches every byte whose lower case is the needle's, and a few
+// more) before the full comparison, which most positions never reach.
 static inline int contains_ci_(const char *s, size_t n, const char *needle) {
     size_t k = strlen(needle);
+    char c0 = needle[0], c1 = needle[1];
     for (size_t i = 0; i + k <= n; i++) {
-        if ((s[i] | 32) == needle[0] && strncasecmp(s + i, needle, k) == 0) {
+        if ((s[i] | 32) == c0 && (s[i + 1] | 32) == c1 && strncasecmp(s + i, needle, k) == 0) {
             return 1;
         }
     }
@@ -512,25 +516,30 @@ static inline const char *c4_filter(QualityScratch *q, char *text, size_t *n, co
         }
         // copy without citation marks: [12], [edit], [citation needed]
         for (size_t i = 0; i < l.n; i++) {
-            if (l.s[i] == '[') {
-                size_t j = i + 1;
-                while (j < l.n && l.s[j] >= '0' && l.s[j] <= '9') {
-                    j++;
-                }
-                if (j < l.n && l.s[j] == ']' && j > i + 1) {
-                    i = j;
-                    continue;
-                }
-                if (l.n - i >= 6 && strncasecmp(l.s + i, "[edit]", 6) == 0) {
-                    i += 5;
-                    continue;
-                }
-                if (l.n - i >= 17 && strncasecmp(l.s + i, "[citation needed]", 17) == 0) {
-                    i += 16;
-                    continue;
-                }
+            if (l.s[i] != '[') { // the run up to the next '[' in one piece
+                const char *b = (const char *)memchr(l.s + i, '[', l.n - i);
+                size_t run = b ? (size_t)(b - (l.s + i)) : l.n - i;
+                buf_put(out, l.s + i, run);
+                i += run - 1;
+                continue;
             }
-            buf_putc(out, l.s[i]);
+            size_t j = i + 1;
+            while (j < l.n && l.s[j] >= '0' && l.s[j] <= '9') {
+                j++;
+            }
+            if (j < l.n && l.s[j] == ']' && j > i + 1) {
+                i = j;
+                continue;
+            }
+            if (l.n - i >= 6 && strncasecmp(l.s + i, "[edit]", 6) == 0) {
+                i += 5;
+                continue;
+            }
+            if (l.n - i >= 17 && strncasecmp(l.s + i, "[citation needed]", 17) == 0) {
+                i += 16;
+                continue;
+            }
+            buf_putc(out, '[');
         }
         // sentences: terminal marks followed by a space or the line end
         for (size_t i = 0; i < l.n; i++) {

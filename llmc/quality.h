@@ -234,8 +234,14 @@ static inline void dup_fracs_(QualityScratch *q, const char *text, size_t n, int
     size_t pos = 0;
     while (pos < n) {
         size_t a = pos, b;
-        if (para) { // paragraphs: separated by blank lines
-            const char *e = (const char *)memmem(text + pos, n - pos, "\n\n", 2);
+        if (para) { // paragraphs: separated by blank lines (the first "\n\n"; memchr is far faster than memmem)
+            const char *e = (const char *)memchr(text + pos, '\n', n - pos);
+            while (e && (size_t)(e - text) + 1 < n && e[1] != '\n') {
+                e = (const char *)memchr(e + 1, '\n', n - (size_t)(e + 1 - text));
+            }
+            if (e && (size_t)(e - text) + 1 == n) {
+                e = NULL; // a last '\n' alone ends no paragraph
+            }
             b = e ? (size_t)(e - text) : n;
             pos = b;
             while (pos < n && text[pos] == '\n') {

@@ -203,13 +203,13 @@ static int warc_whole_member_(WarcReader *r) {
     if (r->ld == NULL && (r->ld = libdeflate_alloc_decompressor()) == NULL) {
         die("out of memory (libdeflate)");
     }
-    // The stage keeps its size from member to member and doubles up to the record window's size
-    // (4 MiB, more only after a record needed it): a larger member is left to zlib, so a record
-    // that is skipped for its size never gets a stage of its size.
+    // The stage keeps its size from member to member and doubles, from 128 KiB, up to the record
+    // window's size (4 MiB, more only after a record needed it): a larger member is left to zlib,
+    // so a record that is skipped for its size never gets a stage of its size.
     size_t limit = r->cap;
     r->stage.len = r->stage_pos = 0;
     if (r->stage.cap == 0) {
-        buf_reserve(&r->stage, WARC_IN_CHUNK);
+        buf_reserve(&r->stage, 64 << 10);
     }
     for (;;) {
         size_t in_used = 0, out_len = 0;

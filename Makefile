@@ -287,8 +287,8 @@ build/test/%_nvcc.o: dev/test/cxx_%.cpp $(HEADERS)
 # replays (t_fuzz). `make fuzz` runs each for FUZZ_SECONDS (default 60).
 FUZZ_CC ?= clang
 FUZZERS = checkpoint train_state debug_state tokenizer shard eval jsonl warc
-# harness-specific libraries (webclean's readers use Gumbo and zlib)
-FUZZ_LIBS_warc = -lgumbo -lz
+# harness-specific libraries (webclean's readers use Gumbo, libdeflate and zlib)
+FUZZ_LIBS_warc = -lgumbo -ldeflate -lz
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS = -O1 -g -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Wno-unused-function -I. \
              -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -DLLMC_DIE_LONGJMP
@@ -331,7 +331,7 @@ tinystories: tokenize gpt2_tokenizer.bin
 	bash dev/data/tinystories.sh
 
 # ---- webclean: web pages (WARC / HTML) to clean JSON lines ------------------------------------
-# Needs libgumbo-dev, libcld2-dev, libzstd-dev, zlib1g-dev (iconv is glibc's). CLD2 is C++:
+# Needs libgumbo-dev, libcld2-dev, libzstd-dev, libdeflate-dev, zlib1g-dev (iconv is glibc's). CLD2 is C++:
 # its shim is the one C++ file, compiled on its own and linked with g++'s runtime.
 WEBCLEAN_HEADERS = llmc/buf.h llmc/charset.h llmc/html_blank.h llmc/html_fast.h llmc/html_text.h llmc/html_walk.h \
                    llmc/json_write.h llmc/langid.h \
@@ -343,7 +343,7 @@ build/cld2_shim.o: llmc/cld2_shim.cpp llmc/langid.h
 	$(CXX) -O2 -Wall -c -o $@ $<
 webclean: webclean.c build/cld2_shim.o $(WEBCLEAN_HEADERS)
 	$(CC) -O2 -std=gnu11 -Wall -Wextra -Wno-unused-function $(filter -march=native,$(CFLAGS)) -pthread -o $@ webclean.c \
-	    build/cld2_shim.o -lgumbo -lcld2 -lzstd -lz -lstdc++ -lm
+	    build/cld2_shim.o -lgumbo -lcld2 -lzstd -ldeflate -lz -lstdc++ -lm
 # the text extraction with and without the pre-pass and the fast path, for equality (t_webclean runs it)
 build/test/html_blank_test: dev/test/html_blank_test.c $(WEBCLEAN_HEADERS)
 	@mkdir -p $(@D)

@@ -589,9 +589,12 @@ static void process_doc(Scratch *s, const Batch *b, Doc *d) {
         }
     }
     if (looks_binary(p, n)) DROP(ST_EXTRACT, "extract_binary");
-    const char *cs = charset_to_utf8(&s->cs, d->charset, p, n, &s->utf8);
+    // a page in UTF-8 already (most) is parsed where it lies; others are converted into s->utf8
+    const char *html;
+    size_t html_len;
+    const char *cs = charset_utf8_view(&s->cs, d->charset, p, n, &s->utf8, &html, &html_len);
     HtmlOptions ho = {opt.link_density, opt.skip_stage[ST_EXTRACT], opt.plain_parse, opt.plain_parse};
-    int how = html_extract(s->utf8.data ? s->utf8.data : "", s->utf8.len, &ho, &s->arena, &s->text);
+    int how = html_extract(html ? html : "", html_len, &ho, &s->arena, &s->text);
     if (how < 0) DROP(ST_EXTRACT, "extract_parser_error"); // libgumbo failed an assertion
     d->fast = how;
     if (s->text.len == 0) DROP(ST_EXTRACT, "extract_empty");
@@ -907,6 +910,7 @@ static void add_html_doc(const char *url, const char *date, const char *id, cons
     d->body = b->arena.len;
     d->body_len = n;
     buf_put(&b->arena, body, n);
+    buf_putc(&b->arena, '\0'); // the page is parsed in place: NUL-terminated, as a Buf would be
     if (h) {
         snprintf(d->charset, sizeof(d->charset), "%s", h->charset);
         snprintf(d->encoding, sizeof(d->encoding), "%s", h->encoding);

@@ -11,6 +11,7 @@
  *
  *   Charset cs = {0};                       // one per thread (iconv handles are not shared)
  *   const char *used = charset_to_utf8(&cs, http_charset, page, n, &out);
+ *   used = charset_utf8_view(&cs, http_charset, page, n, &out, &text, &len);  // no copy when valid
  *   charset_free(&cs);
  */
 #ifndef LLMC_CHARSET_H
@@ -212,10 +213,12 @@ static inline iconv_t charset_open_(Charset *cs, const char *name) {
     return cd;
 }
 
-// Converts a page to UTF-8 into `out` (cleared first). Returns the encoding used ("utf-8" or the
-// iconv name); `http_charset` may be NULL or "".
-static inline const char *charset_to_utf8(Charset *cs, const char *http_charset, const char *s, size_t n,
-                                          Buf *out) {
+// The page as UTF-8 in text[0..len): the page itself (past a BOM) when it is valid UTF-8 already,
+// as most are, else its conversion, written into `out` (cleared first). text[len] is a NUL when
+// the page has one after its n bytes. Returns the encoding used ("utf-8" or the iconv name);
+// `http_charset` may be NULL or "".
+static inline const char *charset_utf8_view(Charset *cs, const char *http_charset, const char *s, size_t n,
+                                            Buf *out, const char **text, size_t *len) {
     buf_clear(out);
     const char *name = NULL;
     if (n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
@@ -245,9 +248,12 @@ static inline const char *charset_to_utf8(Charset *cs, const char *http_charset,
     }
     if (name[0] == '\0') {
         if (valid || utf8_is_valid(s, n)) {
-            buf_put(out, s, n);
+            *text = s;
+            *len = n;
         } else {
             utf8_repair(s, n, out);
+            *text = out->data;
+            *len = out->len;
         }
         return "utf-8";
     }
@@ -271,8 +277,22 @@ static inline const char *charset_to_utf8(Charset *cs, const char *http_charset,
         }
     }
     out->data[out->len] = '\0';
+    *text = out->data;
+    *len = out->len;
     snprintf(cs->used, sizeof(cs->used), "%s", name); // name may point into this frame (meta)
     return cs->used;
+}
+
+// Converts a page to UTF-8 into `out` (cleared first): charset_utf8_view, always copied.
+static inline const char *charset_to_utf8(Charset *cs, const char *http_charset, const char *s, size_t n,
+                                          Buf *out) {
+    const char *text;
+    size_t len;
+    const char *used = charset_utf8_view(cs, http_charset, s, n, out, &text, &len);
+    if (out->data == NULL || text != out->data) {
+        buf_put(out, text, len);
+    }
+    return used;
 }
 
 #endif

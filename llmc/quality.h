@@ -77,11 +77,13 @@ typedef struct {
 
 // Scratch space one worker reuses for every document.
 typedef struct {
-    Words w;
+    Words w;            // words of the text last split (or of one line, in c4_filter)
+    uint64_t w_key;     // quality_words_'s key of the text in w; 0: w holds no whole text
     U64Map map;
     uint64_t *wh;       // per-word hashes
     uint64_t *ng;       // per-position n-gram hashes
-    uint32_t *wc;       // per-word character counts
+    uint32_t *cand;     // positions whose n-gram may repeat (gopher_repetition)
+    uint32_t *slot;     // where each candidate's n-gram is counted in `map`
     size_t cap;
     Buf tmp;
 } QualityScratch;
@@ -91,7 +93,8 @@ static inline void quality_scratch_free(QualityScratch *q) {
     u64map_free(&q->map);
     free(q->wh);
     free(q->ng);
-    free(q->wc);
+    free(q->cand);
+    free(q->slot);
     free(q->tmp.data);
     memset(q, 0, sizeof(*q));
 }
@@ -180,28 +183,65 @@ static inline int starts_bullet_(const char *s, size_t n) {
     return 0;
 }
 
+// The words of text[0..n) in q->w. Gopher quality runs on the text Gopher repetition just split,
+// so the split is kept, keyed by the text's length and a hash of its bytes (a few times cheaper
+// than splitting again): the same bytes at any address reuse it, any other text is split anew.
+static inline Words *quality_words_(QualityScratch *q, const char *text, size_t n) {
+    uint64_t key = hash_bytes_fast(text, n, 0x776f726473ull) | 1; // odd: never the 0 of "none"
+    if (key != q->w_key) {
+        words_split(text, n, &q->w);
+        q->w_key = key;
+    }
+    return &q->w;
+}
+
 static inline void quality_reserve_(QualityScratch *q, size_t n) {
     if (n > q->cap) {
         q->cap = n * 2;
         free(q->wh);
         free(q->ng);
-        free(q->wc);
-        q->wc = (uint32_t *)malloc_check(q->cap * sizeof(uint32_t));
+        free(q->cand);
+        free(q->slot);
+        q->cand = (uint32_t *)malloc_check(q->cap * sizeof(uint32_t));
+        q->slot = (uint32_t *)malloc_check(q->cap * sizeof(uint32_t));
         q->wh = (uint64_t *)malloc_check(q->cap * sizeof(uint64_t));
         q->ng = (uint64_t *)malloc_check(q->cap * sizeof(uint64_t));
     }
 }
 
+// '\n' bytes in s[0..n), 8 at a time (a byte of x ^ "\n\n..." is zero exactly where s has '\n').
+static inline size_t count_newlines_(const char *s, size_t n) {
+    const uint64_t lo7 = 0x7F7F7F7F7F7F7F7Full;
+    size_t c = 0, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        x ^= 0x0A0A0A0A0A0A0A0Aull;
+        uint64_t nonzero = ((x & lo7) + lo7) | x; // bit 7 of each byte: set where the byte is not 0
+        c += (size_t)__builtin_popcountll(~nonzero & ~lo7);
+    }
+    for (; i < n; i++) {
+        c += s[i] == '\n';
+    }
+    return c;
+}
+
 // Fraction of items (lines or paragraphs) that repeat an earlier one, by count and by characters.
 static inline void dup_fracs_(QualityScratch *q, const char *text, size_t n, int para, double *frac,
                               double *char_frac, size_t *dup_chars_out) {
-    u64map_clear(&q->map);
+    u64map_reset(&q->map, count_newlines_(text, n) + 1); // lines (or paragraphs): at most newlines + 1
     size_t items = 0, dups = 0, dup_chars = 0;
     size_t pos = 0;
     while (pos < n) {
         size_t a = pos, b;
-        if (para) { // paragraphs: separated by blank lines
-            const char *e = (const char *)memmem(text + pos, n - pos, "\n\n", 2);
+        if (para) { // paragraphs: separated by blank lines (the first "\n\n"; memchr is far faster than memmem)
+            const char *e = (const char *)memchr(text + pos, '\n', n - pos);
+            while (e && (size_t)(e - text) + 1 < n && e[1] != '\n') {
+                e = (const char *)memchr(e + 1, '\n', n - (size_t)(e + 1 - text));
+            }
+            if (e && (size_t)(e - text) + 1 == n) {
+                e = NULL; // a last '\n' alone ends no paragraph
+            }
             b = e ? (size_t)(e - text) : n;
             pos = b;
             while (pos < n && text[pos] == '\n') {
@@ -217,7 +257,7 @@ static inline void dup_fracs_(QualityScratch *q, const char *text, size_t n, int
             continue;
         }
         items++;
-        if (u64map_add(&q->map, hash_bytes(l.s, l.n, 0)) > 1) {
+        if (u64map_add(&q->map, hash_bytes_fast(l.s, l.n, 0)) > 1) {
             dups++;
             dup_chars += utf8_chars(l.s, l.n); // characters, as the published rules count
         }
@@ -230,81 +270,99 @@ static inline void dup_fracs_(QualityScratch *q, const char *text, size_t n, int
     }
 }
 
-// Gopher repetition; returns the failed rule's name or NULL.
+// Gopher repetition; returns the failed rule's name or NULL. The rules are checked in the
+// order below as their measures are computed, and the first that fails ends the work: a dropped
+// page's measures after that rule are left at 0 (nothing reads them; a kept page has them all).
 static inline const char *gopher_repetition(QualityScratch *q, const char *text, size_t n, const QualityOptions *o,
                                             QualityMeasures *m) {
-    dup_fracs_(q, text, n, 0, &m->dup_line_frac, &m->dup_line_char_frac, NULL);
-    dup_fracs_(q, text, n, 1, &m->dup_para_frac, &m->dup_para_char_frac, NULL);
-    Words *w = &q->w;
-    words_split(text, n, w);
-    quality_reserve_(q, w->n + 1);
-    // With one character per word (Chinese, Japanese), short character n-grams repeat in any
-    // normal text: the n-gram rules assume spaced words, so they measure nothing here.
-    int spaced = w->cjk * 2 < w->n;
-    size_t word_chars = 0;
-    for (size_t i = 0; i < w->n; i++) {
-        q->wh[i] = hash_bytes(text + w->off[i], w->len[i], 0x5bd1e995);
-        q->wc[i] = (uint32_t)utf8_chars(text + w->off[i], w->len[i]); // characters, not bytes
-        word_chars += q->wc[i];
-    }
     memset(m->top_ngram_frac, 0, sizeof(m->top_ngram_frac));
     memset(m->dup_ngram_frac, 0, sizeof(m->dup_ngram_frac));
-    // ng[i]: hash of the g-gram starting at word i, extended by one word per g (g = 1..10)
-    uint64_t *ng = q->ng;
-    memcpy(ng, q->wh, w->n * sizeof(uint64_t));
-    for (size_t g = 2; g <= 10; g++) {
-        if (!spaced || w->n < g || word_chars == 0) {
-            break;
-        }
-        size_t count = w->n - g + 1;
-        for (size_t i = 0; i < count; i++) {
-            ng[i] = hash_mix(ng[i], q->wh[i + g - 1]);
-        }
-        u64map_clear(&q->map);
-        if (g <= 4) { // the most frequent g-gram's share of characters
-            uint32_t best = 0;
-            size_t best_i = 0;
-            for (size_t i = 0; i < count; i++) {
-                uint32_t cnt = u64map_add(&q->map, ng[i]);
-                if (cnt > best) {
-                    best = cnt;
-                    best_i = i;
-                }
-            }
-            size_t c = 0;
-            for (size_t j = 0; j < g; j++) {
-                c += q->wc[best_i + j];
-            }
-            m->top_ngram_frac[g - 2] = best > 1 ? (double)c * best / (double)word_chars : 0.0;
-            continue;
-        }
-        // the share of characters inside g-grams that occur twice or more
-        for (size_t i = 0; i < count; i++) {
-            u64map_add(&q->map, ng[i]);
-        }
-        // word i is covered when a repeated g-gram starts in [i - g + 1, i]: the latest such
-        // start sets how far the cover reaches
-        size_t dup = 0, until = 0;
-        for (size_t i = 0; i < w->n; i++) {
-            if (i < count && u64map_get(&q->map, ng[i]) > 1) {
-                until = i + g;
-            }
-            dup += i < until ? q->wc[i] : 0;
-        }
-        m->dup_ngram_frac[g - 5] = (double)dup / (double)word_chars;
-    }
+    dup_fracs_(q, text, n, 0, &m->dup_line_frac, &m->dup_line_char_frac, NULL);
+    dup_fracs_(q, text, n, 1, &m->dup_para_frac, &m->dup_para_char_frac, NULL);
     if (m->dup_line_frac > o->dup_line_frac) return "gopher_dup_line_frac";
     if (m->dup_para_frac > o->dup_para_frac) return "gopher_dup_para_frac";
     if (m->dup_line_char_frac > o->dup_line_char_frac) return "gopher_dup_line_char_frac";
     if (m->dup_para_char_frac > o->dup_para_char_frac) return "gopher_dup_para_char_frac";
-    static const char *const top_names[3] = {"gopher_top_2gram", "gopher_top_3gram", "gopher_top_4gram"};
-    for (int k = 0; k < 3; k++) {
-        if (m->top_ngram_frac[k] > o->top_ngram_frac[k]) return top_names[k];
+    Words *w = quality_words_(q, text, n);
+    quality_reserve_(q, w->n + 1);
+    // With one character per word (Chinese, Japanese), short character n-grams repeat in any
+    // normal text: the n-gram rules assume spaced words, so they measure nothing here.
+    int spaced = w->cjk * 2 < w->n;
+    const uint32_t *wc = w->chars; // characters, not bytes, as the published rules count
+    size_t word_chars = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        q->wh[i] = hash_bytes_fast(text + w->off[i], w->len[i], 0x5bd1e995);
+        word_chars += wc[i];
     }
+    if (!spaced || word_chars == 0) {
+        return NULL;
+    }
+    static const char *const top_names[3] = {"gopher_top_2gram", "gopher_top_3gram", "gopher_top_4gram"};
     static const char *const dup_names[6] = {"gopher_dup_5gram", "gopher_dup_6gram", "gopher_dup_7gram",
                                              "gopher_dup_8gram", "gopher_dup_9gram", "gopher_dup_10gram"};
-    for (int k = 0; k < 6; k++) {
-        if (m->dup_ngram_frac[k] > o->dup_ngram_frac[k]) return dup_names[k];
+    // ng[i]: hash of the g-gram starting at word i, extended by one word per g (g = 1..10).
+    // A g-gram that occurs twice has a (g-1)-gram prefix that occurs twice at the same starts, so
+    // only the starts whose (g-1)-gram repeated (cand) can hold a repeated g-gram: the others are
+    // unique and count 1. Counting the candidates alone gives every repeated g-gram its full
+    // count, in the same order, so the top g-gram and the repeated cover come out as over all
+    // starts, with far fewer map operations as g grows.
+    uint64_t *ng = q->ng;
+    uint32_t *cand = q->cand;
+    memcpy(ng, q->wh, w->n * sizeof(uint64_t));
+    size_t nc = w->n;
+    for (size_t i = 0; i < nc; i++) {
+        cand[i] = (uint32_t)i;
+    }
+    for (size_t g = 2; g <= 10 && w->n >= g; g++) {
+        size_t count = w->n - g + 1; // g-grams in the text
+        size_t k = 0;
+        for (size_t c = 0; c < nc; c++) {
+            size_t i = cand[c];
+            if (i < count) {
+                ng[i] = hash_mix(ng[i], q->wh[i + g - 1]);
+                cand[k++] = (uint32_t)i;
+            }
+        }
+        nc = k;
+        u64map_reset(&q->map, nc);
+        uint32_t best = 0;
+        size_t best_i = 0;
+        for (size_t c = 0; c < nc; c++) {
+            size_t at;
+            uint32_t cnt = u64map_add_slot(&q->map, ng[cand[c]], &at);
+            q->slot[c] = (uint32_t)at; // the map holds < 2^32 slots: nc < 2^31 words
+            if (cnt > best) {
+                best = cnt;
+                best_i = cand[c];
+            }
+        }
+        // keep the starts whose g-gram repeats; for g >= 5, the share of characters inside them:
+        // word j is covered when a repeated g-gram starts in [j - g + 1, j]
+        size_t dup = 0, until = 0;
+        k = 0;
+        for (size_t c = 0; c < nc; c++) {
+            size_t i = cand[c];
+            if (q->map.counts[q->slot[c]] < 2) {
+                continue;
+            }
+            cand[k++] = (uint32_t)i;
+            for (size_t j = i > until ? i : until; g >= 5 && j < i + g; j++) {
+                dup += wc[j];
+            }
+            until = i + g;
+        }
+        nc = k;
+        if (g <= 4) { // the most frequent g-gram's share of characters
+            size_t c = 0;
+            for (size_t j = 0; j < g; j++) {
+                c += wc[best_i + j];
+            }
+            m->top_ngram_frac[g - 2] = best > 1 ? (double)c * best / (double)word_chars : 0.0;
+            if (m->top_ngram_frac[g - 2] > o->top_ngram_frac[g - 2]) return top_names[g - 2];
+        } else {
+            m->dup_ngram_frac[g - 5] = (double)dup / (double)word_chars;
+            if (m->dup_ngram_frac[g - 5] > o->dup_ngram_frac[g - 5]) return dup_names[g - 5];
+        }
     }
     return NULL;
 }
@@ -330,12 +388,23 @@ static inline int word_has_letter_(const char *s, size_t n) {
     return 0;
 }
 
+// s[0..n) equals the lower-case ASCII word `lower` ignoring ASCII case (strncasecmp in the C
+// locale, without the call: c | 0x20 is a lower-case letter only for that letter's two cases).
+static inline int ascii_eq_lower_(const char *s, const char *lower, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (((unsigned char)s[i] | 0x20) != (unsigned char)lower[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 // Gopher quality; `english` turns on the stop-word rule. Returns the failed rule or NULL.
 static inline const char *gopher_quality(QualityScratch *q, const char *text, size_t n, int english,
                                          const QualityOptions *o, QualityMeasures *m) {
-    Words *w = &q->w;
-    words_split(text, n, w);
+    Words *w = quality_words_(q, text, n);
     static const char *const stop[] = {"the", "be", "to", "of", "and", "that", "have", "with"};
+    static const size_t stop_len[] = {3, 2, 2, 2, 3, 4, 4, 4};
     size_t words = 0, chars = 0, alpha = 0, symbols = 0;
     int stops = 0;
     for (size_t i = 0; i < w->n; i++) {
@@ -344,10 +413,10 @@ static inline const char *gopher_quality(QualityScratch *q, const char *text, si
         alpha += word_has_letter_(s, len);
         if (!word_is_symbol_only_(s, len)) {
             words++;
-            chars += utf8_chars(s, len);
+            chars += w->chars[i];
         }
-        for (size_t k = 0; k < 8; k++) {
-            if (strlen(stop[k]) == len && strncasecmp(s, stop[k], len) == 0) {
+        for (size_t k = 0; len >= 2 && len <= 4 && k < 8; k++) { // the stop words have 2..4 letters
+            if (stop_len[k] == len && ascii_eq_lower_(s, stop[k], len)) {
                 stops++;
                 break;
             }
@@ -394,10 +463,14 @@ static inline const char *gopher_quality(QualityScratch *q, const char *text, si
     return NULL;
 }
 
+// Does s[0..n) contain the lower-case `needle` (2+ bytes), ignoring ASCII case? The first two
+// bytes are checked inline (c | 32 matches every byte whose lower case is the needle's, and a few
+// more) before the full comparison, which most positions never reach.
 static inline int contains_ci_(const char *s, size_t n, const char *needle) {
     size_t k = strlen(needle);
+    char c0 = needle[0], c1 = needle[1];
     for (size_t i = 0; i + k <= n; i++) {
-        if ((s[i] | 32) == needle[0] && strncasecmp(s + i, needle, k) == 0) {
+        if ((s[i] | 32) == c0 && (s[i + 1] | 32) == c1 && strncasecmp(s + i, needle, k) == 0) {
             return 1;
         }
     }
@@ -420,7 +493,8 @@ static inline const char *c4_filter(QualityScratch *q, char *text, size_t *n, co
     buf_clear(out);
     size_t pos = 0, removed = 0, sentences = 0;
     Span_ l;
-    Words *w = &q->w;
+    Words *w = &q->w; // one line at a time
+    q->w_key = 0;
     while (next_line_(text, *n, &pos, &l)) {
         if (span_blank_(l)) {
             continue;
@@ -433,7 +507,7 @@ static inline const char *c4_filter(QualityScratch *q, char *text, size_t *n, co
             words_split(l.s, l.n, w);
             drop = (int)w->n < o->c4_min_line_words;
             for (size_t i = 0; !drop && i < w->n; i++) {
-                drop = (int)utf8_chars(l.s + w->off[i], w->len[i]) > o->c4_max_word_len;
+                drop = (int)w->chars[i] > o->c4_max_word_len;
             }
         }
         if (!drop && o->c4_terminal_punct) {
@@ -448,25 +522,30 @@ static inline const char *c4_filter(QualityScratch *q, char *text, size_t *n, co
         }
         // copy without citation marks: [12], [edit], [citation needed]
         for (size_t i = 0; i < l.n; i++) {
-            if (l.s[i] == '[') {
-                size_t j = i + 1;
-                while (j < l.n && l.s[j] >= '0' && l.s[j] <= '9') {
-                    j++;
-                }
-                if (j < l.n && l.s[j] == ']' && j > i + 1) {
-                    i = j;
-                    continue;
-                }
-                if (l.n - i >= 6 && strncasecmp(l.s + i, "[edit]", 6) == 0) {
-                    i += 5;
-                    continue;
-                }
-                if (l.n - i >= 17 && strncasecmp(l.s + i, "[citation needed]", 17) == 0) {
-                    i += 16;
-                    continue;
-                }
+            if (l.s[i] != '[') { // the run up to the next '[' in one piece
+                const char *b = (const char *)memchr(l.s + i, '[', l.n - i);
+                size_t run = b ? (size_t)(b - (l.s + i)) : l.n - i;
+                buf_put(out, l.s + i, run);
+                i += run - 1;
+                continue;
             }
-            buf_putc(out, l.s[i]);
+            size_t j = i + 1;
+            while (j < l.n && l.s[j] >= '0' && l.s[j] <= '9') {
+                j++;
+            }
+            if (j < l.n && l.s[j] == ']' && j > i + 1) {
+                i = j;
+                continue;
+            }
+            if (l.n - i >= 6 && strncasecmp(l.s + i, "[edit]", 6) == 0) {
+                i += 5;
+                continue;
+            }
+            if (l.n - i >= 17 && strncasecmp(l.s + i, "[citation needed]", 17) == 0) {
+                i += 16;
+                continue;
+            }
+            buf_putc(out, '[');
         }
         // sentences: terminal marks followed by a space or the line end
         for (size_t i = 0; i < l.n; i++) {
@@ -508,13 +587,11 @@ static inline const char *fineweb_quality(QualityScratch *q, const char *text, s
         punct += ends_terminal_(l.s, l.n);
         shorts += (long)utf8_chars(l.s, l.n) <= o->fw_short_line_len;
     }
-    for (size_t i = 0; i < n; i++) {
-        newlines += text[i] == '\n';
-    }
+    newlines = count_newlines_(text, n);
     double frac, char_frac;
     size_t dup_chars = 0;
     dup_fracs_(q, text, n, 0, &frac, &char_frac, &dup_chars);
-    words_split(text, n, &q->w);
+    quality_words_(q, text, n);
     m->fw_line_punct = lines ? (double)punct / (double)lines : 0.0;
     m->fw_short_lines = lines ? (double)shorts / (double)lines : 0.0;
     m->fw_dup_line_chars = char_frac;

@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential python3 python3-torch python3-numpy python3-matplotlib libopenblas0-pthread
           unicode-data openmpi-bin libopenmpi-dev time curl ca-certificates clang clang-14 libclang-rt-14-dev
-          libgumbo-dev libcld2-dev libzstd-dev zlib1g-dev zstd python3.11-doc
+          libgumbo-dev libcld2-dev libzstd-dev libdeflate-dev zlib1g-dev zstd python3.11-doc
           debian-reference-en debian-reference-de debian-reference-fr debian-reference-ja
           debian-reference-zh-cn debian-reference-es debian-reference-it)
 

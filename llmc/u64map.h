@@ -128,6 +128,16 @@ static inline void u64map_free(U64Map *m) {
 
 static inline size_t u64map_bytes(const U64Map *m) { return m->alloc * (sizeof(uint64_t) + sizeof(uint32_t)); }
 
+// MurmurHash3's 64-bit finalizer: every input bit reaches every output bit.
+static inline uint64_t hash_fmix64_(uint64_t h) {
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
 // 64-bit hash of bytes (FNV-1a folded through a murmur finalizer): fast, well mixed.
 static inline uint64_t hash_bytes(const void *p, size_t n, uint64_t seed) {
     const unsigned char *s = (const unsigned char *)p;
@@ -135,12 +145,7 @@ static inline uint64_t hash_bytes(const void *p, size_t n, uint64_t seed) {
     for (size_t i = 0; i < n; i++) {
         h = (h ^ s[i]) * 0x100000001b3ULL;
     }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
+    return hash_fmix64_(h);
 }
 
 // 64-bit hash of bytes, 8 at a time: for equality tests only (duplicate lines, paragraphs and
@@ -169,12 +174,7 @@ static inline uint64_t hash_bytes_fast(const void *p, size_t n, uint64_t seed) {
         h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
         h ^= h >> 31;
     }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
+    return hash_fmix64_(h);
 }
 
 static inline uint64_t hash_mix(uint64_t a, uint64_t b) {

@@ -526,18 +526,27 @@ static inline float adamw_step(float p, float g, float *m, float *v, float beta1
     return p * decay - step_size * (mi / (sqrtf(vi) / bc2_sqrt + eps));
 }
 
+// The step's scalars for adamw_step at 1-based step t: bias corrections in double, as torch
+// computes them on the host.
+typedef struct {
+    float step_size, bc2_sqrt, decay;
+} AdamWStep;
+
+static inline AdamWStep adamw_step_scalars(float lr, float beta1, float beta2, float weight_decay, int t) {
+    AdamWStep s = {(float)(lr / (1.0 - pow(beta1, t))), (float)sqrt(1.0 - pow(beta2, t)), 1.0f - lr * weight_decay};
+    return s;
+}
+
 // torch.optim.AdamW on n parameters (decoupled weight decay first, then the Adam step).
 // grad_scale applies gradient clipping; t is the 1-based step count.
 void adamw_update(float *params, const float *grads, float *m, float *v, size_t n, float lr, float beta1,
                   float beta2, float eps, float weight_decay, float grad_scale, int t) {
-    // bias corrections in double, as torch computes them on the host
-    float step_size = (float)(lr / (1.0 - pow(beta1, t)));
-    float bc2_sqrt = (float)sqrt(1.0 - pow(beta2, t));
-    float decay = 1.0f - lr * weight_decay;
+    const AdamWStep a = adamw_step_scalars(lr, beta1, beta2, weight_decay, t);
     // vectorizes (sqrtf needs -fno-math-errno, see the Makefile); memory-bound beyond that
 #pragma omp parallel for simd schedule(static)
     for (long long i = 0; i < (long long)n; i++) {
-        params[i] = adamw_step(params[i], grads[i] * grad_scale, &m[i], &v[i], beta1, beta2, eps, decay, step_size, bc2_sqrt);
+        params[i] = adamw_step(params[i], grads[i] * grad_scale, &m[i], &v[i], beta1, beta2, eps, a.decay, a.step_size,
+                               a.bc2_sqrt);
     }
 }
 
@@ -547,12 +556,11 @@ void adamw_update(float *params, const float *grads, float *m, float *v, size_t 
 // needs this step's norm before the first parameter moves (see gpt2_update).
 void adamw_update_zero_grads(float *params, float *grads, float *m, float *v, size_t n, float lr, float beta1,
                              float beta2, float eps, float weight_decay, float grad_scale, int t) {
-    float step_size = (float)(lr / (1.0 - pow(beta1, t)));
-    float bc2_sqrt = (float)sqrt(1.0 - pow(beta2, t));
-    float decay = 1.0f - lr * weight_decay;
+    const AdamWStep a = adamw_step_scalars(lr, beta1, beta2, weight_decay, t);
 #pragma omp parallel for simd schedule(static)
     for (long long i = 0; i < (long long)n; i++) {
-        params[i] = adamw_step(params[i], grads[i] * grad_scale, &m[i], &v[i], beta1, beta2, eps, decay, step_size, bc2_sqrt);
+        params[i] = adamw_step(params[i], grads[i] * grad_scale, &m[i], &v[i], beta1, beta2, eps, a.decay, a.step_size,
+                               a.bc2_sqrt);
         grads[i] = 0.0f;
     }
 }

@@ -6,8 +6,10 @@
  * each text run in document order. That is the same event sequence html_text.h's walk over
  * Gumbo's tree produces, so the extracted text is the same, at a fraction of the cost.
  *
+ *   HtmlFast *fast = calloc(1, sizeof(HtmlFast));   // per thread, reused page after page
  *   HtmlWalk w = {.out = &text};
- *   if (!html_fast_walk(html, n, &opts, &w, &scratch)) { ...parse with Gumbo instead... }
+ *   if (!html_fast_walk(html, n, &opts, &w, fast)) { ...parse with Gumbo instead... }
+ *   html_fast_free(fast);
  *
  * Simple means: what the spec calls parse errors is fine as long as the builder's state stays a
  * stack. Modelled, following Gumbo 0.10.1 (not today's spec, where they differ): the insertion
@@ -79,7 +81,6 @@ typedef struct {
     size_t n;
     const HtmlOptions *opt;
     HtmlWalk *w;
-    Buf *scratch;
     size_t depth;    // open elements in stack[]
     size_t nfmt;     // entries in fmt[]
     int mode, quirks;
@@ -94,6 +95,7 @@ typedef struct {
     int fail;
     HfElem stack[HF_MAX_DEPTH];
     HfFmt fmt[HF_MAX_FMT];
+    Buf decoded;     // text with references decoded or CR LF folded; kept from page to page
 } HtmlFast;
 
 // ---- tag categories (Gumbo 0.10.1's sets, HTML namespace) --------------------------------------
@@ -558,7 +560,7 @@ static int hf_decode_(HtmlFast *p, size_t a, size_t b, int refs, const char **ou
         *len = b - a;
         return 1;
     }
-    Buf *o = p->scratch;
+    Buf *o = &p->decoded;
     buf_clear(o);
     for (size_t i = a; i < b;) {
         char c = s[i];
@@ -1424,13 +1426,7 @@ static size_t hf_raw_(HtmlFast *p, size_t i, GumboTag tag) {
     if (p->raw == HF_SCRIPT) {
         e = hb_script_end_(s, n, i);
     } else {
-        char name[16];
-        size_t k = 0;
-        for (const char *nm = gumbo_normalized_tagname(tag); *nm && k < sizeof(name) - 1; nm++) {
-            name[k++] = *nm;
-        }
-        name[k] = '\0';
-        e = hb_rawtext_end_(s, n, i, name);
+        e = hb_rawtext_end_(s, n, i, gumbo_normalized_tagname(tag)); // lowercase, as it wants
     }
     if (p->raw_pushed && e > i) {
         const char *t;
@@ -1457,15 +1453,14 @@ static size_t hf_raw_(HtmlFast *p, size_t i, GumboTag tag) {
     return hb_tag_(s, n, e + 2, &name_end, &sc, NULL);
 }
 
-// Walks the page's element stream into p->w; returns 0 (nothing to trust) when the page needs
-// Gumbo. `scratch` holds decoded text.
-static int html_fast_walk(const char *s, size_t n, const HtmlOptions *opt, HtmlWalk *w, Buf *scratch) {
+// Walks the page's element stream into w, with p as the builder's state (its contents from an
+// earlier page do not matter); returns 0 (nothing to trust) when the page needs Gumbo.
+static int html_fast_walk(const char *s, size_t n, const HtmlOptions *opt, HtmlWalk *w, HtmlFast *p) {
     if (!hf_valid_(s, n)) {
         return 0;
     }
-    HtmlFast *p = (HtmlFast *)malloc_check(sizeof(HtmlFast));
-    memset(p, 0, offsetof(HtmlFast, stack));
-    p->s = s, p->n = n, p->opt = opt, p->w = w, p->scratch = scratch;
+    memset(p, 0, offsetof(HtmlFast, stack)); // the stacks need no clearing; `decoded` is kept
+    p->s = s, p->n = n, p->opt = opt, p->w = w;
     p->mode = HF_INITIAL;
     p->quirks = HF_QUIRKS;
     HbAttr attrs[HF_MAX_ATTRS];
@@ -1552,9 +1547,18 @@ static int html_fast_walk(const char *s, size_t n, const HtmlOptions *opt, HtmlW
     while (!p->fail && p->depth > 0) { // the end of input closes everything
         hf_pop_(p);
     }
-    int ok = !p->fail;
-    free(p);
-    return ok;
+    if (p->decoded.cap > (4u << 20)) { // a huge page's copy does not stay resident
+        free(p->decoded.data);
+        memset(&p->decoded, 0, sizeof(p->decoded));
+    }
+    return !p->fail;
+}
+
+static void html_fast_free(HtmlFast *p) {
+    if (p != NULL) {
+        free(p->decoded.data);
+        free(p);
+    }
 }
 
 #endif

@@ -37,7 +37,7 @@ typedef struct {
     size_t n_blocks, cap_blocks;
     size_t used, size; // in the last block
     Buf blanked;       // the page after html_blank()
-    Buf decoded;       // html_fast.h's decoded text
+    HtmlFast *fast;    // html_fast.h's state, allocated on first use
 } HtmlArena;
 
 #define HTML_ARENA_BLOCK (4u << 20)
@@ -87,7 +87,7 @@ static void html_arena_free(HtmlArena *a) {
     }
     free(a->blocks);
     free(a->blanked.data);
-    free(a->decoded.data);
+    html_fast_free(a->fast);
     memset(a, 0, sizeof(*a));
 }
 
@@ -167,7 +167,11 @@ static int html_extract(const char *html, size_t n, const HtmlOptions *opt, Html
     memset(&w, 0, sizeof(w));
     w.out = out;
     buf_clear(out);
-    int fast = !opt->gumbo && html_fast_walk(html, n, opt, &w, &arena->decoded);
+    if (!opt->gumbo && arena->fast == NULL) {
+        arena->fast = (HtmlFast *)malloc_check(sizeof(HtmlFast));
+        memset(arena->fast, 0, sizeof(HtmlFast));
+    }
+    int fast = !opt->gumbo && html_fast_walk(html, n, opt, &w, arena->fast);
     if (!fast) { // not a simple page: what the fast path wrote is discarded
         html_walk_reset(&w);
         GumboOptions go = kGumboDefaultOptions;
@@ -184,13 +188,9 @@ static int html_extract(const char *html, size_t n, const HtmlOptions *opt, Html
         html_arena_reset(arena); // the whole tree at once
     }
     html_walk_finish(&w);
-    if (arena->blanked.cap > HTML_ARENA_BLOCK) { // a huge page's copies do not stay resident
+    if (arena->blanked.cap > HTML_ARENA_BLOCK) { // a huge page's copy does not stay resident
         free(arena->blanked.data);
         memset(&arena->blanked, 0, sizeof(arena->blanked));
-    }
-    if (arena->decoded.cap > HTML_ARENA_BLOCK) {
-        free(arena->decoded.data);
-        memset(&arena->decoded, 0, sizeof(arena->decoded));
     }
     return fast;
 }

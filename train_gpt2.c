@@ -537,17 +537,27 @@ static inline AdamWStep adamw_step_scalars(float lr, float beta1, float beta2, f
     return s;
 }
 
-// torch.optim.AdamW on n parameters (decoupled weight decay first, then the Adam step).
-// grad_scale applies gradient clipping; t is the 1-based step count.
-void adamw_update(float *params, const float *grads, float *m, float *v, size_t n, float lr, float beta1,
-                  float beta2, float eps, float weight_decay, float grad_scale, int t) {
-    const AdamWStep a = adamw_step_scalars(lr, beta1, beta2, weight_decay, t);
+// One sweep of adamw_step over n parameters; with zero_grads set it also zeroes the gradients it
+// read (both callers pass a constant, so each gets its own loop).
+static inline void adamw_sweep_(float *params, float *grads, float *m, float *v, size_t n, float beta1, float beta2,
+                                float eps, float grad_scale, AdamWStep a, int zero_grads) {
     // vectorizes (sqrtf needs -fno-math-errno, see the Makefile); memory-bound beyond that
 #pragma omp parallel for simd schedule(static)
     for (long long i = 0; i < (long long)n; i++) {
         params[i] = adamw_step(params[i], grads[i] * grad_scale, &m[i], &v[i], beta1, beta2, eps, a.decay, a.step_size,
                                a.bc2_sqrt);
+        if (zero_grads) {
+            grads[i] = 0.0f;
+        }
     }
+}
+
+// torch.optim.AdamW on n parameters (decoupled weight decay first, then the Adam step).
+// grad_scale applies gradient clipping; t is the 1-based step count.
+void adamw_update(float *params, const float *grads, float *m, float *v, size_t n, float lr, float beta1,
+                  float beta2, float eps, float weight_decay, float grad_scale, int t) {
+    adamw_sweep_(params, (float *)grads, m, v, n, beta1, beta2, eps, grad_scale,
+                 adamw_step_scalars(lr, beta1, beta2, weight_decay, t), 0); // grads only read
 }
 
 // adamw_update fused with the zeroing of the gradients it reads, for the next step to accumulate
@@ -556,13 +566,8 @@ void adamw_update(float *params, const float *grads, float *m, float *v, size_t 
 // needs this step's norm before the first parameter moves (see gpt2_update).
 void adamw_update_zero_grads(float *params, float *grads, float *m, float *v, size_t n, float lr, float beta1,
                              float beta2, float eps, float weight_decay, float grad_scale, int t) {
-    const AdamWStep a = adamw_step_scalars(lr, beta1, beta2, weight_decay, t);
-#pragma omp parallel for simd schedule(static)
-    for (long long i = 0; i < (long long)n; i++) {
-        params[i] = adamw_step(params[i], grads[i] * grad_scale, &m[i], &v[i], beta1, beta2, eps, a.decay, a.step_size,
-                               a.bc2_sqrt);
-        grads[i] = 0.0f;
-    }
+    adamw_sweep_(params, grads, m, v, n, beta1, beta2, eps, grad_scale,
+                 adamw_step_scalars(lr, beta1, beta2, weight_decay, t), 1);
 }
 
 // ----------------------------------------------------------------------------
